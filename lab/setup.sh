@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Kernel-lab setup for vfbond: installs everything needed to boot a stock Debian
+# kernel (which has the bonding driver) under virtme-ng/QEMU and run
+# tests/lab inside it.  Idempotent: safe to re-run.
+#
+# Env overrides:
+#   VFBOND_LAB_DIR      where the lab kernel is kept   (default /var/lib/vfbond-lab)
+#   VFBOND_LAB_KPKG     kernel package to use          (default: what linux-image-amd64 depends on)
+#   VFBOND_LAB_NO_APT=1 skip apt-get update/install    (packages must already be there)
+#   VFBOND_LAB_NO_PROJECT=1 don't `pip install -e .[test]` the project
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAB_DIR="${VFBOND_LAB_DIR:-/var/lib/vfbond-lab}"
+VENV="$ROOT/.venv"
+PYTHON="${PYTHON:-python3}"
+APT_PKGS=(qemu-system-x86 kmod busybox-static cpio network-manager nftables
+          iproute2 dbus tcpdump iputils-ping procps util-linux)
+
+step() { printf '\n==> [lab-setup] %s\n' "$*"; }
+die()  { printf '\n!!! [lab-setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (apt-get, /lib/modules, depmod)"
+
+# Don't fight another apt/dpkg run (e.g. one started in the background).
+wait_for_apt() {
+    local i=0
+    while pgrep -x apt-get >/dev/null || pgrep -x apt >/dev/null || pgrep -x dpkg >/dev/null \
+          || fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1; do
+        [ $i -eq 0 ] && echo "    waiting for another apt/dpkg process to finish..."
+        i=$((i + 1)); [ $i -gt 600 ] && die "apt/dpkg still busy after 10 minutes"
+        sleep 1
+    done
+}
+
+# --- 1. Debian packages -------------------------------------------------------
+# policy-rc.d 101 = "don't start services from maintainer scripts": the host must
+# never get a running NetworkManager (it would try to manage eth0).
+POLICY=/usr/sbin/policy-rc.d
+POLICY_OURS=0
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$POLICY"; chmod +x "$POLICY"; POLICY_OURS=1
+fi
+cleanup_policy() { [ "$POLICY_OURS" = 1 ] && rm -f "$POLICY"; return 0; }
+trap cleanup_policy EXIT
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${VFBOND_LAB_NO_APT:-0}" = 1 ]; then
+    step "apt: skipped (VFBOND_LAB_NO_APT=1); missing: ${missing[*]:-none}"
+    [ ${#missing[@]} -eq 0 ] || die "missing packages: ${missing[*]}"
+else
+    wait_for_apt
+    step "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    if [ ${#missing[@]} -gt 0 ]; then
+        step "apt-get install ${missing[*]}"
+        wait_for_apt
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        step "apt packages already installed: ${APT_PKGS[*]}"
+    fi
+fi
+
+# --- 2. keep NetworkManager off the host --------------------------------------
+step "making sure NetworkManager does not run on the host (guest-only)"
+if [ -d /run/systemd/system ]; then
+    echo "    systemd is running: stopping, disabling and masking NetworkManager.service"
+    systemctl stop NetworkManager.service NetworkManager-wait-online.service 2>/dev/null || true
+    systemctl disable NetworkManager.service NetworkManager-wait-online.service 2>/dev/null || true
+    systemctl mask NetworkManager.service 2>/dev/null || true
+else
+    echo "    no systemd on this host (PID 1 is $(ps -p 1 -o comm=)); nothing to disable"
+    if [ -x /etc/init.d/network-manager ] && command -v update-rc.d >/dev/null; then
+        update-rc.d network-manager disable >/dev/null 2>&1 || true
+    fi
+fi
+if pgrep -x NetworkManager >/dev/null; then
+    # PID 1 of the guest is never visible here, so any NetworkManager seen is the host's.
+    echo "    WARNING: a NetworkManager process is running on the host (pid $(pgrep -x NetworkManager | tr '\n' ' '))." >&2
+    echo "    WARNING: it was not started by this script; stop it yourself if it manages host interfaces." >&2
+fi
+
+# --- 3. the lab kernel ---------------------------------------------------------
+KPKG="${VFBOND_LAB_KPKG:-}"
+if [ -z "$KPKG" ]; then
+    KPKG="$(apt-cache depends linux-image-amd64 2>/dev/null \
+            | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
+    [ -n "$KPKG" ] || die "cannot tell which kernel package linux-image-amd64 depends on (apt-get update?)"
+fi
+KVER="${KPKG#linux-image-}"
+step "lab kernel: $KPKG (version $KVER)"
+mkdir -p "$LAB_DIR/$KVER"
+if [ -s "$LAB_DIR/$KVER/vmlinuz" ] && [ -e "/lib/modules/$KVER/kernel/drivers/net/bonding/bonding.ko" ] \
+   && [ -s "/lib/modules/$KVER/modules.dep.bin" ]; then
+    echo "    already installed: $LAB_DIR/$KVER/vmlinuz and /lib/modules/$KVER"
+else
+    tmp="$(mktemp -d /tmp/vfbond-lab-kpkg.XXXXXX)"
+    chmod 755 "$tmp"   # apt's _apt user must be able to write there; else it warns
+    ( cd "$tmp" && apt-get download -q "$KPKG" ) || die "apt-get download $KPKG failed"
+    echo "    extracting $(ls "$tmp"/*.deb)"
+    dpkg-deb -x "$tmp"/*.deb "$tmp/root"
+    [ -d "$tmp/root/lib/modules/$KVER" ] || die "no lib/modules/$KVER in $KPKG"
+    [ -f "$tmp/root/boot/vmlinuz-$KVER" ] || die "no boot/vmlinuz-$KVER in $KPKG"
+    mkdir -p /lib/modules
+    rm -rf "/lib/modules/$KVER.new"
+    cp -a "$tmp/root/lib/modules/$KVER" "/lib/modules/$KVER.new"
+    rm -rf "/lib/modules/$KVER"; mv "/lib/modules/$KVER.new" "/lib/modules/$KVER"
+    echo "    depmod $KVER"
+    depmod -a "$KVER"
+    cp "$tmp/root/boot/vmlinuz-$KVER" "$LAB_DIR/$KVER/vmlinuz.new"
+    [ -f "$tmp/root/boot/config-$KVER" ] && cp "$tmp/root/boot/config-$KVER" "$LAB_DIR/$KVER/config"
+    mv "$LAB_DIR/$KVER/vmlinuz.new" "$LAB_DIR/$KVER/vmlinuz"
+    rm -rf "$tmp"
+fi
+# The pointer run.sh reads.
+ln -sfn "$KVER" "$LAB_DIR/current"
+echo "$KVER" > "$LAB_DIR/current-version"
+echo "    kernel: $LAB_DIR/current/vmlinuz -> $(readlink -f "$LAB_DIR/current/vmlinuz")"
+[ -e "/lib/modules/$KVER/kernel/drivers/net/bonding/bonding.ko" ] || die "bonding.ko missing from /lib/modules/$KVER"
+
+# --- 4. venv + virtme-ng -------------------------------------------------------
+step "python venv $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV" || die "python3 -m venv failed"
+fi
+"$VENV/bin/python" -m pip --version >/dev/null || die "pip missing in $VENV"
+if "$VENV/bin/vng" --version >/dev/null 2>&1; then
+    echo "    virtme-ng present: $("$VENV/bin/vng" --version 2>&1)"
+else
+    step "pip install virtme-ng"
+    "$VENV/bin/python" -m pip install -q virtme-ng || die "pip install virtme-ng failed"
+fi
+for m in pytest; do
+    "$VENV/bin/python" -c "import $m" 2>/dev/null && continue
+    if [ -f "$ROOT/pyproject.toml" ] && [ "${VFBOND_LAB_NO_PROJECT:-0}" != 1 ]; then break; fi
+    step "pip install $m"; "$VENV/bin/python" -m pip install -q "$m"
+done
+if [ -f "$ROOT/pyproject.toml" ] && [ "${VFBOND_LAB_NO_PROJECT:-0}" != 1 ]; then
+    step "pip install -e .[test] (project into $VENV)"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test]" || die "pip install -e .[test] failed"
+fi
+
+# --- 5. sanity ---------------------------------------------------------------
+step "sanity checks"
+for b in qemu-system-x86_64 busybox cpio modprobe NetworkManager nmcli nft ip dbus-daemon ping; do
+    command -v "$b" >/dev/null || die "$b not found in PATH after install"
+done
+echo "    ok: qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), NetworkManager $(NetworkManager --version), $("$VENV/bin/vng" --version 2>&1)"
+step "done. Run the lab tests with: make test-lab   (or lab/run.sh [pytest args])"

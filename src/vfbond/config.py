@@ -1,0 +1,468 @@
+"""Load vfbond.yaml and validate it into typed dataclasses.
+
+Every problem is reported at once as `file:line: field: what is wrong. Fix: how`, and nothing
+is touched when the file is invalid: callers only act on a returned `Config`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+DEFAULT_PATH = Path("/etc/vfbond/vfbond.yaml")
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
+
+FAIL_OVER_MAC = ("none", "active", "follow")
+PRIMARY_RESELECT = ("always", "better", "failure")
+BACKENDS = ("auto", "nm", "ifcfg", "netlink")
+
+
+@dataclass(frozen=True)
+class SlaveSpec:
+    """One VF, found by MAC (stable across images) or by interface name."""
+
+    label: str
+    name: str | None = None
+    mac: str | None = None
+
+    def describe(self) -> str:
+        return self.name or self.mac or self.label
+
+
+@dataclass(frozen=True)
+class IPConfig:
+    addresses: tuple[str, ...] = ()
+    gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class BondConfig:
+    name: str = "bond0"
+    mode: str = "active-backup"
+    slaves: tuple[SlaveSpec, ...] = ()
+    miimon: int = 100
+    updelay: int = 0
+    downdelay: int = 0
+    fail_over_mac: str = "active"
+    primary: str | None = None  # a slave label
+    primary_reselect: str = "always"
+    num_grat_arp: int = 1
+    num_unsol_na: int = 1
+    mtu: int | None = None
+    ipv4: IPConfig = IPConfig()
+    ipv6: IPConfig = IPConfig()
+
+    def slave(self, label: str) -> SlaveSpec:
+        return next(s for s in self.slaves if s.label == label)
+
+
+@dataclass(frozen=True)
+class FailoverConfig:
+    # Switch on the netlink carrier event instead of waiting for the next miimon poll.
+    fast: bool = True
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    enabled: bool = False
+    targets: tuple[str, ...] = ()
+    interval_ms: int = 500
+    timeout_ms: int = 400
+    failures: int = 3  # consecutive misses that make a slave unhealthy
+    window: int = 20  # probes kept for the loss figure
+
+
+@dataclass(frozen=True)
+class SyslogTarget:
+    host: str
+    port: int = 514
+    protocol: str = "udp"  # udp | tcp | tls
+    ca_file: str | None = None
+    app_name: str = "vfbondd"
+
+
+@dataclass(frozen=True)
+class SnmpTarget:
+    host: str
+    port: int = 162
+    version: str = "2c"  # 2c | 3
+    community: str = "public"
+    inform: bool = False
+    user: str | None = None
+    auth_protocol: str | None = None  # sha | sha256 | md5
+    auth_key: str | None = None
+    priv_protocol: str | None = None  # aes | aes256 | des
+    priv_key: str | None = None
+    engine_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    syslog: tuple[SyslogTarget, ...] = ()
+    snmp: tuple[SnmpTarget, ...] = ()
+    queue_size: int = 1000
+    flap_limit: int = 10  # slave up/down events per minute before they are summarised
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    socket: str = "/run/vfbond/control.sock"
+    socket_group: str | None = None  # root-only unless a group is named
+    state_dir: str = "/var/lib/vfbond"
+    history: int = 1000
+
+
+@dataclass(frozen=True)
+class Config:
+    bond: BondConfig
+    failover: FailoverConfig = FailoverConfig()
+    probes: ProbeConfig = ProbeConfig()
+    alerts: AlertConfig = AlertConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    backend: str = "auto"
+    ifcfg_dir: str = "/etc/sysconfig/network-scripts"
+    source: str = "<defaults>"
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}. Fix: {self.fix}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _line_map(text: str) -> dict[str, int]:
+    """Dotted field path -> 1-based line, from the YAML node tree (values, not just keys)."""
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{path}[{i}]")
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+class _Reader:
+    """Typed access to the raw mapping that records problems instead of raising."""
+
+    def __init__(self, file: str, lines: dict[str, int]) -> None:
+        self.file = file
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def problem(self, path: str, message: str, fix: str) -> None:
+        line = self.lines.get(path)
+        probe = path
+        while line is None and "." in probe:  # fall back to the nearest parent that exists
+            probe = probe.rsplit(".", 1)[0]
+            line = self.lines.get(probe)
+        self.problems.append(Problem(self.file, line, path, message, fix))
+
+    def section(self, raw: Any, path: str, known: tuple[str, ...]) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem(path, f"expected a mapping, got {type(raw).__name__}", f"write {path} as key: value lines")
+            return {}
+        for key in raw:
+            if key not in known:
+                self.problem(f"{path}.{key}" if path else str(key), "unknown field",
+                             f"remove it or use one of: {', '.join(known)}")
+        return raw
+
+    def get(self, raw: dict[str, Any], path: str, key: str, kind: type, default: Any,
+            check: Callable[[Any], str | None] | None = None, fix: str = "") -> Any:
+        full = f"{path}.{key}" if path else key
+        if key not in raw or raw[key] is None:
+            return default
+        value = raw[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            self.problem(full, f"expected {kind.__name__}, got {value!r}", fix or f"give {key} a {kind.__name__}")
+            return default
+        if check is not None and (why := check(value)):
+            self.problem(full, why, fix)
+            return default
+        return value
+
+    def choice(self, raw: dict[str, Any], path: str, key: str, choices: tuple[str, ...], default: str,
+               fix: str | None = None) -> str:
+        def check(v: str) -> str | None:
+            return None if v in choices else f"{v!r} is not one of {', '.join(choices)}"
+        # YAML 1.1 reads `fail_over_mac: 1` as an int; sysfs numbers map onto the names.
+        value = raw.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(choices):
+            return choices[value]
+        return self.get(raw, path, key, str, default, check, fix or f"set {key} to one of {', '.join(choices)}")
+
+
+def _non_negative(v: int) -> str | None:
+    return None if v >= 0 else "must be 0 or more"
+
+
+def _positive(v: int) -> str | None:
+    return None if v > 0 else "must be more than 0"
+
+
+def _ip(v: str) -> str | None:
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return f"{v!r} is not an IP address"
+    return None
+
+
+def _read_ip(r: _Reader, raw: Any, path: str, version: int) -> IPConfig:
+    sect = r.section(raw, path, ("addresses", "address", "gateway"))
+    addresses: list[str] = []
+    items = sect.get("addresses", [])
+    if "address" in sect:
+        items = [sect["address"], *items] if isinstance(items, list) else [sect["address"]]
+    if not isinstance(items, list):
+        r.problem(f"{path}.addresses", "expected a list", "write addresses as a YAML list of CIDRs")
+        items = []
+    for i, item in enumerate(items):
+        field_path = f"{path}.addresses[{i}]" if "addresses" in sect else f"{path}.address"
+        try:
+            iface = ipaddress.ip_interface(str(item))
+            if iface.version != version or "/" not in str(item):
+                raise ValueError
+            addresses.append(str(iface))
+        except ValueError:
+            example = "10.10.1.5/24" if version == 4 else "2001:db8:10::5/64"
+            r.problem(field_path, f"{item!r} is not an IPv{version} address with a prefix length",
+                      f"write it as CIDR, e.g. {example}")
+    gateway = r.get(sect, path, "gateway", str, None, _ip, "give the gateway as a plain address")
+    if gateway is not None and ipaddress.ip_address(gateway).version != version:
+        r.problem(f"{path}.gateway", f"{gateway} is not IPv{version}", f"move it under ipv{6 if version == 4 else 4}")
+        gateway = None
+    if gateway and addresses and not any(ipaddress.ip_address(gateway) in ipaddress.ip_interface(a).network
+                                         for a in addresses):
+        r.problem(f"{path}.gateway", f"{gateway} is in none of the bond's subnets ({', '.join(addresses)})",
+                  "correct the gateway or the address prefix")
+    return IPConfig(tuple(addresses), gateway)
+
+
+def _read_slaves(r: _Reader, raw: Any) -> tuple[SlaveSpec, ...]:
+    path = "bond.slaves"
+    if not isinstance(raw, list) or len(raw) != 2:
+        r.problem(path, "active-backup over VFs needs exactly two slaves (one VF per physical NIC)",
+                  "list two slaves, each with a name: or mac:")
+        return ()
+    slaves = []
+    for i, item in enumerate(raw):
+        p = f"{path}[{i}]"
+        sect = r.section(item, p, ("label", "name", "mac"))
+        mac = r.get(sect, p, "mac", str, None,
+                    lambda v: None if MAC_RE.match(v.lower()) else f"{v!r} is not a MAC address",
+                    "write it as six hex pairs, e.g. fa:16:3e:12:34:56")
+        name = r.get(sect, p, "name", str, None,
+                     lambda v: None if IFNAME_RE.match(v) else f"{v!r} is not a valid interface name",
+                     "use the kernel name, at most 15 characters, e.g. ens6")
+        if not mac and not name and "mac" not in sect and "name" not in sect:
+            r.problem(p, "the slave has neither name nor mac",
+                      "add mac: (preferred: names differ between images) or name:")
+        label = r.get(sect, p, "label", str, f"sriov{i}")
+        slaves.append(SlaveSpec(label=label, name=name, mac=mac.lower() if mac else None))
+    if len(slaves) == 2:
+        a, b = slaves
+        if a.label == b.label:
+            r.problem(f"{path}[1].label", f"both slaves are labelled {a.label!r}", "give each slave its own label")
+        if a.mac and a.mac == b.mac:
+            r.problem(f"{path}[1].mac", "both slaves have the same MAC", "use each VF's own MAC")
+        if a.name and a.name == b.name:
+            r.problem(f"{path}[1].name", "both slaves have the same name", "name two different interfaces")
+    return tuple(slaves)
+
+
+def _read_bond(r: _Reader, raw: Any) -> BondConfig:
+    known = ("name", "mode", "slaves", "miimon", "updelay", "downdelay", "fail_over_mac", "primary",
+             "primary_reselect", "num_grat_arp", "num_unsol_na", "mtu", "ipv4", "ipv6")
+    sect = r.section(raw, "bond", known)
+    mode = sect.get("mode", "active-backup")
+    if mode not in ("active-backup", 1):
+        r.problem("bond.mode", f"{mode!r} is not supported: VFs cannot do LACP or switch-assisted modes, and "
+                  "vfbond supervises active-backup only", "set mode: active-backup")
+    slaves = _read_slaves(r, sect.get("slaves"))
+    miimon = r.get(sect, "bond", "miimon", int, 100, _positive,
+                   "set miimon to a poll interval in ms, e.g. 100 (0 disables link monitoring)")
+    updelay = r.get(sect, "bond", "updelay", int, 0, _non_negative)
+    downdelay = r.get(sect, "bond", "downdelay", int, 0, _non_negative)
+    for key, value in (("updelay", updelay), ("downdelay", downdelay)):
+        if value % miimon:
+            r.problem(f"bond.{key}", f"{value} is not a multiple of miimon ({miimon})",
+                      f"use a multiple of {miimon}; the kernel would round it down")
+    fom = r.choice(sect, "bond", "fail_over_mac", FAIL_OVER_MAC, "active")
+    if fom != "active":
+        r.problem("bond.fail_over_mac", f"{fom!r} breaks VF slaves: with 'none' both VFs get one MAC and "
+                  "spoof-check drops the backup's frames", "set fail_over_mac: active")
+    primary = r.get(sect, "bond", "primary", str, None)
+    labels = [s.label for s in slaves]
+    if primary is not None and slaves and primary not in labels:
+        r.problem("bond.primary", f"{primary!r} is not a slave label", f"use one of: {', '.join(labels)}")
+        primary = None
+    reselect = r.choice(sect, "bond", "primary_reselect", PRIMARY_RESELECT, "always")
+    return BondConfig(
+        name=r.get(sect, "bond", "name", str, "bond0",
+                   lambda v: None if IFNAME_RE.match(v) else f"{v!r} is not a valid interface name"),
+        slaves=slaves,
+        miimon=miimon,
+        updelay=updelay,
+        downdelay=downdelay,
+        fail_over_mac=fom,
+        primary=primary,
+        primary_reselect=reselect,
+        num_grat_arp=r.get(sect, "bond", "num_grat_arp", int, 1,
+                           lambda v: None if 0 <= v <= 255 else "must be 0..255"),
+        num_unsol_na=r.get(sect, "bond", "num_unsol_na", int, 1,
+                           lambda v: None if 0 <= v <= 255 else "must be 0..255"),
+        mtu=r.get(sect, "bond", "mtu", int, None, lambda v: None if 68 <= v <= 9216 else "must be 68..9216"),
+        ipv4=_read_ip(r, sect.get("ipv4"), "bond.ipv4", 4),
+        ipv6=_read_ip(r, sect.get("ipv6"), "bond.ipv6", 6),
+    )
+
+
+def _read_probes(r: _Reader, raw: Any) -> ProbeConfig:
+    sect = r.section(raw, "probes", ("enabled", "targets", "interval_ms", "timeout_ms", "failures", "window"))
+    targets = sect.get("targets") or []
+    if not isinstance(targets, list):
+        r.problem("probes.targets", "expected a list", "list the gateway addresses to probe")
+        targets = []
+    good = []
+    for i, t in enumerate(targets):
+        if why := _ip(str(t)):
+            r.problem(f"probes.targets[{i}]", why, "give a plain IPv4 or IPv6 address (usually the gateway)")
+        else:
+            good.append(str(t))
+    enabled = r.get(sect, "probes", "enabled", bool, bool(good))
+    if enabled and not good:
+        r.problem("probes.targets", "probes are enabled but no target is given",
+                  "add the gateway address under probes.targets, or set enabled: false")
+    interval = r.get(sect, "probes", "interval_ms", int, 500, lambda v: None if v >= 50 else "must be 50 or more")
+    timeout = r.get(sect, "probes", "timeout_ms", int, min(400, interval), _positive)
+    if timeout > interval:
+        r.problem("probes.timeout_ms", f"{timeout} is longer than interval_ms ({interval})",
+                  "make the timeout at most the interval")
+    return ProbeConfig(enabled=enabled, targets=tuple(good), interval_ms=interval, timeout_ms=timeout,
+                       failures=r.get(sect, "probes", "failures", int, 3, _positive),
+                       window=r.get(sect, "probes", "window", int, 20, _positive))
+
+
+def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
+    sect = r.section(raw, "alerts", ("syslog", "snmp", "queue_size", "flap_limit"))
+    syslog = []
+    for i, item in enumerate(sect.get("syslog") or []):
+        p = f"alerts.syslog[{i}]"
+        s = r.section(item, p, ("host", "port", "protocol", "ca_file", "app_name"))
+        host = r.get(s, p, "host", str, None)
+        if not host:
+            r.problem(f"{p}.host", "missing", "name the syslog server, e.g. host: 192.0.2.50")
+            continue
+        protocol = r.choice(s, p, "protocol", ("udp", "tcp", "tls"), "udp")
+        syslog.append(SyslogTarget(host=host, port=r.get(s, p, "port", int, 6514 if protocol == "tls" else 514),
+                                   protocol=protocol, ca_file=r.get(s, p, "ca_file", str, None),
+                                   app_name=r.get(s, p, "app_name", str, "vfbondd")))
+    snmp = []
+    keys = ("host", "port", "version", "community", "inform", "user", "auth_protocol", "auth_key",
+            "priv_protocol", "priv_key", "engine_id")
+    for i, item in enumerate(sect.get("snmp") or []):
+        p = f"alerts.snmp[{i}]"
+        s = r.section(item, p, keys)
+        host = r.get(s, p, "host", str, None)
+        if not host:
+            r.problem(f"{p}.host", "missing", "name the trap receiver, e.g. host: 192.0.2.60")
+            continue
+        version = str(s.get("version", "2c"))
+        if version not in ("2c", "3"):
+            r.problem(f"{p}.version", f"{version!r} is not supported", "use version: 2c or version: 3")
+        user = r.get(s, p, "user", str, None)
+        if version == "3" and not user:
+            r.problem(f"{p}.user", "SNMPv3 needs a user", "add user: (and auth_key/priv_key for authPriv)")
+        auth_key, priv_key = r.get(s, p, "auth_key", str, None), r.get(s, p, "priv_key", str, None)
+        for key, value in (("auth_key", auth_key), ("priv_key", priv_key)):
+            if value is not None and len(value) < 8:
+                r.problem(f"{p}.{key}", "shorter than 8 characters (RFC 3414 minimum)", "use a longer key")
+        snmp.append(SnmpTarget(
+            host=host, port=r.get(s, p, "port", int, 162), version=version,
+            community=str(s.get("community", "public")), inform=r.get(s, p, "inform", bool, False), user=user,
+            auth_protocol=r.choice(s, p, "auth_protocol", ("sha", "sha256", "md5"), "sha") if auth_key else None,
+            auth_key=auth_key,
+            priv_protocol=r.choice(s, p, "priv_protocol", ("aes", "aes256", "des"), "aes") if priv_key else None,
+            priv_key=priv_key, engine_id=r.get(s, p, "engine_id", str, None)))
+    return AlertConfig(syslog=tuple(syslog), snmp=tuple(snmp),
+                       queue_size=r.get(sect, "alerts", "queue_size", int, 1000, _positive),
+                       flap_limit=r.get(sect, "alerts", "flap_limit", int, 10, _positive))
+
+
+def parse(text: str, file: str = "<string>") -> Config:
+    try:
+        lines = _line_map(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError([Problem(file, line, "<yaml>", str(getattr(exc, "problem", exc)),
+                                   "fix the YAML syntax (indentation, a missing colon or quote)")]) from None
+    r = _Reader(file, lines)
+    top = r.section(raw if raw is not None else {}, "", ("bond", "failover", "probes", "alerts", "daemon",
+                                                         "backend", "ifcfg_dir"))
+    if "bond" not in top:
+        r.problem("bond", "missing", "add a bond: section with two slaves")
+    bond = _read_bond(r, top.get("bond"))
+    fo = r.section(top.get("failover"), "failover", ("fast",))
+    dm = r.section(top.get("daemon"), "daemon", ("socket", "socket_group", "state_dir", "history"))
+    config = Config(
+        bond=bond,
+        failover=FailoverConfig(fast=r.get(fo, "failover", "fast", bool, True)),
+        probes=_read_probes(r, top.get("probes")),
+        alerts=_read_alerts(r, top.get("alerts")),
+        daemon=DaemonConfig(
+            socket=r.get(dm, "daemon", "socket", str, DaemonConfig.socket),
+            socket_group=r.get(dm, "daemon", "socket_group", str, None),
+            state_dir=r.get(dm, "daemon", "state_dir", str, DaemonConfig.state_dir),
+            history=r.get(dm, "daemon", "history", int, 1000, _positive)),
+        backend=r.choice(top, "", "backend", BACKENDS, "auto"),
+        ifcfg_dir=r.get(top, "", "ifcfg_dir", str, Config.ifcfg_dir),
+        source=file,
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return config
+
+
+def load(path: Path | str = DEFAULT_PATH) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), None, "<file>", exc.strerror or str(exc),
+                                   "create it (see examples/vfbond.yaml) or pass --config PATH")]) from None
+    return parse(text, str(path))
