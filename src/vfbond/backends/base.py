@@ -1,0 +1,32 @@
+"""The one interface every configuration backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+from ..inspect import BondState
+from ..plan import BondPlan, Change
+
+Progress = Callable[[str], None]
+
+
+class BackendError(Exception):
+    """A backend could not do what the plan asks; the message says what and how to fix it."""
+
+
+class Backend(ABC):
+    """Makes the persistent configuration and the running bond match a plan.
+
+    `apply` must be idempotent: given a plan the kernel already matches, it changes nothing.
+    Callers verify by reading the kernel back (apply.converge), never by trusting the return.
+    """
+
+    name: str
+
+    @abstractmethod
+    async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],
+                    progress: Progress) -> None: ...
+
+    async def close(self) -> None:
+        """Release connections (D-Bus, netlink); the default has nothing to release."""

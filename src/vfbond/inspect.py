@@ -1,0 +1,187 @@
+"""Read bond and slave state from the kernel: netlink (pyroute2) first, sysfs for hardware facts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+SYS_NET = Path("/sys/class/net")
+
+# Kernel enum values (include/uapi/linux/if_bonding.h, drivers/net/bonding).
+BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
+FAIL_OVER_MAC = ("none", "active", "follow")
+PRIMARY_RESELECT = ("always", "better", "failure")
+MII_STATUS = ("up", "fail", "down", "back")
+SLAVE_STATE = ("active", "backup")
+
+
+@dataclass
+class LinkInfo:
+    """Any interface: what is needed to find a VF by name, MAC or driver."""
+
+    index: int
+    name: str
+    mac: str
+    perm_mac: str | None
+    kind: str | None
+    master: int | None
+    carrier: bool
+    operstate: str
+    mtu: int
+    driver: str | None = None
+    pci_address: str | None = None
+    numa_node: int | None = None
+    speed_mbps: int | None = None
+
+
+@dataclass
+class SlaveState:
+    link: LinkInfo
+    state: str  # active | backup
+    mii_status: str  # up | fail | down | back
+    link_failure_count: int
+    perm_mac: str | None  # the MAC the slave had when enslaved, as the bond remembers it
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    @property
+    def mac_changed(self) -> bool:
+        """The slave no longer carries its own MAC (fail_over_mac=none/follow, or changed under us)."""
+        return bool(self.perm_mac) and self.perm_mac != self.link.mac
+
+
+@dataclass
+class BondState:
+    link: LinkInfo
+    mode: str
+    active_slave: str | None
+    miimon: int
+    updelay: int
+    downdelay: int
+    fail_over_mac: str
+    primary: str | None
+    primary_reselect: str
+    arp_interval: int
+    arp_ip_targets: list[str]
+    num_peer_notif: int
+    slaves: list[SlaveState] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)  # CIDR, link-local IPv6 left out
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+    def slave(self, name: str) -> SlaveState | None:
+        return next((s for s in self.slaves if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sysfs(ifname: str, rel: str) -> str | None:
+    try:
+        return (SYS_NET / ifname / rel).read_text().strip()
+    except OSError:
+        return None
+
+
+def _hardware(info: LinkInfo) -> None:
+    """Fill driver, PCI address, NUMA node and speed where sysfs has them (real VFs; not veth)."""
+    device = SYS_NET / info.name / "device"
+    if device.exists():
+        info.pci_address = os.path.basename(os.path.realpath(device))
+        driver = device / "driver"
+        if driver.exists():
+            info.driver = os.path.basename(os.path.realpath(driver))
+        numa = _sysfs(info.name, "device/numa_node")
+        info.numa_node = int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None
+    elif info.kind:
+        info.driver = info.kind  # virtual links: the kind (veth, dummy) is the driver
+    speed = _sysfs(info.name, "speed")
+    info.speed_mbps = int(speed) if speed and speed.isdigit() else None
+
+
+def link_info(msg: Any) -> LinkInfo:
+    info = LinkInfo(
+        index=msg["index"],
+        name=msg.get("ifname"),
+        mac=(msg.get("address") or "").lower(),
+        perm_mac=(msg.get("perm_address") or None),
+        kind=msg.get(("linkinfo", "kind")),
+        master=msg.get("master"),
+        carrier=bool(msg.get("carrier")),
+        operstate=msg.get("operstate") or "UNKNOWN",
+        mtu=msg.get("mtu") or 0,
+    )
+    _hardware(info)
+    return info
+
+
+def _enum(values: tuple[str, ...], raw: int | None) -> str:
+    return values[raw] if raw is not None and 0 <= raw < len(values) else f"unknown({raw})"
+
+
+async def links(ipr: AsyncIPRoute) -> list[LinkInfo]:
+    return [link_info(m) async for m in await ipr.link("dump")]
+
+
+async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
+    """The bond and its slaves, or None when there is no bond of that name."""
+    try:
+        (msg,) = tuple(await ipr.link("get", ifname=name))
+    except NetlinkError as exc:
+        if exc.code == 19:  # ENODEV
+            return None
+        raise
+    if msg.get(("linkinfo", "kind")) != "bond":
+        return None
+    data = msg.get(("linkinfo", "data"))
+    by_index: dict[int, str] = {}
+    slaves: list[SlaveState] = []
+    async for m in await ipr.link("dump"):
+        by_index[m["index"]] = m.get("ifname")
+        if m.get("master") != msg["index"]:
+            continue
+        sd = m.get(("linkinfo", "slave_data"))
+        slaves.append(SlaveState(
+            link=link_info(m),
+            state=_enum(SLAVE_STATE, sd.get("IFLA_BOND_SLAVE_STATE") if sd else None),
+            mii_status=_enum(MII_STATUS, sd.get("IFLA_BOND_SLAVE_MII_STATUS") if sd else None),
+            link_failure_count=(sd.get("IFLA_BOND_SLAVE_LINK_FAILURE_COUNT") or 0) if sd else 0,
+            perm_mac=((sd.get("IFLA_BOND_SLAVE_PERM_HWADDR") or "").lower() or None) if sd else None,
+        ))
+    active = data.get("IFLA_BOND_ACTIVE_SLAVE")
+    primary = data.get("IFLA_BOND_PRIMARY")
+    targets = data.get("IFLA_BOND_ARP_IP_TARGET") or []
+    return BondState(
+        link=link_info(msg),
+        mode=_enum(BOND_MODES, data.get("IFLA_BOND_MODE")),
+        active_slave=by_index.get(active) if active else None,
+        miimon=data.get("IFLA_BOND_MIIMON") or 0,
+        updelay=data.get("IFLA_BOND_UPDELAY") or 0,
+        downdelay=data.get("IFLA_BOND_DOWNDELAY") or 0,
+        fail_over_mac=_enum(FAIL_OVER_MAC, data.get("IFLA_BOND_FAIL_OVER_MAC")),
+        primary=by_index.get(primary) if primary else None,
+        primary_reselect=_enum(PRIMARY_RESELECT, data.get("IFLA_BOND_PRIMARY_RESELECT")),
+        arp_interval=data.get("IFLA_BOND_ARP_INTERVAL") or 0,
+        arp_ip_targets=[t for t in (targets if isinstance(targets, list) else [targets]) if t],
+        num_peer_notif=data.get("IFLA_BOND_NUM_PEER_NOTIF") or 0,
+        slaves=sorted(slaves, key=lambda s: s.name),
+        addresses=await addresses(ipr, msg["index"]),
+    )
+
+
+async def addresses(ipr: AsyncIPRoute, index: int) -> list[str]:
+    found = []
+    async for a in await ipr.addr("dump", index=index):
+        addr = a.get("address")
+        if addr and not addr.lower().startswith("fe80:"):
+            found.append(f"{addr}/{a['prefixlen']}")
+    return sorted(found)
