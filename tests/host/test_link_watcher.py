@@ -1,0 +1,55 @@
+"""The link watcher sees carrier loss, return and removal through netlink events, fast."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from vfbond.watch.links import LinkEvent, LinkWatcher
+
+from .conftest import sh
+
+pytestmark = pytest.mark.host
+
+
+async def _next(stream, name: str, want, timeout: float = 2.0) -> LinkEvent:
+    async def find() -> LinkEvent:
+        async for ev in stream:
+            if ev.name == name and want(ev):
+                return ev
+        raise AssertionError("stream ended")
+    return await asyncio.wait_for(find(), timeout)
+
+
+async def test_carrier_drop_return_and_removal_within_100ms(netns) -> None:
+    ns = netns()
+    watcher = LinkWatcher(netns=ns)
+    await watcher.start()
+    stream = watcher.events()
+    try:
+        sh(f"ip -n {ns} link add vf0 address fa:16:3e:00:00:01 type veth peer name sw0")
+        sh(f"ip -n {ns} link set vf0 up && ip -n {ns} link set sw0 up")
+        await _next(stream, "vf0", lambda e: e.carrier)
+
+        t0 = time.monotonic()
+        sh(f"ip -n {ns} link set sw0 down")
+        down = await _next(stream, "vf0", lambda e: not e.carrier)
+        drop_ms = (down.at - t0) * 1000
+        print(f"\ncarrier drop seen after {drop_ms:.1f} ms")
+        assert down.mac == "fa:16:3e:00:00:01"
+        assert drop_ms < 100
+
+        t0 = time.monotonic()
+        sh(f"ip -n {ns} link set sw0 up")
+        up = await _next(stream, "vf0", lambda e: e.carrier)
+        print(f"carrier return seen after {(up.at - t0) * 1000:.1f} ms")
+        assert (up.at - t0) < 0.1
+
+        sh(f"ip -n {ns} link del vf0")
+        gone = await _next(stream, "vf0", lambda e: e.gone)
+        assert gone.gone and gone.mac == "fa:16:3e:00:00:01"
+    finally:
+        await stream.aclose()
+        watcher.close()
