@@ -35,6 +35,7 @@ class LinkInfo:
     mtu: int
     driver: str | None = None
     pci_address: str | None = None
+    pf_address: str | None = None  # the physical function behind a VF: two VFs on one PF are no redundancy
     numa_node: int | None = None
     speed_mbps: int | None = None
 
@@ -97,6 +98,8 @@ def _hardware(info: LinkInfo) -> None:
     device = SYS_NET / info.name / "device"
     if device.exists():
         info.pci_address = os.path.basename(os.path.realpath(device))
+        if (device / "physfn").exists():
+            info.pf_address = os.path.basename(os.path.realpath(device / "physfn"))
         driver = device / "driver"
         if driver.exists():
             info.driver = os.path.basename(os.path.realpath(driver))

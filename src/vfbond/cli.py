@@ -1,0 +1,251 @@
+"""bondctl: inspect and steer the supervised bond. Every read command takes --json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pyroute2 import AsyncIPRoute
+
+from . import __version__, config as config_mod, exitcodes
+from .control import CommandError, DaemonNotRunning, request
+from .diagnose import bond_warnings
+from .events import History
+from .inspect import read_bond
+
+DEFAULT_SOCKET = config_mod.DaemonConfig.socket
+
+
+def _exit_codes_text() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in exitcodes.TABLE.items())
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    seconds = max(0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _kernel_status(bond: str) -> dict[str, Any] | None:
+    async def read() -> dict[str, Any] | None:
+        async with AsyncIPRoute() as ipr:
+            state = await read_bond(ipr, bond)
+        return {"bond": state.to_dict(), "warnings": bond_warnings(state)} if state else None
+    return asyncio.run(read())
+
+
+def gather_status(bond: str, socket: str) -> dict[str, Any] | None:
+    """From vfbondd when it runs (health, events), else the kernel alone."""
+    try:
+        data = request(socket, "status")
+        data["source"] = "vfbondd"
+    except DaemonNotRunning:
+        data = _kernel_status(bond)
+        if data is None:
+            return None
+        data["source"] = "kernel (vfbondd not running)"
+    if data.get("bond") is None:
+        return None
+    return data
+
+
+def render_status(data: dict[str, Any]) -> str:
+    b = data["bond"]
+    link = b["link"]
+    lines = [
+        f"{link['name']}: {b['mode']}, {link['operstate']}, mac {link['mac']}, mtu {link['mtu']}  [{data['source']}]",
+        f"  fail_over_mac={b['fail_over_mac']}  miimon={b['miimon']}ms  updelay={b['updelay']}  "
+        f"downdelay={b['downdelay']}  primary={b['primary'] or '-'}  primary_reselect={b['primary_reselect']}  "
+        f"peer_notif={b['num_peer_notif']}  arp_interval={b['arp_interval']}",
+    ]
+    if b.get("addresses"):
+        lines.append(f"  addresses: {', '.join(b['addresses'])}")
+    verdicts = data.get("verdicts", {})
+    health = data.get("health", {})
+    header = f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} {'PERM MAC':<17} " \
+             f"{'DRIVER':<8} {'PCI':<13} {'NUMA':>4}  PROBES"
+    lines += ["", header]
+    for s in b["slaves"]:
+        sl = s["link"]
+        mark = "*" if s["link"]["name"] == b["active_slave"] else " "
+        probe = health.get(sl["name"], {}).get("probe")
+        probe_text = (f"last reply {_ago(probe.get('last_reply'))}, rtt {probe.get('rtt_ms') or '-'} ms, "
+                      f"loss {probe.get('loss_pct', 0):.0f}%") if probe else "-"
+        lines.append(
+            f"  {mark} {sl['name']:<10} {s['state']:<7} {s['mii_status']:<5} "
+            f"{verdicts.get(sl['name'], '-'):<10} {s['link_failure_count']:>5}  {sl['mac']:<17} "
+            f"{(s['perm_mac'] or '-'):<17} {(sl['driver'] or '-'):<8} {(sl['pci_address'] or '-'):<13} "
+            f"{sl['numa_node'] if sl['numa_node'] is not None else '-':>4}  {probe_text}")
+    lines.append("  (* active slave)")
+    last = data.get("last_failover")
+    if last:
+        lines.append(f"\nlast {last['type']}: {_ago(last['time'])} "
+                     f"({time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last['time']))}), "
+                     f"{last['old_active'] or '-'} -> {last['new_active'] or '-'}: {last['reason']}")
+    elif data["source"] == "vfbondd":
+        lines.append("\nlast failover: none recorded")
+    for w in data.get("warnings", []):
+        lines.append(f"WARNING: {w}")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data = gather_status(args.bond, args.socket)
+    if data is None:
+        if args.json:
+            _print_json({"bond": None, "name": args.bond, "present": False})
+        else:
+            print(f"{args.bond}: not present (no such bond on this host)")
+        return exitcodes.NO_BOND
+    if args.json:
+        _print_json(data)
+    else:
+        print(render_status(data))
+    return exitcodes.OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    data = gather_status(args.bond, args.socket)
+    if data is None:
+        verdict, code, why = "absent", exitcodes.NO_BOND, f"{args.bond} not present"
+    else:
+        slaves = data["bond"]["slaves"]
+        up = [s["link"]["name"] for s in slaves if data.get("verdicts", {}).get(s["link"]["name"],
+                                                                             s["mii_status"]) == "up"]
+        if not up or data["bond"]["active_slave"] is None:
+            verdict, code, why = "down", exitcodes.DOWN, "no usable slave"
+        elif len(up) < 2 or data.get("warnings"):
+            verdict, code = "degraded", exitcodes.DEGRADED
+            why = "; ".join(data.get("warnings") or [f"only {', '.join(up)} usable"])
+        else:
+            verdict, code, why = "ok", exitcodes.OK, f"{len(up)} slaves usable, active {data['bond']['active_slave']}"
+    if args.json:
+        _print_json({"bond": args.bond, "health": verdict, "detail": why, "exit_code": code})
+    else:
+        print(f"{args.bond}: {verdict}: {why}")
+    return code
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    try:
+        events = request(args.socket, "events", {"count": args.count})
+    except DaemonNotRunning:
+        # The history is persisted: it can be read while vfbondd is down.
+        history = History(Path(args.state_dir) / "events.jsonl", size=max(args.count, 1))
+        events = [e.to_dict() for e in history.last(args.count)]
+    if args.json:
+        _print_json(events)
+        return exitcodes.OK
+    for e in events:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
+        print(f"{stamp}  {e['severity']:<8} {e['type']:<15} {_event_text(e)}")
+    if not events:
+        print("no events recorded")
+    return exitcodes.OK
+
+
+def _event_text(e: dict[str, Any]) -> str:
+    parts = []
+    if e.get("slave"):
+        parts.append(e["slave"])
+    if e.get("old_active") or e.get("new_active"):
+        parts.append(f"{e.get('old_active') or '-'} -> {e.get('new_active') or '-'}")
+    if e.get("reason"):
+        parts.append(e["reason"])
+    return ": ".join(parts)
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    result = request(args.socket, "reload")
+    print(f"reloaded {result['reloaded']}")
+    return exitcodes.OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = config_mod.load(args.config)
+    if args.json:
+        _print_json({"config": args.config, "valid": True, "bond": config.bond.name,
+                     "slaves": [s.describe() for s in config.bond.slaves]})
+    else:
+        print(f"{args.config}: valid ({config.bond.name} over "
+              f"{' + '.join(s.describe() for s in config.bond.slaves)})")
+    return exitcodes.OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bondctl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Inspect and steer an active-backup bond over two SR-IOV VFs supervised by vfbondd.\n"
+                    "Read commands work without vfbondd (kernel state only) unless noted; all take --json.",
+        epilog=_exit_codes_text())
+    p.add_argument("--version", action="version", version=f"bondctl {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--bond", default="bond0", help="bond interface (default: %(default)s)")
+    common.add_argument("--socket", default=DEFAULT_SOCKET, help="vfbondd control socket (default: %(default)s)")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, description: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, parents=[common], help=help, description=description, epilog=_exit_codes_text(),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp.set_defaults(func=func)
+        return sp
+
+    add("status", cmd_status, "show the bond, its slaves, health and the last failover",
+        "Show bond options, each slave (active marked *, MII, health verdict, link failure count, own and current\n"
+        "MAC, driver, PCI address, NUMA node, probe results), the last failover and warnings.\n"
+        "Uses vfbondd when it runs, else reads the kernel directly. Exit 3 when the bond does not exist.")
+    add("health", cmd_health, "one-line verdict for scripts and monitoring: exit 0 ok, 6 degraded, 7 down",
+        "Print ok / degraded / down with the reason, and exit 0 (ok), 6 (degraded: one usable slave or a\n"
+        "standing warning), 7 (down: no usable slave) or 3 (no bond). Suited to monitoring checks.")
+    ev = add("events", cmd_events, "list recorded events, oldest first",
+             "List the persisted event history (failover, failback, slave down/up/missing/returned, degraded,\n"
+             "restored, isolated, MAC changed, warnings). Asks vfbondd; when it is not running, reads the\n"
+             "history file it left in --state-dir.")
+    ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
+    ev.add_argument("--state-dir", default=config_mod.DaemonConfig.state_dir,
+                    help="where vfbondd keeps events.jsonl (default: %(default)s)")
+    add("reload", cmd_reload, "make vfbondd re-read its config (like SIGHUP)",
+        "Ask vfbondd to re-read its config. An invalid config is refused with its errors and the running\n"
+        "config is kept (exit 2).")
+    cc = add("check-config", cmd_check_config, "validate a config file without touching anything",
+             "Validate the config; print every problem as file:line: field: what is wrong. Fix: how. Exit 2 if\n"
+             "invalid. Changes nothing.")
+    cc.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `bondctl events | head` ends quietly
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except config_mod.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return exitcodes.USAGE
+    except DaemonNotRunning as exc:
+        print(f"bondctl {args.command}: vfbondd is not running (no socket at {exc}). "
+              "Start it: systemctl start vfbondd", file=sys.stderr)
+        return exitcodes.NO_DAEMON
+    except CommandError as exc:
+        print(f"bondctl {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The control socket: newline-delimited JSON requests and replies over a Unix stream socket.
+
+One request per connection: {"cmd": "...", "args": {...}} -> {"ok": true, "data": ...}
+or {"ok": false, "error": "...", "code": <exit code>}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from . import exitcodes
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class CommandError(Exception):
+    def __init__(self, message: str, code: int = exitcodes.FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DaemonNotRunning(Exception):
+    pass
+
+
+class ControlServer:
+    def __init__(self, path: str, handlers: dict[str, Handler], group: str | None = None) -> None:
+        self.path = Path(path)
+        self.handlers = handlers
+        self.group = group
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self.path.unlink()  # left over by a crash: nobody can be listening on it (systemd restarts us)
+        # Created with a tight umask, so there is no window where the socket is world-accessible.
+        old = os.umask(0o177 if self.group is None else 0o117)
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        finally:
+            os.umask(old)
+        if self.group is not None:
+            os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            reply = await self._dispatch(line)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            handler = self.handlers[request["cmd"]]
+        except (ValueError, KeyError, TypeError):
+            return {"ok": False, "error": f"bad request {line[:80]!r}", "code": exitcodes.USAGE}
+        try:
+            return {"ok": True, "data": await handler(request.get("args") or {})}
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc), "code": exc.code}
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self.path.unlink(missing_ok=True)
+
+
+def request(path: str, cmd: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+    """Blocking client used by bondctl. Raises DaemonNotRunning or CommandError."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        raise DaemonNotRunning(path) from None
+    except PermissionError:
+        sock.close()
+        raise CommandError(f"no permission to use {path}: run as root (or set daemon.socket_group)",
+                           exitcodes.FAILED) from None
+    with sock, sock.makefile("rwb") as f:
+        f.write(json.dumps({"cmd": cmd, "args": args or {}}).encode() + b"\n")
+        f.flush()
+        line = f.readline()
+    if not line:
+        raise CommandError(f"vfbondd closed {path} without answering", exitcodes.FAILED)
+    reply = json.loads(line)
+    if not reply.get("ok"):
+        raise CommandError(reply.get("error", "unknown error"), reply.get("code", exitcodes.FAILED))
+    return reply.get("data")

@@ -1,0 +1,160 @@
+"""vfbondd: lifecycle. Load config, start watching, serve the control socket, handle signals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import sdnotify
+from pyroute2 import AsyncIPRoute
+
+from . import __version__, config as config_mod, exitcodes
+from .control import CommandError, ControlServer
+from .events import Event, EventType, History
+from .supervisor import Supervisor
+from .watch.links import LinkWatcher
+
+log = logging.getLogger("vfbond")
+
+# A full re-read now and then, in case netlink dropped messages under load (ENOBUFS).
+# Failover never waits for it: carrier changes arrive as events.
+RESYNC_SECONDS = 60.0
+
+
+class Daemon:
+    def __init__(self, config: config_mod.Config, config_path: str) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.notifier = sdnotify.SystemdNotifier()
+        self.stop = asyncio.Event()
+        self.ipr = AsyncIPRoute()
+        state_dir = Path(config.daemon.state_dir)
+        self.history = History(state_dir / "events.jsonl", config.daemon.history)
+        self.supervisor = Supervisor(config, self.ipr, self.history, publish=lambda event: None)
+        self.watcher = LinkWatcher()
+        self.control = ControlServer(config.daemon.socket, {
+            "status": self._status,
+            "events": self._events,
+            "reload": self._reload,
+        }, group=config.daemon.socket_group)
+
+    async def _status(self, args: dict[str, Any]) -> Any:
+        return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path},
+                **self.supervisor.status()}
+
+    async def _events(self, args: dict[str, Any]) -> Any:
+        return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
+
+    async def _reload(self, args: dict[str, Any]) -> Any:
+        try:
+            new = config_mod.load(self.config_path)
+        except config_mod.ConfigError as exc:
+            # Keep running on the old config: a typo must not take the supervision down.
+            self.supervisor.emit(Event(EventType.WARNING, self.config.bond.name,
+                                       reason=f"reload refused, config invalid: {exc.problems[0]}",
+                                       details={"problems": [str(p) for p in exc.problems]}))
+            raise CommandError(str(exc), exitcodes.USAGE) from None
+        self.config = self.supervisor.config = new
+        self.supervisor.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}"))
+        await self.supervisor.refresh()
+        return {"reloaded": self.config_path}
+
+    async def _watch(self) -> None:
+        async for ev in self.watcher.events():
+            await self.supervisor.on_link(ev)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_SECONDS)
+            await self.supervisor.refresh()
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
+        # Subscribe before the first read, so no change falls between the two.
+        await self.watcher.start()
+        await self.supervisor.refresh()
+        await self.control.start()
+        bond = self.config.bond.name
+        state = self.supervisor.state
+        self.supervisor.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started; " + (
+            f"{bond} active slave {state.active_slave}" if state else f"{bond} not present yet")))
+        tasks = [asyncio.create_task(self._watch(), name="watch"),
+                 asyncio.create_task(self._resync(), name="resync")]
+        watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        if watchdog_usec:
+            tasks.append(asyncio.create_task(self._watchdog(watchdog_usec / 2e6), name="watchdog"))
+        self.notifier.notify(f"READY=1\nSTATUS=supervising {bond}")
+        stopped = asyncio.create_task(self.stop.wait())
+        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        code = exitcodes.OK
+        for task in done:
+            if task is not stopped and task.exception() is not None:
+                log.error("%s task failed: %r", task.get_name(), task.exception())
+                code = exitcodes.FAILED
+        self.notifier.notify("STOPPING=1")
+        for task in [stopped, *tasks]:
+            task.cancel()
+        await asyncio.gather(stopped, *tasks, return_exceptions=True)
+        await self.control.close()
+        self.watcher.close()
+        self.ipr.close()
+        self.supervisor.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
+        return code
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self._reload({})
+        except CommandError:
+            pass  # already reported as a WARNING event
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vfbondd",
+        description="Supervise an active-backup bond over two SR-IOV VFs: watch link state through netlink "
+                    "events, fail over at once on carrier loss, record and alert every failover.",
+        epilog="Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config (an invalid config is "
+               "refused and the old one kept). Exit codes: 0 stopped cleanly, 1 failed, 2 invalid config.")
+    p.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
+    p.add_argument("--check", action="store_true", help="validate the config and exit (0 valid, 2 invalid)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    p.add_argument("--version", action="version", version=f"vfbondd {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="vfbondd: %(levelname)s: %(message)s")
+    try:
+        config = config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return exitcodes.USAGE
+    if args.check:
+        print(f"{args.config}: valid")
+        return exitcodes.OK
+    return asyncio.run(_serve(config, args.config))
+
+
+async def _serve(config: config_mod.Config, path: str) -> int:
+    # Built inside the running loop: netlink sockets attach to the loop that exists at creation.
+    return await Daemon(config, path).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The few runtime actions vfbondd takes on the kernel bond itself, whatever the backend."""
+
+from __future__ import annotations
+
+from pyroute2 import AsyncIPRoute
+
+
+async def index(ipr: AsyncIPRoute, ifname: str) -> int:
+    (msg,) = tuple(await ipr.link("get", ifname=ifname))
+    return int(msg["index"])
+
+
+async def set_active_slave(ipr: AsyncIPRoute, bond: str, slave: str) -> None:
+    """Make `slave` the active one now (the kernel refuses a slave whose link is not up)."""
+    await ipr.link("set", index=await index(ipr, bond), kind="bond",
+                   bond_active_slave=await index(ipr, slave))
+
+
+async def enslave(ipr: AsyncIPRoute, bond: str, slave: str) -> None:
+    """Attach a (returned) VF to the bond; the kernel wants it down while it is enslaved."""
+    slave_index = await index(ipr, slave)
+    await ipr.link("set", index=slave_index, state="down")
+    await ipr.link("set", index=slave_index, master=await index(ipr, bond))
+    await ipr.link("set", index=slave_index, state="up")

@@ -1,0 +1,39 @@
+"""Which slave should be active. Pure: per-slave verdicts in, a decision out.
+
+It knows nothing of how a verdict was reached (carrier, ARP/NS probes): see health.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Verdicts (health.py): up, path_down, down, missing, unknown.
+BAD = frozenset({"down", "path_down", "missing"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    switch_to: str | None = None
+    reason: str = ""
+    isolated: bool = False  # no slave is usable: keep the current one and raise the alarm
+
+
+def decide(active: str | None, verdicts: dict[str, str], primary: str | None, reselect: str) -> Decision:
+    """Fail over off a bad active slave onto a healthy one; fail back per primary_reselect.
+
+    Never picks a slave that is known bad. `better` acts like `failure` here: both VFs have the
+    same speed, and the kernel already applies `better` to carrier changes itself.
+    """
+    healthy = sorted(name for name, verdict in verdicts.items() if verdict == "up")
+    state = verdicts.get(active, "missing") if active else "missing"
+    if state in BAD:
+        candidates = [name for name in healthy if name != active]
+        if not candidates:
+            isolated = all(verdict in BAD for verdict in verdicts.values())
+            return Decision(isolated=isolated, reason=f"{active or 'no slave'} is {state} and no backup is healthy")
+        target = primary if primary in candidates else candidates[0]
+        what = {"down": "carrier loss", "path_down": "path failure", "missing": "slave missing"}[state]
+        return Decision(switch_to=target, reason=f"{what} on {active}" if active else "no active slave")
+    if primary and active != primary and reselect == "always" and verdicts.get(primary) == "up":
+        return Decision(switch_to=primary, reason=f"primary {primary} healthy again (primary_reselect=always)")
+    return Decision()

@@ -1,0 +1,81 @@
+"""Turn two readings of the bond into typed events. Pure: data in, events out."""
+
+from __future__ import annotations
+
+from .events import Event, EventType
+from .inspect import BondState
+
+
+def _up(state: BondState | None) -> set[str]:
+    return {s.name for s in state.slaves if s.mii_status == "up"} if state else set()
+
+
+def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: str | None,
+           expected: int = 2, reason: str = "") -> list[Event]:
+    """Events for what changed between two readings.
+
+    `primary` is the configured primary's interface name: a move onto it is a failback.
+    `reason` is what the caller knows caused the change (e.g. "simulate-failover"); when
+    empty, it is worked out from the slaves' states.
+    """
+    events: list[Event] = []
+    if prev is None and cur is None:
+        return events
+    if cur is None:
+        return [Event(EventType.BOND_ISOLATED, bond, reason=reason or f"{bond} disappeared")]
+
+    before = {s.name: s for s in prev.slaves} if prev else {}
+    after = {s.name: s for s in cur.slaves}
+
+    for name in sorted(before.keys() - after.keys()):
+        events.append(Event(EventType.SLAVE_MISSING, bond, slave=name,
+                            reason=reason or "released from the bond or removed (VF reset or unplug?)"))
+    for name in sorted(after.keys() - before.keys()):
+        if prev is not None:
+            events.append(Event(EventType.SLAVE_RETURNED, bond, slave=name, reason=reason or "enslaved again",
+                                details={"mac": after[name].link.mac}))
+    for name in sorted(before.keys() & after.keys()):
+        old, new = before[name].mii_status, after[name].mii_status
+        if old != "down" and new == "down":
+            events.append(Event(EventType.SLAVE_DOWN, bond, slave=name, reason=reason or "carrier lost",
+                                details={"link_failure_count": after[name].link_failure_count}))
+        elif old == "down" and new == "up":
+            events.append(Event(EventType.SLAVE_UP, bond, slave=name, reason=reason or "carrier back"))
+    for name, slave in sorted(after.items()):
+        was_changed = before[name].mac_changed if name in before else False
+        if slave.mac_changed and not was_changed:
+            events.append(Event(EventType.MAC_CHANGED, bond, slave=name,
+                                reason=f"carries {slave.link.mac}, its own MAC is {slave.perm_mac}: "
+                                       "spoof-check will drop its frames",
+                                details={"mac": slave.link.mac, "perm_mac": slave.perm_mac}))
+
+    old_active = prev.active_slave if prev else None
+    if prev is not None and cur.active_slave != old_active:
+        if cur.active_slave is None:
+            pass  # no active slave: reported below as isolation
+        else:
+            kind = EventType.FAILBACK if primary and cur.active_slave == primary and old_active else EventType.FAILOVER
+            why = reason or _why(prev, cur, old_active)
+            events.append(Event(kind, bond, old_active=old_active, new_active=cur.active_slave, reason=why))
+
+    up_before, up_after = len(_up(prev)), len(_up(cur))
+    if prev is not None and up_after != up_before:
+        if up_after == 0:
+            events.append(Event(EventType.BOND_ISOLATED, bond, reason=reason or "no slave has link"))
+        elif up_after < expected <= up_before or (up_before == 0 and up_after < expected):
+            events.append(Event(EventType.BOND_DEGRADED, bond, reason=f"{up_after} of {expected} slaves up",
+                                details={"up": sorted(_up(cur))}))
+        elif up_after >= expected > up_before:
+            events.append(Event(EventType.BOND_RESTORED, bond, reason=f"{up_after} of {expected} slaves up"))
+    return events
+
+
+def _why(prev: BondState, cur: BondState, old_active: str | None) -> str:
+    if old_active is None:
+        return "first slave became active"
+    old = cur.slave(old_active)
+    if old is None:
+        return f"{old_active} left the bond"
+    if old.mii_status != "up":
+        return f"carrier loss on {old_active}"
+    return "kernel reselection"

@@ -1,0 +1,41 @@
+from vfbond.policy import Decision, decide
+
+
+def test_healthy_active_stays() -> None:
+    assert decide("vf0", {"vf0": "up", "vf1": "up"}, "vf0", "always") == Decision()
+
+
+def test_carrier_loss_fails_over_to_healthy_backup() -> None:
+    d = decide("vf0", {"vf0": "down", "vf1": "up"}, "vf0", "always")
+    assert d.switch_to == "vf1" and "carrier loss on vf0" in d.reason
+
+
+def test_path_failure_fails_over() -> None:
+    d = decide("vf0", {"vf0": "path_down", "vf1": "up"}, None, "failure")
+    assert d.switch_to == "vf1" and "path failure" in d.reason
+
+
+def test_never_onto_a_known_bad_backup_and_isolated_when_both_bad() -> None:
+    d = decide("vf0", {"vf0": "path_down", "vf1": "path_down"}, "vf0", "always")
+    assert d.switch_to is None and d.isolated
+
+
+def test_backup_unknown_means_no_switch_but_not_isolated() -> None:
+    d = decide("vf0", {"vf0": "down", "vf1": "unknown"}, "vf0", "always")
+    assert d == Decision(reason=d.reason) and not d.isolated
+
+
+def test_failback_only_with_always() -> None:
+    verdicts = {"vf0": "up", "vf1": "up"}
+    assert decide("vf1", verdicts, "vf0", "always").switch_to == "vf0"
+    assert decide("vf1", verdicts, "vf0", "failure").switch_to is None
+    assert decide("vf1", verdicts, "vf0", "better").switch_to is None
+
+
+def test_no_failback_onto_bad_primary() -> None:
+    assert decide("vf1", {"vf0": "path_down", "vf1": "up"}, "vf0", "always").switch_to is None
+
+
+def test_missing_active_prefers_primary() -> None:
+    d = decide(None, {"vf0": "up", "vf1": "up"}, "vf1", "failure")
+    assert d.switch_to == "vf1"
