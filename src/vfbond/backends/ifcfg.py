@@ -1,0 +1,181 @@
+"""RHEL/CentOS network-scripts: write ifcfg files atomically, then bring the running bond to match.
+
+Files are written only when their content changes (same plan: untouched, mtime included), each
+by temp file + fsync + rename, and a replaced file is first copied to `<name>.vfbond-<time>.bak`
+(network-scripts ignores `*.bak`). Other ifcfg files that would configure the bond or its VFs at
+boot are moved aside the same way. The runtime is changed through the netlink backend, so no
+`systemctl restart network` is needed; when that fails, the files are put back as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ..inspect import BondState
+from ..plan import BondPlan, Change
+from . import ifcfg_render
+from .base import Backend, BackendError, Progress
+
+KEEP_BACKUPS = 5  # per file
+
+
+@dataclass
+class FileChanges:
+    """What one write did, so it can be undone."""
+
+    written: list[str] = field(default_factory=list)  # file names (re)written
+    created: list[str] = field(default_factory=list)  # of those, the ones that did not exist
+    moved_aside: dict[str, str] = field(default_factory=dict)  # conflicting file -> its .bak name
+    backups: dict[str, str] = field(default_factory=dict)  # replaced file -> its .bak copy
+
+    def __bool__(self) -> bool:
+        return bool(self.written or self.moved_aside)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    """Readers see the old file or the new one, never a part; survives a crash after return."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+class IfcfgBackend(Backend):
+    """Persistent config in `directory` (ifcfg_dir), runtime through `runtime` (a NetlinkBackend)."""
+
+    name = "ifcfg"
+
+    def __init__(self, directory: str | Path, runtime: Backend) -> None:
+        self.directory = Path(directory)
+        self.runtime = runtime
+
+    async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],
+                    progress: Progress) -> None:
+        done = self.write(plan, progress)
+        try:
+            await self.runtime.apply(plan, current, changes, progress)
+        except BaseException as exc:
+            if done:
+                progress(f"ifcfg: putting back the files as they were in {self.directory}")
+                self.undo(done)
+            if isinstance(exc, BackendError):
+                raise BackendError(f"{exc} (ifcfg files in {self.directory} left as they were)") from exc
+            raise
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+    def write(self, plan: BondPlan, progress: Progress) -> FileChanges:
+        """Make the files match the plan; files that already do are not touched. Undo with `undo`."""
+        d = self.directory
+        if not d.is_dir():
+            raise BackendError(f"ifcfg: {d} is not a directory. Fix: install network-scripts "
+                               f"(initscripts) or set ifcfg_dir, or use backend: netlink")
+        wanted = ifcfg_render.render(plan)
+        done = FileChanges()
+        try:
+            for name in sorted(os.listdir(d)):
+                if name in wanted or not ifcfg_render.is_ifcfg(name) or not (d / name).is_file():
+                    continue
+                try:
+                    values = ifcfg_render.parse((d / name).read_text(encoding="utf-8", errors="replace"))
+                except OSError:
+                    continue
+                why = ifcfg_render.conflicts(plan, name, values)
+                if why:
+                    aside = self._backup_name(name)
+                    progress(f"ifcfg: moving {name} aside to {aside}: {why}")
+                    os.replace(d / name, d / aside)
+                    done.moved_aside[name] = aside
+            for name, text in wanted.items():
+                path = d / name
+                try:
+                    old = path.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    old = None
+                if old == text:
+                    continue
+                if old is None:
+                    progress(f"ifcfg: writing {path}")
+                    done.created.append(name)
+                else:
+                    backup = self._backup_name(name)
+                    progress(f"ifcfg: rewriting {path} (previous one kept as {backup})")
+                    shutil.copy2(path, d / backup)
+                    done.backups[name] = backup
+                atomic_write(path, text)
+                done.written.append(name)
+            if done:
+                _fsync_dir(d)
+        except OSError as exc:
+            self.undo(done)
+            raise BackendError(f"ifcfg: cannot write {exc.filename or d}: {exc.strerror or exc}; files left as "
+                               f"they were. Fix: check {d} is writable by root and the disk is not full") from exc
+        self._prune(done)
+        return done
+
+    def undo(self, done: FileChanges) -> None:
+        """Put back the files `write` replaced, created or moved aside (best effort)."""
+        d = self.directory
+        for name in done.created:
+            try:
+                os.unlink(d / name)
+            except FileNotFoundError:
+                pass
+        for name, backup in done.backups.items():
+            try:
+                shutil.copy2(d / backup, d / f".{name}.restore")
+                os.replace(d / f".{name}.restore", d / name)
+            except OSError:
+                pass
+        for name, aside in done.moved_aside.items():
+            try:
+                os.replace(d / aside, d / name)
+            except OSError:
+                pass
+        try:
+            _fsync_dir(d)
+        except OSError:
+            pass
+
+    def _backup_name(self, name: str) -> str:
+        stamp = datetime.now().strftime("%Y%m%dT%H%M%S.%f")
+        candidate, n = f"{name}.vfbond-{stamp}.bak", 1
+        while (self.directory / candidate).exists():
+            n += 1
+            candidate = f"{name}.vfbond-{stamp}-{n}.bak"
+        return candidate
+
+    def _prune(self, done: FileChanges) -> None:
+        """Keep the newest KEEP_BACKUPS backups of each file written."""
+        for name in done.backups:
+            old = sorted(self.directory.glob(f"{name}.vfbond-*.bak"))  # the name holds the time
+            for path in old[:-KEEP_BACKUPS]:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
