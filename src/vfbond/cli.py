@@ -169,6 +169,26 @@ def _event_text(e: dict[str, Any]) -> str:
     return ": ".join(parts)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    if not args.json:
+        print(f"switching {args.bond} to its backup and waiting for the gateway to answer through it ...",
+              flush=True)
+    reports = request(args.socket, "simulate-failover",
+                      {"restore": args.restore, "force": args.force, "hold": args.hold}, timeout=60)
+    if args.json:
+        _print_json(reports)
+    else:
+        for step, r in reports.items():
+            traffic = (f"gateway {r['target']} answered after {r['traffic_ms']} ms, "
+                       f"{r['probes_lost']} of {r['probes_sent']} probes lost"
+                       if r["traffic_ms"] is not None else
+                       f"NO answer from {r['target']}" if r["target"] else "no probe target configured")
+            print(f"{step}: {r['old_active']} -> {r['new_active']} in {r['switch_ms']} ms; {traffic}; "
+                  f"bond MAC now {r['mac_after']}")
+    failed = any(r["target"] and r["traffic_ms"] is None for r in reports.values())
+    return exitcodes.FAILED if failed else exitcodes.OK
+
+
 def cmd_reload(args: argparse.Namespace) -> int:
     result = request(args.socket, "reload")
     print(f"reloaded {result['reloaded']}")
@@ -220,6 +240,15 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
     ev.add_argument("--state-dir", default=config_mod.DaemonConfig.state_dir,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
+    sim = add("simulate-failover", cmd_simulate, "switch to the backup now and measure it (needs vfbondd)",
+              "Make the backup slave active through vfbondd, then prove traffic flows on it: ARP requests for\n"
+              "the gateway (probes.targets, else bond.ipv4.gateway) go out through the bond every 10 ms and the\n"
+              "first answer after the switch must come through the new slave. Reports the switch time, the\n"
+              "time to the first answer and the probes lost. Refuses (exit 5) when the backup is not healthy,\n"
+              "since that would cut the VM off, unless --force. Exit 1 if the gateway never answered.")
+    sim.add_argument("--restore", action="store_true", help="switch back to the original slave afterwards")
+    sim.add_argument("--hold", type=float, default=1.0, help="seconds on the backup before --restore (default: 1)")
+    sim.add_argument("--force", action="store_true", help="switch even to an unhealthy backup")
     add("reload", cmd_reload, "make vfbondd re-read its config (like SIGHUP)",
         "Ask vfbondd to re-read its config. An invalid config is refused with its errors and the running\n"
         "config is kept (exit 2).")

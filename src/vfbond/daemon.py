@@ -17,6 +17,7 @@ from pyroute2 import AsyncIPRoute
 from . import __version__, config as config_mod, exitcodes
 from .control import CommandError, ControlServer
 from .events import Event, EventType, History
+from .simulate import report_dict, switch_and_prove
 from .supervisor import Supervisor
 from .watch.links import LinkWatcher
 
@@ -42,6 +43,7 @@ class Daemon:
             "status": self._status,
             "events": self._events,
             "reload": self._reload,
+            "simulate-failover": self._simulate,
         }, group=config.daemon.socket_group)
 
     async def _status(self, args: dict[str, Any]) -> Any:
@@ -50,6 +52,29 @@ class Daemon:
 
     async def _events(self, args: dict[str, Any]) -> Any:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
+
+    async def _simulate(self, args: dict[str, Any]) -> Any:
+        sup = self.supervisor
+        await sup.refresh()
+        state = sup.state
+        if state is None:
+            raise CommandError(f"{self.config.bond.name} not present", exitcodes.NO_BOND)
+        active = state.active_slave
+        backups = [s.name for s in state.slaves if s.name != active]
+        if active is None or not backups:
+            raise CommandError(f"{state.name} has no active slave and backup to switch between "
+                               f"(active: {active or 'none'}, slaves: {', '.join(s.name for s in state.slaves)})",
+                               exitcodes.REFUSED)
+        backup = backups[0]
+        verdict = sup.verdicts().get(backup, "unknown")
+        if verdict != "up" and not args.get("force"):
+            raise CommandError(f"backup {backup} is {verdict}: switching to it would cut the VM off. "
+                               "Repair it first, or pass --force", exitcodes.REFUSED)
+        reports = {"failover": report_dict(await switch_and_prove(sup, backup, "simulate-failover (bondctl)"))}
+        if args.get("restore"):
+            await asyncio.sleep(float(args.get("hold", 1.0)))
+            reports["restore"] = report_dict(await switch_and_prove(sup, active, "simulate-failover --restore"))
+        return reports
 
     async def _reload(self, args: dict[str, Any]) -> Any:
         try:
