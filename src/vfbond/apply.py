@@ -12,8 +12,28 @@ from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_dela
 
 from .backends.base import Backend, BackendError, Progress
 from .config import BondConfig
-from .inspect import links, read_bond
-from .plan import BondPlan, Change, build, diff
+from .inspect import BondState, LinkInfo, addresses, links, read_bond
+from .plan import BondPlan, Change, PlanError, build, diff
+
+
+async def _refuse_busy_slaves(plan: BondPlan, found: list[LinkInfo], current: BondState | None,
+                              ipr: AsyncIPRoute) -> None:
+    """Enslaving an interface in use elsewhere would cut what runs over it: refuse before touching anything."""
+    by_name = {link.name: link for link in found}
+    ours = {s.name for s in current.slaves} if current else set()
+    for binding in plan.slaves:
+        link = by_name[binding.ifname]
+        if link.name in ours:
+            continue
+        if link.master is not None:
+            master = next((l.name for l in found if l.index == link.master), str(link.master))
+            raise PlanError(f"bond.slaves: {link.name} ({binding.label}) is already enslaved to {master}. "
+                            f"Fix: release it (`ip link set {link.name} nomaster`) or check the MAC in the config")
+        busy = await addresses(ipr, link.index)
+        if busy:
+            raise PlanError(f"bond.slaves: {link.name} ({binding.label}) carries {', '.join(busy)}; enslaving it "
+                            f"would drop them. Fix: put the addresses under bond.ipv4/ipv6 and remove them from "
+                            f"{link.name} (`ip addr flush dev {link.name}`), or check the MAC in the config")
 
 
 @dataclass
@@ -25,7 +45,9 @@ class Outcome:
 async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progress: Progress,
                    verify_seconds: float = 15.0, dry_run: bool = False) -> Outcome:
     current = await read_bond(ipr, bond.name)
-    plan = build(bond, await links(ipr), current)
+    found = await links(ipr)
+    plan = build(bond, found, current)
+    await _refuse_busy_slaves(plan, found, current, ipr)
     changes = diff(plan, current)
     if not changes or dry_run:
         return Outcome(plan, changes)

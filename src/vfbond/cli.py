@@ -14,10 +14,14 @@ from typing import Any, Callable
 from pyroute2 import AsyncIPRoute
 
 from . import __version__, config as config_mod, exitcodes
+from .apply import converge
+from .backends.base import BackendError
+from .backends.select import select_backend
 from .control import CommandError, DaemonNotRunning, request
 from .diagnose import bond_warnings
 from .events import History
 from .inspect import read_bond
+from .plan import PlanError
 
 DEFAULT_SOCKET = config_mod.DaemonConfig.socket
 
@@ -189,6 +193,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return exitcodes.FAILED if failed else exitcodes.OK
 
 
+def cmd_apply(args: argparse.Namespace) -> int:
+    config = config_mod.load(args.config)
+    say = (lambda line: None) if args.json else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+
+    async def run() -> tuple[str, list[str]]:
+        async with AsyncIPRoute() as ipr:
+            backend, reason = await select_backend(config, ipr)
+            say(f"backend {backend.name}: {reason}")
+            try:
+                outcome = await converge(backend, config.bond, ipr, say, dry_run=args.dry_run)
+            finally:
+                await backend.close()
+        return backend.name, [str(c) for c in outcome.changes]
+
+    try:
+        backend, changes = asyncio.run(run())
+    except PlanError as exc:
+        raise CommandError(f"{exc} (nothing was changed)", exitcodes.USAGE) from None
+    except BackendError as exc:
+        raise CommandError(str(exc), exitcodes.FAILED) from None
+    if args.json:
+        _print_json({"backend": backend, "changes": changes, "applied": bool(changes) and not args.dry_run})
+    elif not changes:
+        print(f"{config.bond.name} already matches {args.config}: nothing to change")
+    else:
+        verb = "would change" if args.dry_run else "changed"
+        print(f"{config.bond.name}: {verb} via {backend}: " + "; ".join(changes))
+    return exitcodes.OK
+
+
 def cmd_reload(args: argparse.Namespace) -> int:
     result = request(args.socket, "reload")
     print(f"reloaded {result['reloaded']}")
@@ -249,6 +283,14 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--restore", action="store_true", help="switch back to the original slave afterwards")
     sim.add_argument("--hold", type=float, default=1.0, help="seconds on the backup before --restore (default: 1)")
     sim.add_argument("--force", action="store_true", help="switch even to an unhealthy backup")
+    ap = add("apply", cmd_apply, "create or update the bond from the config, then verify it",
+             "Validate the config, find the VFs (by MAC or name), compare with the kernel, and change only\n"
+             "what differs through the chosen backend (NetworkManager, ifcfg files or netlink); then read the\n"
+             "bond back until it matches. An existing bond (e.g. from day0 nmcli lines) is adopted and updated\n"
+             "in place. Invalid config or missing VF: exit 2, nothing changed. With vfbondd running, prefer\n"
+             "`bondctl reload`, which does the same inside the daemon.")
+    ap.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
+    ap.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     add("reload", cmd_reload, "make vfbondd re-read its config (like SIGHUP)",
         "Ask vfbondd to re-read its config. An invalid config is refused with its errors and the running\n"
         "config is kept (exit 2).")

@@ -16,7 +16,11 @@ from pyroute2 import AsyncIPRoute
 
 from . import __version__, config as config_mod, exitcodes
 from .control import CommandError, ControlServer
+from .apply import converge
+from .backends.base import Backend, BackendError
+from .backends.select import select_backend
 from .events import Event, EventType, History
+from .plan import PlanError
 from .simulate import report_dict, switch_and_prove
 from .supervisor import Supervisor
 from .watch.links import LinkWatcher
@@ -26,12 +30,16 @@ log = logging.getLogger("vfbond")
 # A full re-read now and then, in case netlink dropped messages under load (ENOBUFS).
 # Failover never waits for it: carrier changes arrive as events.
 RESYNC_SECONDS = 60.0
+NM_REENSLAVE_GRACE = 3.0
 
 
 class Daemon:
-    def __init__(self, config: config_mod.Config, config_path: str) -> None:
+    def __init__(self, config: config_mod.Config, config_path: str, apply: bool = True) -> None:
         self.config = config
         self.config_path = config_path
+        self.apply = apply
+        self.backend: Backend | None = None
+        self.backend_reason = "none (--no-apply: supervising only)"
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
         self.ipr = AsyncIPRoute()
@@ -47,8 +55,26 @@ class Daemon:
         }, group=config.daemon.socket_group)
 
     async def _status(self, args: dict[str, Any]) -> Any:
-        return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path},
+        return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
+                           "backend": self.backend_reason},
                 **self.supervisor.status()}
+
+    async def _converge(self) -> None:
+        """Bring the bond to the config (adopting one that exists); on failure keep supervising as is."""
+        bond = self.config.bond.name
+        try:
+            if self.backend is None:
+                self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
+                # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
+                self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if self.backend.name == "nm" else 0.0
+                log.info("backend %s: %s", self.backend.name, self.backend_reason)
+            outcome = await converge(self.backend, self.config.bond, self.ipr, progress=log.info)
+        except (BackendError, PlanError) as exc:
+            self.supervisor.emit(Event(EventType.WARNING, bond, reason=f"config not applied: {exc}"))
+            return
+        if outcome.changes:
+            self.supervisor.emit(Event(EventType.DAEMON, bond, reason=f"{self.backend.name} backend applied: "
+                                       + "; ".join(str(c) for c in outcome.changes)))
 
     async def _events(self, args: dict[str, Any]) -> Any:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
@@ -85,8 +111,12 @@ class Daemon:
                                        reason=f"reload refused, config invalid: {exc.problems[0]}",
                                        details={"problems": [str(p) for p in exc.problems]}))
             raise CommandError(str(exc), exitcodes.USAGE) from None
+        if new.backend != self.config.backend:
+            await self._close_backend()
         self.config = self.supervisor.config = new
         self.supervisor.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}"))
+        if self.apply:
+            await self._converge()
         await self.supervisor.refresh()
         return {"reloaded": self.config_path}
 
@@ -111,6 +141,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
+        if self.apply:
+            await self._converge()
         await self.supervisor.refresh()
         await self.control.start()
         bond = self.config.bond.name
@@ -135,10 +167,16 @@ class Daemon:
             task.cancel()
         await asyncio.gather(stopped, *tasks, return_exceptions=True)
         await self.control.close()
+        await self._close_backend()
         self.watcher.close()
         self.ipr.close()
         self.supervisor.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
         return code
+
+    async def _close_backend(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+            self.backend = None
 
     async def _reload_quietly(self) -> None:
         try:
@@ -156,6 +194,8 @@ def parser() -> argparse.ArgumentParser:
                "refused and the old one kept). Exit codes: 0 stopped cleanly, 1 failed, 2 invalid config.")
     p.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
     p.add_argument("--check", action="store_true", help="validate the config and exit (0 valid, 2 invalid)")
+    p.add_argument("--no-apply", action="store_true",
+                   help="supervise the bond as it is; never create or change it (adopt only)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     p.add_argument("--version", action="version", version=f"vfbondd {__version__}")
     return p
@@ -173,12 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"{args.config}: valid")
         return exitcodes.OK
-    return asyncio.run(_serve(config, args.config))
+    return asyncio.run(_serve(config, args.config, not args.no_apply))
 
 
-async def _serve(config: config_mod.Config, path: str) -> int:
+async def _serve(config: config_mod.Config, path: str, apply: bool) -> int:
     # Built inside the running loop: netlink sockets attach to the loop that exists at creation.
-    return await Daemon(config, path).run()
+    return await Daemon(config, path, apply).run()
 
 
 if __name__ == "__main__":

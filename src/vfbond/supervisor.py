@@ -33,14 +33,12 @@ def log_line(event: Event) -> None:
 
 
 class Supervisor:
-    def __init__(self, config: Config, ipr: AsyncIPRoute, history: History, publish: Publish,
-                 reenslave_grace: float = 0.0) -> None:
+    def __init__(self, config: Config, ipr: AsyncIPRoute, history: History, publish: Publish) -> None:
         self.config = config
         self.ipr = ipr
         self.history = history
         self.publish = publish
-        # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
-        self.reenslave_grace = reenslave_grace
+        self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.state: BondState | None = None
         self._reason = ""  # why the next change we see happened, when we caused it
         self._lock = asyncio.Lock()
