@@ -1,0 +1,78 @@
+"""Rate limiting of flapping links, so a bouncing VF does not flood operators with link traps.
+
+Per slave, a window opens at its first slave_up/slave_down event. The first `limit` events of the
+window pass; later ones are suppressed and counted. When the window closes, one FLAP_SUMMARY
+event carries the counts and the state the link was left in (the last suppressed event), since
+the last event that passed may no longer be true. Other event types always pass.
+
+Pure logic: the caller feeds events through `filter`, and calls `expire` when `next_expiry` is
+reached so that a summary goes out even when the link has gone quiet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from vfbond.events import Event, EventType
+
+LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
+
+
+@dataclass
+class _Window:
+    start: float
+    passed: int = 0
+    suppressed: Counter[EventType] = field(default_factory=Counter)
+    last: EventType | None = None  # type of the last suppressed event
+
+
+class FlapLimiter:
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._windows: dict[tuple[str, str], _Window] = {}  # (bond, slave) -> its open window
+
+    def filter(self, event: Event) -> list[Event]:
+        """What to publish now for this event: summaries of windows that closed, then the event unless suppressed."""
+        out = self.expire()
+        if event.type not in LINK_EVENTS or not event.slave:
+            return [*out, event]
+        key = (event.bond, event.slave)
+        window = self._windows.setdefault(key, _Window(start=self._clock()))
+        if window.passed < self.limit:
+            window.passed += 1
+            out.append(event)
+        else:
+            window.suppressed[event.type] += 1
+            window.last = event.type
+        return out
+
+    def expire(self) -> list[Event]:
+        """Close every window whose time is up; a summary for each that suppressed something."""
+        now = self._clock()
+        out = []
+        for key, window in list(self._windows.items()):
+            if now - window.start >= self.window:
+                del self._windows[key]
+                if window.suppressed:
+                    out.append(self._summary(*key, window))
+        return out
+
+    def next_expiry(self) -> float | None:
+        """Clock time at which the next window closes, None when none is open."""
+        return min((w.start + self.window for w in self._windows.values()), default=None)
+
+    def _summary(self, bond: str, slave: str, window: _Window) -> Event:
+        total = sum(window.suppressed.values())
+        state = "down" if window.last is EventType.SLAVE_DOWN else "up"
+        return Event(EventType.FLAP_SUMMARY, bond, slave=slave,
+                     reason=f"link flapping: {total} up/down events not sent in {self.window:g}s, "
+                            f"link left {state}",
+                     details={"suppressed": total,
+                              "slave_down": window.suppressed[EventType.SLAVE_DOWN],
+                              "slave_up": window.suppressed[EventType.SLAVE_UP],
+                              "passed": window.passed, "window_s": self.window, "state": state})
