@@ -283,7 +283,8 @@ COST_SCRIPT = textwrap.dedent("""
         def record(r):
             results.append(r.ok)
             health.record(r)
-        probers = [SlaveProber(s, i, config, record, health.set_present) for s, i in (("sriov0", "p0"), ("sriov1", "p1"))]
+        probers = [SlaveProber(slave, ifname, config, record, health.set_present)
+                   for slave, ifname in (("sriov0", "p0"), ("sriov1", "p1"))]
         for p in probers:
             p.start()
         await asyncio.sleep(1)  # warm-up: imports and first frames are not steady state
