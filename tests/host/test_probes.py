@@ -72,14 +72,24 @@ def carrier(ns: str, ifname: str) -> bool:
     return "LOWER_UP" in json.loads(sh(f"ip -n {ns} -j link show {ifname}"))[0]["flags"]
 
 
-async def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds until `check()` holds, polled every 5 ms."""
-    start = time.monotonic()
+async def wait_for(check: Callable[[], bool], timeout: float, what: str, since: float | None = None) -> float:
+    """Seconds from `since` (default: now) until `check()` holds, polled every 5 ms."""
+    start = time.monotonic() if since is None else since
     while not check():
         if time.monotonic() - start > timeout:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.005)
     return time.monotonic() - start
+
+
+async def act(cmd: Callable[[], object]) -> tuple[float, float]:
+    """Run a blocking setup step in a thread so the probers keep their schedule meanwhile.
+
+    Returns the times just before and after it: the change took effect somewhere in between.
+    """
+    start = time.monotonic()
+    await asyncio.to_thread(cmd)
+    return start, time.monotonic()
 
 
 def drain(sock: socket.socket) -> list[Ether]:
@@ -161,40 +171,40 @@ async def test_probes_detect_a_dead_path_per_slave_and_survive_unplug(lab: tuple
         # Blackhole p1's path at the switch while its carrier stays up.
         bound = (CONFIG.failures * CONFIG.interval_ms + CONFIG.timeout_ms) / 1000
         # (nft netdev ingress: this kernel has no tc actions.)
-        sh(f"ip netns exec {switch} nft 'add table netdev blackhole; add chain netdev blackhole in "
-           "{ type filter hook ingress device sw1 priority 0; policy drop; }'")
-        t_detect = await wait_for(lambda: g.verdict("sriov1") is Verdict.PATH_DOWN, 3, "sriov1 path_down")
-        print(f"path loss on sriov1 detected in {t_detect * 1000:.0f} ms "
-              f"(bound failures*interval+timeout = {bound * 1000:.0f} ms)")
-        assert t_detect <= bound + 0.1
+        t0, t1 = await act(lambda: sh(f"ip netns exec {switch} nft 'add table netdev blackhole; add chain netdev "
+                                      "blackhole in { type filter hook ingress device sw1 priority 0; policy drop; }'"))
+        t_detect = await wait_for(lambda: g.verdict("sriov1") is Verdict.PATH_DOWN, 3, "sriov1 path_down", t0)
+        print(f"path loss on sriov1 detected {(t_detect - (t1 - t0)) * 1000:.0f}..{t_detect * 1000:.0f} ms after "
+              f"the drop rule went in (bound failures*interval+timeout = {bound * 1000:.0f} ms)")
+        assert t_detect - (t1 - t0) <= bound + 0.05  # + loop jitter
         assert carrier(guest, "p1")
         g.sync_carrier()
         assert g.verdict("sriov1") is Verdict.PATH_DOWN and g.verdict("sriov0") is Verdict.UP
 
-        sh(f"ip netns exec {switch} nft delete table netdev blackhole")
-        t_back = await wait_for(lambda: g.verdict("sriov1") is Verdict.UP, 2, "sriov1 up again")
+        t0, _ = await act(lambda: sh(f"ip netns exec {switch} nft delete table netdev blackhole"))
+        t_back = await wait_for(lambda: g.verdict("sriov1") is Verdict.UP, 2, "sriov1 up again", t0)
         print(f"sriov1 healthy again {t_back * 1000:.0f} ms after the path returned")
         assert not [c for c in g.changes if c[0] == "sriov0" and c[2] is not Verdict.UP], "sriov0 flapped"
 
         # VF hot-unplug: reported missing, no exception; the other slave keeps probing.
-        sh(f"ip -n {guest} link del p1")
-        t_gone = await wait_for(lambda: g.verdict("sriov1") is Verdict.MISSING, 1, "sriov1 missing")
+        t0, _ = await act(lambda: sh(f"ip -n {guest} link del p1"))
+        t_gone = await wait_for(lambda: g.verdict("sriov1") is Verdict.MISSING, 1, "sriov1 missing", t0)
         print(f"sriov1 reported missing {t_gone * 1000:.0f} ms after removal")
         g.results.clear()
         await asyncio.sleep(4 * CONFIG.interval_ms / 1000)
         assert {r.slave for r in g.results} == {"sriov0"} and all(r.ok for r in g.results)
 
         # It returns under the same name and MAC: found again on the next round, proven before `up`.
-        add_slave(guest, switch, "p1", MACS["p1"], "sw1")
+        t0, _ = await act(lambda: add_slave(guest, switch, "p1", MACS["p1"], "sw1"))
         g.sync_carrier()
-        t_ret = await wait_for(lambda: g.verdict("sriov1") is Verdict.UP, 2, "sriov1 back")
+        t_ret = await wait_for(lambda: g.verdict("sriov1") is Verdict.UP, 2, "sriov1 back", t0)
         print(f"sriov1 up {t_ret * 1000:.0f} ms after it was re-created")
         assert (Verdict.MISSING, Verdict.UNKNOWN) in [(c[1], c[2]) for c in g.changes if c[0] == "sriov1"]
 
         # It returns under another name: the daemon points the prober at it.
-        sh(f"ip -n {guest} link del p1")
+        await act(lambda: sh(f"ip -n {guest} link del p1"))
         await wait_for(lambda: g.verdict("sriov1") is Verdict.MISSING, 1, "sriov1 missing again")
-        add_slave(guest, switch, "vf7", MACS["p1"], "sw1")
+        await act(lambda: add_slave(guest, switch, "vf7", MACS["p1"], "sw1"))
         g.probers["sriov1"].reopen("vf7")
         g.sync_carrier()
         await wait_for(lambda: g.verdict("sriov1") is Verdict.UP, 2, "sriov1 up as vf7")
