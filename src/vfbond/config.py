@@ -240,6 +240,14 @@ def _ip(v: str) -> str | None:
     return None
 
 
+def _engine_id(v: str) -> str | None:
+    """snmpEngineID: 5 to 32 octets (RFC 3411), written in hex."""
+    digits = v.removeprefix("0x")
+    if not re.fullmatch(r"([0-9a-fA-F]{2}){5,32}", digits):
+        return f"{v!r} is not an engine ID"
+    return None
+
+
 def _read_ip(r: _Reader, raw: Any, path: str, version: int) -> IPConfig:
     sect = r.section(raw, path, ("addresses", "address", "gateway"))
     addresses: list[str] = []
@@ -410,13 +418,22 @@ def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
         for key, value in (("auth_key", auth_key), ("priv_key", priv_key)):
             if value is not None and len(value) < 8:
                 r.problem(f"{p}.{key}", "shorter than 8 characters (RFC 3414 minimum)", "use a longer key")
+        if priv_key and not auth_key:
+            r.problem(f"{p}.priv_key", "SNMPv3 has no privacy without authentication", "add auth_key:")
+        inform = r.get(s, p, "inform", bool, False)
+        engine_id = r.get(s, p, "engine_id", str, None, _engine_id,
+                          "give 10 to 64 hex digits, e.g. 0x80001f888056666f6e64")
+        if version == "3" and not inform and not engine_id and "engine_id" not in s:
+            r.problem(f"{p}.engine_id", "SNMPv3 traps are sent with this host's engine ID, and the receiver "
+                      "must know it to check them", "set engine_id: (e.g. 0x80001f888056666f6e64) and give the "
+                      "receiver the same one (snmptrapd: createUser -e ID ...), or use inform: true")
         snmp.append(SnmpTarget(
             host=host, port=r.get(s, p, "port", int, 162), version=version,
-            community=str(s.get("community", "public")), inform=r.get(s, p, "inform", bool, False), user=user,
+            community=str(s.get("community", "public")), inform=inform, user=user,
             auth_protocol=r.choice(s, p, "auth_protocol", ("sha", "sha256", "md5"), "sha") if auth_key else None,
             auth_key=auth_key,
             priv_protocol=r.choice(s, p, "priv_protocol", ("aes", "aes256", "des"), "aes") if priv_key else None,
-            priv_key=priv_key, engine_id=r.get(s, p, "engine_id", str, None)))
+            priv_key=priv_key, engine_id=engine_id))
     return AlertConfig(syslog=tuple(syslog), snmp=tuple(snmp),
                        queue_size=r.get(sect, "alerts", "queue_size", int, 1000, _positive),
                        flap_limit=r.get(sect, "alerts", "flap_limit", int, 10, _positive))
