@@ -147,7 +147,7 @@ async def test_every_event_type_decodes_to_its_notification_in_the_shipped_mib(t
     assert [varbinds[1] for _, varbinds in got] == [f"SNMPv2-MIB::snmpTrapOID.0 = OID: {NAMES[e.type]}"
                                                     for e in events]
     assert all(info == "TRAP2, SNMP v2c, community vfbond-ro" for info, _ in got)
-    by_type = {e.type: varbinds for e, (_, varbinds) in zip(events, got)}
+    by_type = {e.type: varbinds for e, (_, varbinds) in zip(events, got, strict=True)}
     assert "VFBOND-MIB::vfbondEventSuppressed.0 = Gauge32: 12 events" in by_type[EventType.FLAP_SUMMARY]
     assert "VFBOND-MIB::vfbondEventSeverity.0 = INTEGER: critical(2)" in by_type[EventType.BOND_ISOLATED]
 

@@ -14,8 +14,7 @@ import logging
 import time
 from typing import Any, Iterable, Protocol
 
-from tenacity import (AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential,
-                      wait_random)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential, wait_random
 
 from vfbond.events import Event
 

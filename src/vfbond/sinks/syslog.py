@@ -102,32 +102,38 @@ class SyslogSink:
         try:
             writer.write(frame)
             await writer.drain()
-        except OSError:
-            await self._close_stream()
+        except BaseException:  # an error, or the queue's timeout cancelling a drain() that is stuck
+            self._drop_stream()
             raise
 
     async def _stream(self) -> asyncio.StreamWriter:
         # rsyslog never writes back, so EOF on the read side means the server closed the
         # connection: reconnect now instead of writing the next event into a dead socket.
-        if self._writer is None or self._writer.is_closing() or (self._reader and self._reader.at_eof()):
-            await self._close_stream()
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.target.host, self.target.port, ssl=self._ssl,
-                                        server_hostname=self.target.host if self._ssl else None),
-                self._connect_timeout)
-        return self._writer
+        reader, writer = self._reader, self._writer
+        if reader is not None and writer is not None and not writer.is_closing() and not reader.at_eof():
+            return writer
+        self._drop_stream()
+        new_reader, new_writer = await asyncio.wait_for(
+            asyncio.open_connection(self.target.host, self.target.port, ssl=self._ssl,
+                                    server_hostname=self.target.host if self._ssl else None),
+            self._connect_timeout)
+        self._reader, self._writer = new_reader, new_writer
+        return new_writer
 
-    async def _close_stream(self) -> None:
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except OSError:
-                pass  # already reset by the peer; nothing left to release
+    def _drop_stream(self) -> None:
+        """Abort a failed connection; the event being sent is retried on a new one."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+        self._reader = self._writer = None
 
     async def close(self) -> None:
-        await self._close_stream()
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except OSError:
+                pass  # reset by the peer meanwhile; nothing left to release
+            self._reader = self._writer = None
         if self._udp is not None:
             self._udp.close()
             self._udp = None
