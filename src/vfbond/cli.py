@@ -67,6 +67,15 @@ def gather_status(bond: str, socket: str) -> dict[str, Any] | None:
     return data
 
 
+def _probe_text(probe: dict[str, Any]) -> str:
+    age = probe.get("last_reply_age_s")
+    last = "never" if age is None else f"{age:.1f}s ago"
+    rtt = probe.get("rtt_avg_ms")
+    loss = probe.get("loss_pct")
+    return (f"{probe['probes']}: last reply {last}, rtt {'-' if rtt is None else f'{rtt:.1f} ms'}, "
+            f"loss {'-' if loss is None else f'{loss:.0f}%'}")
+
+
 def render_status(data: dict[str, Any]) -> str:
     b = data["bond"]
     link = b["link"]
@@ -86,9 +95,8 @@ def render_status(data: dict[str, Any]) -> str:
     for s in b["slaves"]:
         sl = s["link"]
         mark = "*" if s["link"]["name"] == b["active_slave"] else " "
-        probe = health.get(sl["name"], {}).get("probe")
-        probe_text = (f"last reply {_ago(probe.get('last_reply'))}, rtt {probe.get('rtt_ms') or '-'} ms, "
-                      f"loss {probe.get('loss_pct', 0):.0f}%") if probe else "-"
+        probe = health.get(sl["name"])
+        probe_text = _probe_text(probe) if probe else "-"
         lines.append(
             f"  {mark} {sl['name']:<10} {s['state']:<7} {s['mii_status']:<5} "
             f"{verdicts.get(sl['name'], '-'):<10} {s['link_failure_count']:>5}  {sl['mac']:<17} "
@@ -102,6 +110,12 @@ def render_status(data: dict[str, Any]) -> str:
                      f"{last['old_active'] or '-'} -> {last['new_active'] or '-'}: {last['reason']}")
     elif data["source"] == "vfbondd":
         lines.append("\nlast failover: none recorded")
+    if data.get("isolated"):
+        lines.append("ALERT: bond isolated: no slave reaches the gateway")
+    for name, stats in data.get("alerts", {}).items():
+        if stats.get("dropped") or stats.get("last_error"):
+            lines.append(f"alert sink {name}: {stats.get('queued', 0)} queued, {stats.get('dropped', 0)} dropped, "
+                         f"last error: {stats.get('last_error') or '-'}")
     for w in data.get("warnings", []):
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)

@@ -21,6 +21,8 @@ from .backends.base import Backend, BackendError
 from .backends.select import select_backend
 from .events import Event, EventType, History
 from .plan import PlanError
+from .probing import Probing
+from .sinks import Dispatcher, build_sinks
 from .simulate import report_dict, switch_and_prove
 from .supervisor import Supervisor
 from .watch.links import LinkWatcher
@@ -30,6 +32,7 @@ log = logging.getLogger("vfbond")
 # A full re-read now and then, in case netlink dropped messages under load (ENOBUFS).
 # Failover never waits for it: carrier changes arrive as events.
 RESYNC_SECONDS = 60.0
+FLAP_CHECK_SECONDS = 5.0  # a flap summary goes out at most this late after its window closes
 NM_REENSLAVE_GRACE = 3.0
 
 
@@ -45,7 +48,8 @@ class Daemon:
         self.ipr = AsyncIPRoute()
         state_dir = Path(config.daemon.state_dir)
         self.history = History(state_dir / "events.jsonl", config.daemon.history)
-        self.supervisor = Supervisor(config, self.ipr, self.history, publish=lambda event: None)
+        self.alerts = Dispatcher(build_sinks(config.alerts), config.alerts.queue_size)
+        self.supervisor = Supervisor(config, self.ipr, self.history, publish=self.alerts.publish)
         self.watcher = LinkWatcher()
         self.control = ControlServer(config.daemon.socket, {
             "status": self._status,
@@ -57,7 +61,7 @@ class Daemon:
     async def _status(self, args: dict[str, Any]) -> Any:
         return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
                            "backend": self.backend_reason},
-                **self.supervisor.status()}
+                **self.supervisor.status(), "alerts": self.alerts.stats()}
 
     async def _converge(self) -> None:
         """Bring the bond to the config (adopting one that exists); on failure keep supervising as is."""
@@ -113,7 +117,15 @@ class Daemon:
             raise CommandError(str(exc), exitcodes.USAGE) from None
         if new.backend != self.config.backend:
             await self._close_backend()
+        old = self.config
         self.config = self.supervisor.config = new
+        if new.probes != old.probes or new.bond != old.bond:
+            await self._start_probes()
+        if new.alerts != old.alerts:
+            await self.alerts.close()
+            self.alerts = Dispatcher(build_sinks(new.alerts), new.alerts.queue_size)
+            self.alerts.start()
+            self.supervisor.publish = self.alerts.publish
         self.supervisor.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}"))
         if self.apply:
             await self._converge()
@@ -129,6 +141,18 @@ class Daemon:
             await asyncio.sleep(RESYNC_SECONDS)
             await self.supervisor.refresh()
 
+    async def _flap_summaries(self) -> None:
+        while True:
+            await asyncio.sleep(FLAP_CHECK_SECONDS)
+            self.supervisor.flush_flaps()
+
+    async def _start_probes(self) -> None:
+        if self.supervisor.probing is not None:
+            await self.supervisor.probing.stop()
+            self.supervisor.probing = None
+        if self.config.probes.enabled:
+            self.supervisor.probing = Probing(self.config.bond, self.config.probes, self.supervisor.on_verdict)
+
     async def _watchdog(self, interval: float) -> None:
         while True:
             self.notifier.notify("WATCHDOG=1")
@@ -139,6 +163,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
+        self.alerts.start()
+        await self._start_probes()
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
         if self.apply:
@@ -150,7 +176,8 @@ class Daemon:
         self.supervisor.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started; " + (
             f"{bond} active slave {state.active_slave}" if state else f"{bond} not present yet")))
         tasks = [asyncio.create_task(self._watch(), name="watch"),
-                 asyncio.create_task(self._resync(), name="resync")]
+                 asyncio.create_task(self._resync(), name="resync"),
+                 asyncio.create_task(self._flap_summaries(), name="flaps")]
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
             tasks.append(asyncio.create_task(self._watchdog(watchdog_usec / 2e6), name="watchdog"))
@@ -168,9 +195,12 @@ class Daemon:
         await asyncio.gather(stopped, *tasks, return_exceptions=True)
         await self.control.close()
         await self._close_backend()
+        if self.supervisor.probing is not None:
+            await self.supervisor.probing.stop()
         self.watcher.close()
         self.ipr.close()
         self.supervisor.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
+        await self.alerts.close()
         return code
 
     async def _close_backend(self) -> None:

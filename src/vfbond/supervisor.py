@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sys
 import time
 from typing import Any, Callable
 
@@ -14,22 +12,18 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from . import kernel, policy, transitions
 from .config import Config
+from .diagnose import bond_warnings
 from .events import Event, EventType, History
-from .inspect import BondState, read_bond
+from .flap import FlapLimiter
+from .health import Verdict
+from .inspect import BondState, SlaveState, read_bond
 from .plan import UPPER_KINDS
+from .probing import Probing
 from .watch.links import LinkEvent
 
 log = logging.getLogger("vfbond")
 
 Publish = Callable[[Event], None]
-
-
-def log_line(event: Event) -> None:
-    """One structured line per event on stdout: under systemd it lands in the journal as is."""
-    print(json.dumps({"event": event.type.value, "severity": event.severity.name.lower(),
-                      "message": event.message(), **{k: v for k, v in event.to_dict().items()
-                                                     if k not in ("type", "severity")}}),
-          file=sys.stdout, flush=True)
 
 
 class Supervisor:
@@ -38,11 +32,14 @@ class Supervisor:
         self.ipr = ipr
         self.history = history
         self.publish = publish
+        self.flaps = FlapLimiter(config.alerts.flap_limit)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.state: BondState | None = None
         self._reason = ""  # why the next change we see happened, when we caused it
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.probing: Probing | None = None  # set when probes are enabled
+        self._isolated = False
 
     @property
     def bond(self) -> str:
@@ -50,24 +47,86 @@ class Supervisor:
 
     def primary_ifname(self) -> str | None:
         label = self.config.bond.primary
-        if not label or self.state is None:
-            return None
-        spec = self.config.bond.slave(label)
-        for s in self.state.slaves:
-            if (spec.mac and spec.mac in (s.perm_mac, s.link.mac)) or (spec.name and spec.name == s.name):
-                return s.name
-        return None
+        return self._ifname_of(label) if label else None
 
     def emit(self, event: Event) -> None:
-        self.history.append(event)
-        log_line(event)
-        self.publish(event)
+        """Record and alert; a flapping link's up/down events are folded into one summary."""
+        for passed in self.flaps.filter(event):
+            self.history.append(passed)
+            self.publish(passed)
+
+    def flush_flaps(self) -> None:
+        for summary in self.flaps.expire():
+            self.history.append(summary)
+            self.publish(summary)
+
+    def label_of(self, slave: SlaveState) -> str | None:
+        for spec in self.config.bond.slaves:
+            if (spec.mac and spec.mac in (slave.perm_mac, slave.link.mac)) or (spec.name and spec.name == slave.name):
+                return spec.label
+        return None
 
     def verdicts(self) -> dict[str, str]:
-        """Per-slave verdicts from the kernel's MII view."""
+        """Per-slave verdicts by interface name: carrier + probes when probing, else the kernel's MII view."""
         if self.state is None:
             return {}
+        if self.probing is not None:
+            by_label = self.probing.verdicts()
+            return {s.name: by_label.get(self.label_of(s) or "", "unknown") for s in self.state.slaves}
         return {s.name: "up" if s.mii_status == "up" and s.link.carrier else "down" for s in self.state.slaves}
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def on_verdict(self, label: str, old: Verdict, new: Verdict) -> None:
+        """Probe verdicts change outside netlink: report path failures and let the policy act."""
+        slave = self._ifname_of(label) or label
+        if new is Verdict.PATH_DOWN:
+            self.emit(Event(EventType.SLAVE_DOWN, self.bond, slave=slave,
+                            reason=f"path failure: no reply from {', '.join(self.config.probes.targets)} "
+                                   f"for {self.config.probes.failures} probes while carrier is up"))
+        elif old is Verdict.PATH_DOWN and new is Verdict.UP:
+            self.emit(Event(EventType.SLAVE_UP, self.bond, slave=slave, reason="path restored: the gateway answers"))
+        self._spawn(self.evaluate())
+
+    def _ifname_of(self, label: str) -> str | None:
+        if self.state is None:
+            return None
+        return next((s.name for s in self.state.slaves if self.label_of(s) == label), None)
+
+    async def evaluate(self) -> None:
+        """With probes, vfbondd decides (the kernel only sees carrier): fail over off a dead path,
+        never onto a known-bad slave, fail back per primary_reselect, and raise isolation."""
+        if self.probing is None or self.state is None:
+            return
+        decision = policy.decide(self.state.active_slave, self.verdicts(), self.primary_ifname(),
+                                 self.config.bond.primary_reselect)
+        if decision.isolated != self._isolated:
+            self._isolated = decision.isolated
+            kind = EventType.BOND_ISOLATED if decision.isolated else EventType.BOND_RESTORED
+            self.emit(Event(kind, self.bond, reason=decision.reason if decision.isolated
+                            else "a slave reaches the gateway again"))
+        if decision.switch_to and decision.switch_to != self.state.active_slave:
+            try:
+                await self.switch(decision.switch_to, decision.reason)
+            except NetlinkError as exc:
+                log.warning("switch to %s refused by the kernel: %s", decision.switch_to, exc)
+
+    def _sync_probes(self) -> None:
+        if self.probing is None or self.state is None:
+            return
+        active_label = None
+        for slave in self.state.slaves:
+            label = self.label_of(slave)
+            if label is None:
+                continue
+            self.probing.bind(label, slave.name)
+            self.probing.set_carrier(label, slave.link.carrier)
+            if slave.name == self.state.active_slave:
+                active_label = label
+        self.probing.set_active(active_label)
 
     async def refresh(self) -> None:
         """Read the bond, turn differences into events."""
@@ -78,6 +137,8 @@ class Supervisor:
                                             expected=len(self.config.bond.slaves), reason=reason):
                 self.emit(event)
             self.state = cur
+            self._sync_probes()
+        await self.evaluate()
 
     async def switch(self, target: str, reason: str) -> None:
         self._reason = reason
@@ -88,16 +149,17 @@ class Supervisor:
 
     async def on_link(self, ev: LinkEvent) -> None:
         state = self.state
+        slave = next((s for s in state.slaves if s.link.index == ev.index), None) if state else None
         ours = state is not None and (ev.index == state.link.index or ev.master == state.link.index
-                                      or any(s.link.index == ev.index for s in state.slaves))
+                                      or slave is not None)
+        if self.probing is not None and slave is not None and (label := self.label_of(slave)):
+            self.probing.set_carrier(label, ev.carrier and not ev.gone)
         if state is not None and not ev.gone and not ev.carrier and ev.name == state.active_slave \
                 and self.config.failover.fast:
             await self._fast_failover(ev)
         if state is not None and not ev.gone and ev.master is None and ev.kind not in UPPER_KINDS \
                 and self._configured(ev):
-            task = asyncio.create_task(self._reenslave(ev))  # may wait out the grace: don't stall events
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._reenslave(ev))  # may wait out the grace: don't stall events
         if ours or self._configured(ev):
             await self.refresh()
 
@@ -130,9 +192,17 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         last = self.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
+        health = {}
+        if self.probing is not None:
+            snapshot = self.probing.snapshot()
+            health = {self._ifname_of(label) or label: {"label": label, **data} for label, data in snapshot.items()}
         return {
             "bond": self.state.to_dict() if self.state else None,
             "verdicts": self.verdicts(),
+            "health": health,
+            "probes": "enabled" if self.probing is not None else "disabled",
+            "isolated": self._isolated,
             "primary": self.primary_ifname(),
             "last_failover": last[0].to_dict() if last else None,
+            "warnings": bond_warnings(self.state, len(self.config.bond.slaves)) if self.state else [],
         }

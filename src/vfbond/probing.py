@@ -1,0 +1,56 @@
+"""Runs one prober per slave of the bond and keeps their health, keyed by slave label.
+
+Labels (sriov0, sriov1) are stable; interface names are not (a VF may return renamed), so this
+is the one place that maps between them for the probes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable
+
+from .config import BondConfig, ProbeConfig
+from .health import Health, Verdict
+from .watch.probes import SlaveProber
+
+OnVerdict = Callable[[str, Verdict, Verdict], None]  # label, old, new
+
+
+class Probing:
+    def __init__(self, bond: BondConfig, config: ProbeConfig, on_change: OnVerdict) -> None:
+        self.config = config
+        self.health = Health([s.label for s in bond.slaves], config, on_change=on_change)
+        ipv4 = bond.ipv4.addresses
+        self.bond_ipv4 = str(ipaddress.ip_interface(ipv4[0]).ip) if ipv4 else None
+        self.probers: dict[str, SlaveProber] = {}
+
+    def bind(self, label: str, ifname: str) -> None:
+        """Start probing `label` out of `ifname`, or follow it to a new name."""
+        prober = self.probers.get(label)
+        if prober is None:
+            prober = SlaveProber(label, ifname, self.config, on_result=self.health.record,
+                                 on_presence=self.health.set_present)
+            self.probers[label] = prober
+            prober.start()
+        elif prober.ifname != ifname:
+            prober.reopen(ifname)
+
+    def set_active(self, label: str | None) -> None:
+        """Only the active slave's ARP may carry the bond's IP: a backup claiming it would
+        re-point every neighbour's ARP entry at the backup's MAC."""
+        for name, prober in self.probers.items():
+            prober.set_sender_ipv4(self.bond_ipv4 if name == label else None)
+
+    def set_carrier(self, label: str, up: bool) -> None:
+        self.health.set_carrier(label, up)
+
+    def verdicts(self) -> dict[str, str]:
+        return self.health.verdicts()
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return self.health.snapshot()
+
+    async def stop(self) -> None:
+        for prober in self.probers.values():
+            await prober.stop()
+        self.probers.clear()
