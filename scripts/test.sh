@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): install what is missing, then run
+#   1. unit + host tests (pytest -m "not lab and not demo": network namespaces the tests make themselves)
+#   2. the kernel lab: ONE guest boot with real bonding and NetworkManager (lab/run.sh)
+#   3. the systemd lab: ONE guest boot with a real systemd and cloud-init (lab/run-systemd.sh)
+# Exits non-zero if any part failed or could not run; a lab that cannot boot is a failure.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/lab/.cache/test-results"
+mkdir -p "$OUT"
+rm -f "$OUT"/*.xml
+
+bash scripts/setup.sh || { echo "test: setup failed: nothing was tested" >&2; exit 1; }
+
+declare -A RC
+echo; echo "==> [test] unit + host tests"
+.venv/bin/python -m pytest -m "not lab and not demo" --junitxml="$OUT/host.xml" tests
+RC[host]=$?
+
+echo; echo "==> [test] kernel lab (one guest boot)"
+VFBOND_LAB_RESULTS="$ROOT/lab/.cache/results" bash lab/run.sh
+RC[lab]=$?
+cp -f lab/.cache/results/junit.xml "$OUT/lab.xml" 2>/dev/null
+
+if [ -f lab/run-systemd.sh ]; then
+    echo; echo "==> [test] systemd + cloud-init lab (one guest boot)"
+    bash lab/run-systemd.sh
+    RC[systemd]=$?
+    cp -f lab/.cache/systemd-results/junit.xml "$OUT/systemd.xml" 2>/dev/null
+fi
+
+echo; echo "==> [test] summary"
+fail=0
+for part in "${!RC[@]}"; do
+    printf '    %-8s %s\n' "$part" "$([ "${RC[$part]}" = 0 ] && echo ok || echo "FAILED (exit ${RC[$part]})")"
+    [ "${RC[$part]}" = 0 ] || fail=1
+done
+# One closing line over every suite, from the JUnit files (a suite that never reported counts as failed).
+.venv/bin/python - "$OUT" "${#RC[@]}" <<'PY'
+import sys, glob, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+files = glob.glob(f"{sys.argv[1]}/*.xml")
+for path in files:
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        total, fail = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skip = int(suite.get("skipped", 0))
+        passed += total - fail - skip; failed += fail; skipped += skip
+failed += int(sys.argv[2]) - len(files)
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit "$fail"

@@ -1,0 +1,259 @@
+"""vfbondd end to end on a real bond: failover, failback, VF return, simulate-failover, warnings.
+
+One daemon serves the whole module (a start costs ~20 s of imports under emulation); each test
+leaves both VFs cabled and vf0 active, as it found them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from conftest import Topology, run, wait_until
+
+from vfbond.control import request
+
+pytestmark = pytest.mark.lab
+
+BIN = Path(sys.executable).parent
+CONFIG = """\
+bond:
+  name: bond0
+  slaves:
+    - {{label: sriov0, mac: "{mac0}"}}
+    - {{label: sriov1, mac: "{mac1}"}}
+  miimon: {miimon}
+  fail_over_mac: active
+  primary: sriov0
+  primary_reselect: always
+  ipv4: {{addresses: [192.0.2.10/24], gateway: 192.0.2.1}}
+  ipv6: {{addresses: ["2001:db8::10/64"], gateway: "2001:db8::1"}}
+failover: {{fast: {fast}}}
+backend: netlink
+daemon: {{socket: {dir}/ctl.sock, state_dir: {dir}/state}}
+"""
+
+
+class LabDaemon:
+    def __init__(self, topo: Topology, workdir: Path) -> None:
+        self.topo = topo
+        self.dir = workdir
+        self.config = workdir / "vfbond.yaml"
+        self.socket = str(workdir / "ctl.sock")
+        self.log = workdir / "vfbondd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, miimon: int = 1000, fast: bool = True) -> None:
+        self.config.write_text(CONFIG.format(mac0=self.topo.mac(0), mac1=self.topo.mac(1), miimon=miimon,
+                                             fast=str(fast).lower(), dir=self.dir))
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log)
+        wait_until(lambda: self._ready(), 120, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
+
+    def _ready(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
+        try:
+            bond = self.status()["bond"]
+        except Exception:
+            return False
+        return bool(bond) and len(bond["slaves"]) == 2 and bond["active_slave"] is not None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def status(self) -> dict[str, Any]:
+        return request(self.socket, "status", timeout=10)
+
+    def events(self, count: int = 200) -> list[dict[str, Any]]:
+        return request(self.socket, "events", {"count": count}, timeout=10)
+
+    def events_since(self, t: float) -> list[dict[str, Any]]:
+        return [e for e in self.events() if e["time"] >= t]
+
+    def bondctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run([BIN / "bondctl", *args, "--socket", self.socket], check=check, timeout=120)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "--- vfbondd log ---\n" + "\n".join(self.log.read_text().splitlines()[-lines:])
+        except OSError:
+            return "(no vfbondd log)"
+
+
+def active() -> str:
+    return Path("/sys/class/net/bond0/bonding/active_slave").read_text().strip()
+
+
+def time_until_active(name: str, t0: float, timeout: float = 5.0) -> float:
+    while time.monotonic() - t0 < timeout:
+        if active() == name:
+            return time.monotonic() - t0
+        time.sleep(0.002)
+    raise AssertionError(f"{name} not active after {timeout}s (active: {active()!r})")
+
+
+@pytest.fixture(scope="module")
+def daemon(bonding: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabDaemon]:
+    topo = Topology().setup()
+    d = LabDaemon(topo, tmp_path_factory.mktemp("vfbondd"))
+    d.write_config()
+    try:
+        d.start()
+        yield d
+    finally:
+        d.stop()
+        topo.teardown()
+
+
+@pytest.fixture
+def clean(daemon: LabDaemon) -> Iterator[LabDaemon]:
+    """Every test starts and ends with both VFs cabled and vf0 (the primary) active."""
+    wait_until(lambda: active() == daemon.topo.vf(0), 10, 0.1, "vf0 active before the test")
+    yield daemon
+    topo = daemon.topo
+    for i in range(2):
+        topo.restore_carrier(i)
+        if i in topo.blackholed:
+            topo.unblackhole(i)
+    wait_until(lambda: active() == topo.vf(0), 15, 0.1, f"vf0 active again after the test\n{daemon.log_tail()}")
+
+
+def test_daemon_built_the_bond_from_the_config(clean: LabDaemon) -> None:
+    bond = clean.status()["bond"]
+    assert bond["mode"] == "active-backup" and bond["fail_over_mac"] == "active"
+    assert sorted(s["link"]["name"] for s in bond["slaves"]) == ["vf0", "vf1"]
+    assert "192.0.2.10/24" in bond["addresses"]
+    assert clean.topo.ping_gateway(), "gateway unreachable through the new bond"
+    table = clean.bondctl("status").stdout
+    assert "* vf0" in table and "fail_over_mac=active" in table
+
+
+def test_carrier_loss_fails_over_at_once_and_fails_back(clean: LabDaemon) -> None:
+    t_wall = time.time()
+    t0 = time.monotonic()
+    clean.topo.cut_carrier(0)
+    took = time_until_active("vf1", t0)
+    print(f"\nevent-driven failover with miimon=1000: {took * 1000:.0f} ms")
+    assert took < 0.9, "vfbondd did not beat the kernel's 1 s MII poll"
+    assert clean.topo.ping_gateway(), "gateway unreachable after failover"
+    events = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
+                        "a failover event")
+    assert events[0]["old_active"] == "vf0" and events[0]["new_active"] == "vf1"
+    assert "carrier loss on vf0" in events[0]["reason"] and "event-driven" in events[0]["reason"]
+    kinds = {e["type"] for e in clean.events_since(t_wall)}
+    assert {"slave_down", "bond_degraded"} <= kinds
+
+    clean.topo.restore_carrier(0)
+    wait_until(lambda: active() == "vf0", 10, 0.05, "failback to the primary (primary_reselect=always)")
+    back = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failback"], 10, 0.2,
+                      "a failback event")
+    assert back[0]["new_active"] == "vf0"
+
+
+def test_event_driven_beats_kernel_miimon_alone(clean: LabDaemon) -> None:
+    """Same run, same bond, miimon=1000: fast failover off (kernel alone) vs on (vfbondd)."""
+    def trial() -> float:
+        wait_until(lambda: active() == "vf0" and clean.topo.carrier(0), 10, 0.05, "vf0 active and up")
+        t0 = time.monotonic()
+        clean.topo.cut_carrier(0)
+        took = time_until_active("vf1", t0)
+        clean.topo.restore_carrier(0)
+        return took
+
+    results: dict[str, list[float]] = {}
+    for fast in (False, True, False, True, False, True):
+        clean.write_config(fast=fast)
+        clean.bondctl("reload")
+        results.setdefault("vfbondd" if fast else "kernel", []).append(trial())
+    clean.write_config(fast=True)
+    clean.bondctl("reload")
+    kernel, ours = statistics.mean(results["kernel"]), statistics.mean(results["vfbondd"])
+    line = (f"failover miimon=1000: kernel alone {kernel * 1000:.0f} ms, vfbondd event-driven {ours * 1000:.0f} ms "
+            f"(mean of 3), ratio {kernel / ours:.1f}x; samples {json.dumps(results)}")
+    print("\n" + line)
+    results_dir = os.environ.get("VFBOND_LAB_RESULTS")
+    if results_dir:
+        Path(results_dir, "failover-ratio.txt").write_text(line + "\n")
+    assert ours < kernel
+
+
+def test_vf_unplugged_and_returned_under_another_name_is_reenslaved(clean: LabDaemon) -> None:
+    t_wall = time.time()
+    topo = clean.topo
+    topo.unplug(1)
+    wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "slave_missing"], 10, 0.2,
+               "slave_missing for the unplugged VF")
+    topo.replug(1, "ens9")
+    wait_until(lambda: Path("/sys/class/net/ens9/master").exists(), 15, 0.1,
+               f"ens9 (vf1's MAC) re-enslaved\n{clean.log_tail()}")
+    returned = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "slave_returned"], 10,
+                          0.2, "slave_returned")
+    assert returned[0]["slave"] == "ens9" and "re-enslaved by vfbondd" in returned[0]["reason"]
+    # The returned VF carries traffic: fail over onto it.
+    topo.cut_carrier(0)
+    wait_until(lambda: active() == "ens9", 5, 0.02, "failover onto the returned VF")
+    assert topo.ping_gateway()
+    topo.restore_carrier(0)
+    wait_until(lambda: active() == "vf0", 10, 0.05, "failback")
+    topo.unplug(1)
+    topo.replug(1, "vf1")
+    wait_until(lambda: Path("/sys/class/net/vf1/master").exists(), 15, 0.1, "vf1 re-enslaved")
+
+
+def test_simulate_failover_round_trip(clean: LabDaemon) -> None:
+    done = clean.bondctl("simulate-failover", "--restore", "--json")
+    reports = json.loads(done.stdout)
+    print("\nsimulate-failover:", json.dumps(reports))
+    there, back = reports["failover"], reports["restore"]
+    assert (there["old_active"], there["new_active"]) == ("vf0", "vf1")
+    assert there["traffic_ms"] is not None, "the gateway never answered through vf1"
+    assert there["mac_after"] == clean.topo.mac(1)  # fail_over_mac=active: the bond took vf1's own MAC
+    assert (back["new_active"], back["mac_after"]) == ("vf0", clean.topo.mac(0))
+    assert back["traffic_ms"] is not None
+    text = clean.bondctl("simulate-failover", "--restore").stdout
+    assert "failover: vf0 -> vf1" in text and "restore: vf1 -> vf0" in text
+
+
+def test_simulate_failover_refuses_a_dead_backup(clean: LabDaemon) -> None:
+    clean.topo.cut_carrier(1)
+    wait_until(lambda: clean.status()["verdicts"].get("vf1") == "down", 10, 0.1, "vf1 seen down")
+    done = clean.bondctl("simulate-failover", check=False)
+    assert done.returncode == 5 and "would cut the VM off" in done.stderr
+    assert active() == "vf0"
+
+
+def test_mac_changed_under_us_is_reported(clean: LabDaemon) -> None:
+    t_wall = time.time()
+    run(["ip", "link", "set", "vf1", "address", "02:00:00:00:99:01"])
+    try:
+        found = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "mac_changed"], 10,
+                           0.2, f"a mac_changed event\n{clean.log_tail()}")
+        assert found[0]["slave"] == "vf1" and "spoof-check" in found[0]["reason"]
+        assert "not its own MAC" in clean.bondctl("status").stdout
+    finally:
+        run(["ip", "link", "set", "vf1", "address", clean.topo.mac(1)])
+
+
+def test_status_without_daemon_warns_about_fail_over_mac_none(topology: Topology) -> None:
+    run("ip link add bond7 type bond mode active-backup miimon 100 fail_over_mac none")
+    for vf in topology.vfs:
+        run(["ip", "link", "set", vf, "master", "bond7"])
+    run("ip link set bond7 up")
+    out = run([BIN / "bondctl", "status", "--bond", "bond7", "--socket", "/nonexistent"]).stdout
+    assert "kernel (vfbondd not running)" in out
+    assert "fail_over_mac=none on VF slaves: the backup cannot take over" in out
+    health = run([BIN / "bondctl", "health", "--bond", "bond7", "--socket", "/nonexistent"], check=False)
+    assert health.returncode == 6
+    data = json.loads(run([BIN / "bondctl", "status", "--json", "--bond", "bond7", "--socket", "/x"]).stdout)
+    assert data["bond"]["fail_over_mac"] == "none" and data["warnings"]
