@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): install what is missing, then run
-#   1. unit + host tests (pytest -m "not lab and not demo": network namespaces the tests make themselves)
+#   1. unit + host tests (tests/unit, tests/host: network namespaces the tests make themselves)
 #   2. the kernel lab: ONE guest boot with real bonding and NetworkManager (lab/run.sh)
 #   3. the systemd lab: ONE guest boot with a real systemd and cloud-init (lab/run-systemd.sh)
 # Exits non-zero if any part failed or could not run; a lab that cannot boot is a failure.
@@ -15,7 +15,7 @@ bash scripts/setup.sh || { echo "test: setup failed: nothing was tested" >&2; ex
 
 declare -A RC
 echo; echo "==> [test] unit + host tests"
-.venv/bin/python -m pytest -m "not lab and not demo" --junitxml="$OUT/host.xml" tests
+.venv/bin/python -m pytest --junitxml="$OUT/host.xml" tests/unit tests/host
 RC[host]=$?
 
 echo; echo "==> [test] kernel lab (one guest boot)"

@@ -11,6 +11,7 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from . import kernel, policy, transitions
+from .announce import announce
 from .config import Config
 from .diagnose import bond_warnings
 from .events import Event, EventType, History
@@ -133,9 +134,15 @@ class Supervisor:
         async with self._lock:
             cur = await read_bond(self.ipr, self.bond)
             reason, self._reason = self._reason, ""
-            for event in transitions.derive(self.state, cur, self.bond, self.primary_ifname(),
-                                            expected=len(self.config.bond.slaves), reason=reason):
+            events = transitions.derive(self.state, cur, self.bond, self.primary_ifname(),
+                                        expected=len(self.config.bond.slaves), reason=reason)
+            for event in events:
                 self.emit(event)
+            moved = any(e.type in (EventType.FAILOVER, EventType.FAILBACK) for e in events)
+            if moved and cur is not None and cur.num_peer_notif == 0 and cur.addresses:
+                # The kernel sends no gratuitous ARP / unsolicited NA with num_grat_arp=0, and
+                # peers would keep sending to the old VF's MAC: announce the move ourselves.
+                self._spawn(asyncio.to_thread(announce, cur.name, cur.link.mac, cur.addresses))
             self.state = cur
             self._sync_probes()
         await self.evaluate()

@@ -9,98 +9,15 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 from conftest import Topology, run, wait_until
-
-from vfbond.control import request
+from vfbondd_lab import BIN, LabDaemon, active, time_until_active
 
 pytestmark = pytest.mark.lab
-
-BIN = Path(sys.executable).parent
-CONFIG = """\
-bond:
-  name: bond0
-  slaves:
-    - {{label: sriov0, mac: "{mac0}"}}
-    - {{label: sriov1, mac: "{mac1}"}}
-  miimon: {miimon}
-  fail_over_mac: active
-  primary: sriov0
-  primary_reselect: always
-  ipv4: {{addresses: [192.0.2.10/24], gateway: 192.0.2.1}}
-  ipv6: {{addresses: ["2001:db8::10/64"], gateway: "2001:db8::1"}}
-failover: {{fast: {fast}}}
-backend: netlink
-daemon: {{socket: {dir}/ctl.sock, state_dir: {dir}/state}}
-"""
-
-
-class LabDaemon:
-    def __init__(self, topo: Topology, workdir: Path) -> None:
-        self.topo = topo
-        self.dir = workdir
-        self.config = workdir / "vfbond.yaml"
-        self.socket = str(workdir / "ctl.sock")
-        self.log = workdir / "vfbondd.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def write_config(self, miimon: int = 1000, fast: bool = True) -> None:
-        self.config.write_text(CONFIG.format(mac0=self.topo.mac(0), mac1=self.topo.mac(1), miimon=miimon,
-                                             fast=str(fast).lower(), dir=self.dir))
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log)
-        wait_until(lambda: self._ready(), 120, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
-
-    def _ready(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
-        try:
-            bond = self.status()["bond"]
-        except Exception:
-            return False
-        return bool(bond) and len(bond["slaves"]) == 2 and bond["active_slave"] is not None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-
-    def status(self) -> dict[str, Any]:
-        return request(self.socket, "status", timeout=10)
-
-    def events(self, count: int = 200) -> list[dict[str, Any]]:
-        return request(self.socket, "events", {"count": count}, timeout=10)
-
-    def events_since(self, t: float) -> list[dict[str, Any]]:
-        return [e for e in self.events() if e["time"] >= t]
-
-    def bondctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run([BIN / "bondctl", *args, "--socket", self.socket], check=check, timeout=120)
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "--- vfbondd log ---\n" + "\n".join(self.log.read_text().splitlines()[-lines:])
-        except OSError:
-            return "(no vfbondd log)"
-
-
-def active() -> str:
-    return Path("/sys/class/net/bond0/bonding/active_slave").read_text().strip()
-
-
-def time_until_active(name: str, t0: float, timeout: float = 5.0) -> float:
-    while time.monotonic() - t0 < timeout:
-        if active() == name:
-            return time.monotonic() - t0
-        time.sleep(0.002)
-    raise AssertionError(f"{name} not active after {timeout}s (active: {active()!r})")
 
 
 @pytest.fixture(scope="module")
