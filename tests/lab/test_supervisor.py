@@ -162,6 +162,89 @@ def test_mac_changed_under_us_is_reported(clean: LabDaemon) -> None:
         run(["ip", "link", "set", "vf1", "address", clean.topo.mac(1)])
 
 
+def gateway_sees(mac: str, topo: Topology) -> bool:
+    out = topo.in_sw(f"ip neigh show {topo.host4} dev {topo.bridge}").stdout
+    return f"lladdr {mac}" in out
+
+
+@pytest.mark.parametrize("num_grat_arp", [1, 0], ids=["kernel-announces", "vfbondd-announces"])
+def test_peers_learn_the_new_mac_after_failover(clean: LabDaemon, num_grat_arp: int) -> None:
+    topo = clean.topo
+    clean.write_config(bond_extra=f"  num_grat_arp: {num_grat_arp}\n  num_unsol_na: {num_grat_arp}\n")
+    clean.bondctl("reload")
+    wait_until(lambda: clean.status()["bond"]["num_peer_notif"] == num_grat_arp, 10, 0.2, "num_peer_notif set")
+    assert topo.ping_gateway(count=1)
+    wait_until(lambda: gateway_sees(topo.mac(0), topo), 5, 0.1, "the gateway's ARP entry on vf0's MAC")
+    try:
+        topo.cut_carrier(0)
+        time_until_active("vf1", time.monotonic())
+        # No traffic from us meanwhile: only an announcement can move the gateway's entry.
+        wait_until(lambda: gateway_sees(topo.mac(1), topo), 3, 0.05,
+                   f"the gateway to learn vf1's MAC (num_grat_arp={num_grat_arp})\n{clean.log_tail()}")
+    finally:
+        clean.write_config()
+        clean.bondctl("reload")
+
+
+PROBES = """probes:
+  enabled: true
+  targets: [192.0.2.1, "2001:db8::1"]
+  interval_ms: 200
+  timeout_ms: 150
+  failures: 3
+"""
+
+
+def test_path_failure_with_carrier_up_fails_over_and_isolation_is_raised(clean: LabDaemon) -> None:
+    topo = clean.topo
+    clean.write_config(extra=PROBES)
+    clean.bondctl("reload")
+    try:
+        wait_until(lambda: clean.status()["verdicts"] == {"vf0": "up", "vf1": "up"}, 30, 0.2,
+                   f"both slaves' probes answered\n{clean.log_tail()}")
+        assert "probes" in clean.status()["health"]["vf1"]  # the backup is probed too
+        t_wall = time.time()
+        t0 = time.monotonic()
+        topo.blackhole(0)
+        took = time_until_active("vf1", t0, timeout=10)
+        print(f"\npath failure (carrier up) detected and failed over in {took * 1000:.0f} ms "
+              f"(threshold 3 x 200 ms + 150 ms timeout)")
+        assert topo.carrier(0), "the blackhole must leave carrier up"
+        assert took < 3.0
+        failover = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
+                              "failover event")
+        assert "path failure on vf0" in failover[0]["reason"]
+        down = [e for e in clean.events_since(t_wall) if e["type"] == "slave_down"]
+        assert down and "path failure" in down[0]["reason"] and down[0]["slave"] == "vf0"
+        assert topo.ping_gateway()
+
+        topo.blackhole(1)
+        wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "bond_isolated"], 10, 0.2,
+                   "bond_isolated")
+        assert active() == "vf1", "never fail over onto a slave known to be bad"
+        assert clean.status()["isolated"]
+        topo.unblackhole(0)
+        topo.unblackhole(1)
+        wait_until(lambda: active() == "vf0", 15, 0.1, "failback to vf0 once its path answers (reselect=always)")
+    finally:
+        clean.write_config()
+        clean.bondctl("reload")
+
+
+def test_spoofcheck_traffic_survives_failover(clean: LabDaemon) -> None:
+    topo = clean.topo
+    topo.spoofcheck(True)
+    try:
+        assert topo.ping_gateway()
+        topo.cut_carrier(0)
+        time_until_active("vf1", time.monotonic())
+        assert topo.ping_gateway(), f"gateway unreachable through vf1 under spoof-check: {topo.spoof_drops()}"
+        assert topo.ping_gateway(v6=True)
+        assert topo.spoof_drops()[1] == 0, "vf1 sent frames with a MAC not its own"
+    finally:
+        topo.spoofcheck(False)
+
+
 def test_status_without_daemon_warns_about_fail_over_mac_none(topology: Topology) -> None:
     run("ip link add bond7 type bond mode active-backup miimon 100 fail_over_mac none")
     for vf in topology.vfs:
