@@ -62,8 +62,7 @@ class Target:
     @classmethod
     def from_state(cls, state: BondState, gateways: tuple[str, ...], up: bool) -> Target:
         options = {k: getattr(state, k) for k in OPTION_ORDER}
-        if state.primary:
-            options["primary"] = state.primary
+        options["primary"] = state.primary  # None: clear one set since
         names = [s.name for s in state.slaves]
         names.sort(key=lambda n: n != state.active_slave)
         return cls(state.name, options, tuple(names), state.link.mtu, tuple(state.addresses), gateways, up)
@@ -105,9 +104,7 @@ def _family(address: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(address.split("/")[0]).version == 6 else socket.AF_INET
 
 
-def _netlink_value(option: str, value: Any, index_of: dict[str, int]) -> int:
-    if option == "primary":
-        return index_of[value]
+def _netlink_value(option: str, value: Any) -> int:
     if option in ENUMS:
         return ENUMS[option].index(value)
     return int(value)
@@ -173,7 +170,7 @@ class _Converger:
             self.progress(f"creating {name}: " + " ".join(f"{k}={v}" for k, v in create.items()))
             await self.step(f"create {name}", "load the bonding driver (`modprobe bonding max_bonds=0`), " + RERUN,
                             ipr.link("add", ifname=name, kind="bond",
-                                     **{f"bond_{k}": _netlink_value(k, v, {}) for k, v in create.items()}))
+                                     **{f"bond_{k}": _netlink_value(k, v) for k, v in create.items()}))
             state = await read_bond(ipr, name)
             if state is None:
                 raise StepFailed(f"create {name}", LookupError("the bond is not there after creating it"),
@@ -191,7 +188,7 @@ class _Converger:
                                                          for k, v in deltas.items()) + " in place")
             await self.step(f"set {', '.join(deltas)} on {name}", f"check `dmesg` for the bonding message, {RERUN}",
                             ipr.link("set", index=index, kind="bond",
-                                     **{f"bond_{k}": _netlink_value(k, v, {}) for k, v in deltas.items()}))
+                                     **{f"bond_{k}": _netlink_value(k, v) for k, v in deltas.items()}))
 
         have = lk.slaves_of(index)
         for extra in [s for s in have if s not in t.slaves]:
@@ -202,11 +199,11 @@ class _Converger:
             await self._enslave(name, index, slave, lk)
 
         primary = t.options.get("primary")
-        if primary and state.primary != primary:
+        if "primary" in t.options and state.primary != primary:
             self.progress(f"{name}: primary {state.primary} -> {primary}")
             await self.step(f"set primary {primary} on {name}", f"check {primary} is a slave of {name}, {RERUN}",
-                            ipr.link("set", index=index, kind="bond",
-                                     bond_primary=_netlink_value("primary", primary, {primary: lk.index(primary)})))
+                            ipr.link("set", index=index, kind="bond",  # index 0 clears it
+                                     bond_primary=lk.by_name.get(primary or "", (0,))[0]))
         if t.mtu and state.link.mtu != t.mtu:
             self.progress(f"{name}: mtu {state.link.mtu} -> {t.mtu}")
             await self.step(f"set mtu {t.mtu} on {name}",
@@ -238,7 +235,7 @@ class _Converger:
         await self.step(f"set {', '.join(noslave)} on {name}",
                         f"delete {name} (`ip link del {name}`) so it is created afresh, {RERUN}",
                         ipr.link("set", index=index, kind="bond",
-                                 **{f"bond_{k}": _netlink_value(k, v, {}) for k, v in noslave.items()}))
+                                 **{f"bond_{k}": _netlink_value(k, v) for k, v in noslave.items()}))
 
     async def _enslave(self, name: str, index: int, slave: str, lk: _Links) -> None:
         ipr, slave_index = self.ipr, lk.index(slave)
