@@ -97,3 +97,12 @@ def test_choosing_netlink_does_not_import_nm_or_dbus() -> None:
             "print(b.name, 'vfbond.backends.nm' in sys.modules, 'dbus_fast' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["netlink", "False", "False"]
+
+
+async def test_auto_with_nm_on_the_bus_builds_the_nm_backend(monkeypatch) -> None:
+    async def yes(bus=None):
+        return True
+
+    monkeypatch.setattr(select, "nm_on_bus", yes)
+    backend, reason = await select.select_backend(config("auto", "/nonexistent"), ipr=None)
+    assert backend.name == "nm" and type(backend).__name__ == "NMBackend" and "system bus" in reason

@@ -111,7 +111,7 @@ async def select_backend(config: Config, ipr: AsyncIPRoute, bus: Any = None) -> 
     if choice.name == "nm":
         from .nm import NMBackend  # dbus-fast and the NM code load only when NM is chosen
 
-        return NMBackend(bus) if bus is not None else NMBackend(), choice.reason
+        return NMBackend(bus, ipr=ipr), choice.reason
     from .netlink import NetlinkBackend
 
     if choice.name == "ifcfg":
