@@ -4,7 +4,7 @@ Every sink sits behind its own bounded queue and worker task. `publish` only enq
 supervisor loop never waits on a receiver; the worker retries one event with exponential backoff
 until it goes out, which keeps the order and loses nothing while the queue has room. When the
 queue is full, new events are dropped and counted: the oldest ones (the start of an incident) are
-the ones an operator needs first, and the journal and the history ring keep the rest.
+the ones an operator needs first, and the history ring (bondctl events) keeps them all.
 """
 
 from __future__ import annotations
