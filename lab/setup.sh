@@ -8,6 +8,8 @@
 #   VFBOND_LAB_KPKG     kernel package to use          (default: what linux-image-amd64 depends on)
 #   VFBOND_LAB_NO_APT=1 skip apt-get update/install    (packages must already be there)
 #   VFBOND_LAB_NO_PROJECT=1 don't `pip install -e .[test]` the project
+# One function, parsed in full before it runs (safe against edits during a run).
+main() {
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +17,7 @@ LAB_DIR="${VFBOND_LAB_DIR:-/var/lib/vfbond-lab}"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
 APT_PKGS=(qemu-system-x86 kmod busybox-static cpio network-manager nftables
-          iproute2 dbus tcpdump iputils-ping procps util-linux)
+          iproute2 dbus tcpdump iputils-ping procps util-linux udev)
 
 step() { printf '\n==> [lab-setup] %s\n' "$*"; }
 die()  { printf '\n!!! [lab-setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -98,7 +100,7 @@ if [ -s "$LAB_DIR/$KVER/vmlinuz" ] && [ -e "/lib/modules/$KVER/kernel/drivers/ne
     echo "    already installed: $LAB_DIR/$KVER/vmlinuz and /lib/modules/$KVER"
 else
     tmp="$(mktemp -d /tmp/vfbond-lab-kpkg.XXXXXX)"
-    chmod 755 "$tmp"   # apt's _apt user must be able to write there; else it warns
+    chmod 755 "$tmp"; chown _apt "$tmp" 2>/dev/null || true  # else apt warns "unsandboxed"
     ( cd "$tmp" && apt-get download -q "$KPKG" ) || die "apt-get download $KPKG failed"
     echo "    extracting $(ls "$tmp"/*.deb)"
     dpkg-deb -x "$tmp"/*.deb "$tmp/root"
@@ -150,3 +152,6 @@ for b in qemu-system-x86_64 busybox cpio modprobe NetworkManager nmcli nft ip db
 done
 echo "    ok: qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), NetworkManager $(NetworkManager --version), $("$VENV/bin/vng" --version 2>&1)"
 step "done. Run the lab tests with: make test-lab   (or lab/run.sh [pytest args])"
+}
+
+main "$@"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs INSIDE the lab guest (started by lab/run.sh through vng --exec).
+# $1 = results dir: the only host directory the guest can write to.
+# Host / is mounted read-only; /etc /usr /var /tmp /home ... are tmpfs overlays
+# (writes vanish with the guest); $HOME (/root) and the repo are read-only.
+# One function, parsed in full before it runs (the host can edit this file meanwhile).
+main() {
+set -uo pipefail
+local RES="$1" RC T0 T1
+echo "booted $(cut -d' ' -f1 /proc/uptime)" > "$RES/booted" || { echo "lab guest: cannot write to $RES" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$RES/guest.env"
+
+fatal() { echo "$*" > "$RES/fatal"; printf '\n!!! lab guest: %s\n' "$*" >&2; exit 1; }
+
+echo "[lab guest] up after $(cut -d' ' -f1 /proc/uptime)s guest-uptime; kernel $(uname -r)"
+
+export VFBOND_LAB_GUEST=1
+export VFBOND_LAB_RESULTS="$LAB_RESULTS"
+export VIRTUAL_ENV="$LAB_VENV"
+export PATH="$LAB_VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+export HOME=/tmp/vfbond-lab-home          # /root is read-only in the guest
+export TMPDIR=/tmp
+export PYTHONDONTWRITEBYTECODE=1          # repo is read-only: no __pycache__
+export PYTHONUNBUFFERED=1                 # stream output to the host as it happens
+export LC_ALL=C.UTF-8
+mkdir -p "$HOME"
+
+modprobe bonding max_bonds=0 2>"$RES/modprobe.err" \
+    || fatal "modprobe bonding failed in the guest (kernel $(uname -r)): $(cat "$RES/modprobe.err")"
+[ -d /sys/module/bonding ] || fatal "bonding module not present after modprobe"
+[ -e /sys/class/net/bond0 ] && fatal "bond0 exists although max_bonds=0 was requested"
+rm -f "$RES/modprobe.err"
+
+cd "$LAB_ROOT" || fatal "cannot cd to $LAB_ROOT"
+echo "[lab guest] running: python -m pytest -m '$LAB_MARK' tests/lab ${PYTEST_ARGS[*]}"
+T0="$(cut -d' ' -f1 /proc/uptime)"
+python -m pytest -p no:cacheprovider -m "$LAB_MARK" --junitxml="$RES/junit.xml" \
+    -o junit_family=xunit2 --durations=15 tests/lab "${PYTEST_ARGS[@]}"
+RC=$?
+T1="$(cut -d' ' -f1 /proc/uptime)"
+echo "[lab guest] pytest exit $RC after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}')s (guest clock)"
+echo "$RC" > "$RES/rc.tmp" && mv "$RES/rc.tmp" "$RES/rc"
+sync
+exit "$RC"
+}
+
+main "$@"

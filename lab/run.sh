@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Boot ONE kernel-lab guest (stock Debian kernel with the bonding driver, under
+# virtme-ng/QEMU, software emulation) and run `pytest -m lab tests/lab` inside it.
+#
+#   lab/run.sh [extra pytest args...]      e.g. lab/run.sh -k smoke -x
+#
+# Exit code: pytest's exit code from inside the guest, or
+#   90  lab not set up (no kernel/venv/virtme-ng)   -> make lab-setup
+#   91  guest did not boot (no "booted" sentinel from the guest)
+#   92  guest booted but the bonding module could not be loaded
+#   93  guest booted but pytest never reported an exit code (crash, kernel panic, OOM)
+#   94  timeout (VFBOND_LAB_TIMEOUT) hit
+#
+# Env overrides:
+#   VFBOND_LAB_KERNEL   kernel image   (default /var/lib/vfbond-lab/current/vmlinuz)
+#   VFBOND_LAB_VENV     project venv   (default <repo>/.venv)
+#   VFBOND_LAB_RESULTS  host dir the guest may write to
+#                       (default <repo>/lab/.cache/results/<time>-<pid>, symlinked as lab/.cache/last)
+#   VFBOND_LAB_TIMEOUT  seconds for the whole guest run (default 1800)
+#   VFBOND_LAB_MEMORY   guest memory (default 2G)     VFBOND_LAB_CPUS  guest vCPUs (default 2)
+#   VFBOND_LAB_VERBOSE=1  show the guest kernel console (use it when the guest does not boot)
+#   VFBOND_LAB_VNG_OPTS   extra vng options (word-split; --rw is refused)
+#   VFBOND_LAB_MARK     pytest -m expression inside the guest (default "lab")
+#
+# The whole script is one function, read completely before it runs: editing this file
+# while a run is in progress cannot corrupt that run.
+main() {
+set -uo pipefail
+
+local ROOT KERNEL VENV RES TIMEOUT MEMORY CPUS MARK
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KERNEL="${VFBOND_LAB_KERNEL:-/var/lib/vfbond-lab/current/vmlinuz}"
+VENV="${VFBOND_LAB_VENV:-$ROOT/.venv}"
+# Each run gets its own results dir (several runs may share a machine).
+RES="${VFBOND_LAB_RESULTS:-$ROOT/lab/.cache/results/$(date +%Y%m%d-%H%M%S)-$$}"
+TIMEOUT="${VFBOND_LAB_TIMEOUT:-1800}"
+MEMORY="${VFBOND_LAB_MEMORY:-2G}"
+CPUS="${VFBOND_LAB_CPUS:-2}"
+MARK="${VFBOND_LAB_MARK:-lab}"
+
+# --- preflight ---------------------------------------------------------------
+[ "$(id -u)" = 0 ] || fail 90 "lab/run.sh must run as root (the guest runs as the invoking user and needs root)."
+[ -r "$KERNEL" ] || fail 90 "kernel image not found: $KERNEL" "run: make lab-setup   (or set VFBOND_LAB_KERNEL)"
+[ -x "$VENV/bin/python" ] || fail 90 "project venv not found: $VENV" "run: make lab-setup"
+[ -x "$VENV/bin/vng" ] || fail 90 "virtme-ng (vng) not in $VENV" "run: make lab-setup"
+command -v qemu-system-x86_64 >/dev/null || fail 90 "qemu-system-x86_64 not installed" "run: make lab-setup"
+"$VENV/bin/python" -c 'import pytest' 2>/dev/null || fail 90 "pytest not installed in $VENV" "run: make lab-setup (pip install -e .[test])"
+local EXTRA_VNG=() o
+if [ -n "${VFBOND_LAB_VNG_OPTS:-}" ]; then
+    read -r -a EXTRA_VNG <<<"$VFBOND_LAB_VNG_OPTS"
+    for o in "${EXTRA_VNG[@]}"; do
+        case "$o" in --rw|--rw=*) fail 90 "--rw is refused: it would give the guest write access to the host's root filesystem";; esac
+    done
+fi
+[ "${VFBOND_LAB_VERBOSE:-0}" = 1 ] && EXTRA_VNG+=(--verbose)
+
+# The ONLY host path the guest can write to.  Clear our own files only.
+mkdir -p "$RES" || fail 90 "cannot create results dir $RES"
+RES="$(cd "$RES" && pwd)"
+case "$RES" in /|/etc|/etc/*|/usr|/usr/*|"$ROOT"|"$ROOT/src"*|"$ROOT/tests"*|"$ROOT/lab") fail 90 "refusing results dir $RES (must be a dedicated directory)";; esac
+rm -f "$RES"/{booted,rc,rc.tmp,fatal,guest.env,junit.xml,console.log,timing,modprobe.err}
+if [ -z "${VFBOND_LAB_RESULTS:-}" ]; then
+    ln -sfn "$RES" "$ROOT/lab/.cache/last"
+    # prune default results dirs older than a day
+    find "$ROOT/lab/.cache/results" -mindepth 1 -maxdepth 1 -type d -mmin +1440 -exec rm -rf -- {} + 2>/dev/null
+fi
+
+# Everything the guest needs, as a file (vng does not pass the host environment).
+{
+    printf 'LAB_ROOT=%q\n' "$ROOT"
+    printf 'LAB_VENV=%q\n' "$VENV"
+    printf 'LAB_RESULTS=%q\n' "$RES"
+    printf 'LAB_MARK=%q\n' "$MARK"
+    printf 'PYTEST_ARGS=('; local a; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
+} > "$RES/guest.env"
+
+export PATH="$VENV/bin:$PATH"
+cd "$ROOT" || fail 90 "cannot cd $ROOT"
+
+local VNG=(vng --run "$KERNEL" --disable-kvm --force-initramfs
+     --memory "$MEMORY" --cpus "$CPUS" --name vfbond-lab
+     --rwdir "$RES"
+     "${EXTRA_VNG[@]}"
+     --exec "bash $ROOT/lab/guest.sh $RES")
+
+banner "kernel lab: booting $(basename "$(dirname "$(readlink -f "$KERNEL")")") ($(readlink -f "$KERNEL"))" \
+       "guest: ${CPUS} vCPU, ${MEMORY}, TCG (no KVM), root fs = host / read-only + tmpfs overlays" \
+       "results (only host dir the guest can write): $RES" "timeout: ${TIMEOUT}s"
+
+local T0 T_END T_BOOT BOOT_S IN_S TOTAL_S VNG_RC RC POLLER
+T0="$(now)"
+# Host-side clock for the boot time: the guest touches $RES/booted first thing.
+(
+    while [ ! -e "$RES/booted" ]; do sleep 0.2; done
+    echo "boot $(now)" >> "$RES/timing"
+) &
+POLLER=$!
+trap "kill $POLLER 2>/dev/null" EXIT
+
+timeout -k 30 "$TIMEOUT" "${VNG[@]}" </dev/null 2>&1 | tee "$RES/console.log"
+VNG_RC=${PIPESTATUS[0]}
+T_END="$(now)"
+kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null
+
+T_BOOT="$(awk '/^boot / {print $2; exit}' "$RES/timing" 2>/dev/null)"
+if [ -n "$T_BOOT" ]; then
+    BOOT_S="$(secs "$T0" "$T_BOOT")"; IN_S="$(secs "$T_BOOT" "$T_END")"
+else
+    BOOT_S="n/a"; IN_S="n/a"
+fi
+TOTAL_S="$(secs "$T0" "$T_END")"
+echo
+echo "[lab] boot: ${BOOT_S}s   in-guest (pytest incl. imports + shutdown): ${IN_S}s   total: ${TOTAL_S}s   vng exit: $VNG_RC"
+printf 'boot_s=%s\nguest_s=%s\ntotal_s=%s\nvng_rc=%s\n' "$BOOT_S" "$IN_S" "$TOTAL_S" "$VNG_RC" >> "$RES/timing"
+
+if [ "$VNG_RC" = 124 ] || [ "$VNG_RC" = 137 ]; then
+    fail 94 "TIMEOUT: the guest run exceeded ${TIMEOUT}s and was killed." \
+            "$( [ -e "$RES/booted" ] && echo 'The guest had booted; pytest did not finish.' || echo 'The guest never finished booting.')" \
+            "log: $RES/console.log"
+fi
+if [ ! -e "$RES/booted" ]; then
+    fail 91 "GUEST DID NOT BOOT: no sentinel from the guest (vng exit $VNG_RC)." \
+            "kernel: $KERNEL (modules must be in /lib/modules/<version>: make lab-setup)" \
+            "re-run with VFBOND_LAB_VERBOSE=1 to see the guest kernel console."
+fi
+if [ -s "$RES/fatal" ]; then
+    fail 92 "GUEST SETUP FAILED: $(cat "$RES/fatal")"
+fi
+if [ ! -s "$RES/rc" ]; then
+    fail 93 "PYTEST NEVER REPORTED: the guest booted but wrote no exit code (vng exit $VNG_RC)." \
+            "The guest crashed, panicked, ran out of memory or pytest was killed." \
+            "log: $RES/console.log; re-run with VFBOND_LAB_VERBOSE=1 for the kernel console."
+fi
+RC="$(tr -dc '0-9' < "$RES/rc")"
+[ -n "$RC" ] || fail 93 "unreadable exit code file $RES/rc"
+if [ "$RC" = 0 ]; then
+    echo "[lab] kernel-lab pytest PASSED (exit 0); results: $RES"
+else
+    banner "kernel-lab pytest exited $RC (inside the guest)" "log: $RES/console.log   junit: $RES/junit.xml" >&2
+fi
+exit "$RC"
+}
+
+banner() { printf '\n########################################################################\n'; printf '### %s\n' "$@"; printf '########################################################################\n'; }
+fail() { local code="$1"; shift; banner "KERNEL LAB FAILED (exit $code)" "$@" >&2; exit "$code"; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+main "$@"

@@ -1,0 +1,631 @@
+"""Kernel-lab fixtures: real bonding driver and real NetworkManager, INSIDE the lab guest only.
+
+The lab guest is booted by ``lab/run.sh`` (``make test-lab``): a stock Debian kernel under
+virtme-ng/QEMU over the host's root filesystem, mounted read-only with tmpfs overlays on /etc,
+/usr, /var, /tmp, /home...  Inside it we are root in a throwaway kernel, so the fixtures here
+load modules, create veth pairs, bonds and namespaces, and start NetworkManager freely.
+
+On the host these tests are never run: the host run deselects them with ``-m "not lab"``, and
+as a second guard every ``lab``-marked test is skipped here when not inside the guest
+(detected by ``VFBOND_LAB_GUEST=1`` from lab/guest.sh plus virtme on the kernel command line).
+
+Fixtures
+  sh            run a command (str or list), fail with command, exit code, stdout and stderr
+  wait_until    poll a predicate until truthy or fail with the last value seen
+  bonding       (session) ``modprobe bonding max_bonds=0``; fails, never skips
+  topology      two "VFs" vf0/vf1 (veth, Neutron-like MACs) whose peers sw0/sw1 sit in a
+                bridge br0 in namespace ``sw`` carrying the gateway 192.0.2.1/24, 2001:db8::1/64;
+                carrier cut, blackhole, spoof-check, unplug/replug helpers; torn down per test
+  networkmanager  a private NetworkManager (own config, keyfile dir and state in a temp dir,
+                only vf*/bond* managed) on the system bus; restart()/kill(); per test
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import pytest
+
+# --------------------------------------------------------------------------------------------
+# guest detection / marker
+# --------------------------------------------------------------------------------------------
+
+LAB_MARKER_HELP = (
+    "lab: needs the kernel lab guest (real bonding, real NetworkManager); run by lab/run.sh"
+)
+
+
+def in_lab_guest() -> bool:
+    if os.environ.get("VFBOND_LAB_GUEST") != "1":
+        return False
+    try:
+        cmdline = Path("/proc/cmdline").read_text()
+    except OSError:
+        return False
+    return "virtme" in cmdline
+
+
+IN_GUEST = in_lab_guest()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", LAB_MARKER_HELP)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if IN_GUEST:
+        return
+    skip = pytest.mark.skip(
+        reason="kernel-lab test: runs only inside the lab guest (make test-lab / lab/run.sh)"
+    )
+    for item in items:
+        if item.get_closest_marker("lab") is not None:
+            item.add_marker(skip)
+
+
+def _require_guest() -> None:
+    if not IN_GUEST:
+        pytest.fail(
+            "lab fixtures refuse to run outside the lab guest (they load modules and create "
+            "bonds/namespaces): use `make test-lab`",
+            pytrace=False,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+
+class CommandFailed(AssertionError):
+    def __init__(self, argv: Sequence[str], rc: int | None, out: str, err: str, note: str = ""):
+        self.argv, self.rc, self.stdout, self.stderr = list(argv), rc, out, err
+        status = f"exit {rc}" if rc is not None else note or "did not finish"
+        msg = f"command failed ({status}): {shlex.join(self.argv)}"
+        if out.strip():
+            msg += f"\n--- stdout ---\n{out.rstrip()}"
+        if err.strip():
+            msg += f"\n--- stderr ---\n{err.rstrip()}"
+        super().__init__(msg)
+
+
+def run(
+    cmd: str | Sequence[str],
+    *,
+    ns: str | None = None,
+    check: bool = True,
+    timeout: float = 60,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` (a string is split with shlex, no shell) optionally in netns ``ns``.
+
+    Returns the CompletedProcess (text).  With check=True a non-zero exit or timeout raises
+    CommandFailed, whose message carries the command, exit code, stdout and stderr.
+    """
+    argv = shlex.split(cmd) if isinstance(cmd, str) else [str(a) for a in cmd]
+    if ns:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, input=input,
+            env={**os.environ, **env} if env else None,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        raise CommandFailed(argv, None, out, err, f"timed out after {timeout}s") from None
+    except FileNotFoundError:
+        raise CommandFailed(argv, None, "", f"{argv[0]}: not found", "not found") from None
+    if check and done.returncode != 0:
+        raise CommandFailed(argv, done.returncode, done.stdout, done.stderr)
+    return done
+
+
+def wait_until(
+    pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll ``pred`` until it returns a truthy value (returned); fail with the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = pred()
+        except Exception as exc:  # noqa: BLE001 - report the last error on timeout
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def sh() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture() -> Callable[..., Any]:
+    return wait_until
+
+
+def _links(kind: str | None = None) -> list[dict[str, Any]]:
+    argv = ["ip", "-j", "link", "show"] + (["type", kind] if kind else [])
+    out = run(argv).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def _link_exists(name: str, ns: str | None = None) -> bool:
+    return run(["ip", "link", "show", "dev", name], ns=ns, check=False).returncode == 0
+
+
+# --------------------------------------------------------------------------------------------
+# bonding
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def bonding() -> Path:
+    """The bonding driver, loaded with max_bonds=0 (no implicit bond0). Fails, never skips."""
+    _require_guest()
+    run(["modprobe", "bonding", "max_bonds=0"])
+    if not Path("/sys/module/bonding").is_dir():
+        pytest.fail("bonding module not loaded after modprobe", pytrace=False)
+    return Path("/sys/class/net/bonding_masters")
+
+
+def purge_bonds() -> None:
+    for link in _links("bond"):
+        run(["ip", "link", "del", link["ifname"]], check=False)
+
+
+# --------------------------------------------------------------------------------------------
+# topology
+# --------------------------------------------------------------------------------------------
+
+SW_NS = "sw"
+BRIDGE = "br0"
+VF_MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+
+
+@dataclass
+class Topology:
+    """Two VFs (vf0, vf1 in the guest's root namespace) cabled to a switch (namespace ``sw``).
+
+    vfN are created administratively DOWN, like a freshly probed VF; enslaving (kernel or NM)
+    brings them up.  Only send traffic to the gateway addresses below.
+    """
+
+    ns: str = SW_NS
+    bridge: str = BRIDGE
+    vfs: list[str] = field(default_factory=lambda: ["vf0", "vf1"])
+    macs: tuple[str, ...] = VF_MACS
+    sws: tuple[str, ...] = ("sw0", "sw1")
+    gw4: str = "192.0.2.1"
+    gw4_prefix: int = 24
+    gw6: str = "2001:db8::1"
+    gw6_prefix: int = 64
+    # addresses a test may put on bond0 (same subnets, not used by the switch)
+    host4: str = "192.0.2.10"
+    host6: str = "2001:db8::10"
+    spoofcheck_on: bool = False
+    blackholed: set[int] = field(default_factory=set)
+    unplugged: set[int] = field(default_factory=set)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def vf(self, i: int) -> str:
+        return self.vfs[i]
+
+    def mac(self, i: int) -> str:
+        return self.macs[i]
+
+    def sw(self, i: int) -> str:
+        return self.sws[i]
+
+    def in_sw(self, cmd: str | Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the switch namespace."""
+        return run(cmd, ns=self.ns, **kw)
+
+    def carrier(self, i: int) -> bool:
+        try:
+            return Path(f"/sys/class/net/{self.vfs[i]}/carrier").read_text().strip() == "1"
+        except OSError:  # down (EINVAL) or gone
+            return False
+
+    # -- build / destroy ----------------------------------------------------------------------
+    def setup(self) -> "Topology":
+        self.teardown()
+        run(["ip", "netns", "add", self.ns])
+        self.in_sw("ip link set lo up")
+        self.in_sw("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0")
+        self.in_sw(f"ip link add {self.bridge} type bridge stp_state 0 forward_delay 0")
+        self.in_sw(f"ip addr add {self.gw4}/{self.gw4_prefix} dev {self.bridge}")
+        self.in_sw(f"ip addr add {self.gw6}/{self.gw6_prefix} dev {self.bridge} nodad")
+        self.in_sw(f"ip link set {self.bridge} up")
+        for i in range(len(self.macs)):
+            self._cable(i, self.vfs[i])
+        return self
+
+    def _cable(self, i: int, name: str) -> None:
+        run(["ip", "link", "add", name, "address", self.macs[i], "type", "veth",
+             "peer", "name", self.sws[i], "netns", self.ns])
+        # IPv6 on the VF netdev itself is irrelevant here and only adds noise (DAD, RS)
+        run(["sysctl", "-qw", f"net.ipv6.conf.{name}.accept_dad=0"], check=False)
+        self.in_sw(f"ip link set {self.sws[i]} master {self.bridge}")
+        self.in_sw(f"ip link set {self.sws[i]} up")
+        self.vfs[i] = name
+        # let udev (and so NetworkManager) see the new VF before anyone uses it
+        run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
+
+    def teardown(self) -> None:
+        run(["ip", "netns", "del", self.ns], check=False)
+        for name in {*self.vfs, "vf0", "vf1"}:
+            if _link_exists(name):
+                run(["ip", "link", "del", name], check=False)
+        purge_bonds()
+        self.blackholed.clear()
+        self.unplugged.clear()
+        self.spoofcheck_on = False
+
+    # -- events -------------------------------------------------------------------------------
+    def cut_carrier(self, i: int) -> None:
+        """VF carrier loss (PF link down / cable pull): the switch port goes down."""
+        self.in_sw(f"ip link set {self.sws[i]} down")
+
+    def restore_carrier(self, i: int) -> None:
+        self.in_sw(f"ip link set {self.sws[i]} up")
+
+    def blackhole(self, i: int) -> None:
+        """Carrier stays up, but every frame to and from VF i is dropped at the switch port."""
+        sw = self.sws[i]
+        self.in_sw(f"tc qdisc replace dev {sw} clsact")
+        self.in_sw(f"tc filter replace dev {sw} ingress pref 1 matchall action drop")
+        self.in_sw(f"tc filter replace dev {sw} egress pref 1 matchall action drop")
+        self.blackholed.add(i)
+
+    def unblackhole(self, i: int) -> None:
+        self.in_sw(f"tc qdisc del dev {self.sws[i]} clsact", check=False)
+        self.blackholed.discard(i)
+
+    def blackhole_drops(self, i: int) -> int:
+        """Frames dropped by blackhole() on switch port i (both directions)."""
+        total = 0
+        for direction in ("ingress", "egress"):
+            out = self.in_sw(f"tc -s -j filter show dev {self.sws[i]} {direction}", check=False)
+            try:
+                filters = json.loads(out.stdout or "[]")
+            except json.JSONDecodeError:
+                continue
+            for flt in filters:
+                for act in (flt.get("options") or {}).get("actions", []):
+                    total += int((act.get("stats") or {}).get("packets", 0))
+        return total
+
+    def spoofcheck(self, on: bool = True) -> None:
+        """Switch spoof-check: drop frames entering swN whose source MAC != VF N's MAC."""
+        self.in_sw("nft delete table netdev spoof", check=False)
+        self.spoofcheck_on = on
+        if not on:
+            return
+        chains = "\n".join(
+            f"  chain c{i} {{ type filter hook ingress device {self.sws[i]} priority 0; "
+            f"ether saddr != {self.macs[i]} counter drop; }}"
+            for i in range(len(self.macs))
+            if i not in self.unplugged
+        )
+        self.in_sw(["nft", "-f", "-"], input=f"table netdev spoof {{\n{chains}\n}}\n")
+
+    def spoof_drops(self) -> dict[int, int]:
+        """Packets dropped by the spoof-check per VF index (0 when off)."""
+        drops = {i: 0 for i in range(len(self.macs))}
+        if not self.spoofcheck_on:
+            return drops
+        data = json.loads(self.in_sw("nft -j list table netdev spoof").stdout)
+        for obj in data.get("nftables", []):
+            rule = obj.get("rule")
+            if not rule:
+                continue
+            i = int(rule["chain"].lstrip("c"))
+            for expr in rule.get("expr", []):
+                if "counter" in expr:
+                    drops[i] += int(expr["counter"]["packets"])
+        return drops
+
+    def unplug(self, i: int) -> None:
+        """VF hot-unplug / reset: the VF netdev (and its switch port) disappear."""
+        run(["ip", "link", "del", self.vfs[i]])
+        self.unplugged.add(i)
+        self.blackholed.discard(i)
+
+    def replug(self, i: int, name: str | None = None) -> str:
+        """The VF comes back with the same MAC, maybe under another name; returns the name."""
+        if i not in self.unplugged and _link_exists(self.vfs[i]):
+            raise AssertionError(f"replug({i}): {self.vfs[i]} is still plugged")
+        self._cable(i, name or self.vfs[i])
+        self.unplugged.discard(i)
+        if self.spoofcheck_on:
+            self.spoofcheck(True)
+        return self.vfs[i]
+
+    def ping_gateway(self, v6: bool = False, count: int = 3, dev: str | None = None,
+                     deadline: float = 10) -> bool:
+        """ping the gateway (only ever the switch namespace's own address)."""
+        argv = ["ping", "-6" if v6 else "-4", "-c", str(count), "-i", "0.2", "-W", "1",
+                "-w", str(deadline)]
+        if dev:
+            argv += ["-I", dev]
+        argv.append(self.gw6 if v6 else self.gw4)
+        return run(argv, check=False, timeout=deadline + 5).returncode == 0
+
+
+UDEV_RULE = Path("/run/udev/rules.d/86-vfbond-lab.rules")
+
+
+@pytest.fixture(scope="session")
+def lab_udev() -> None:
+    """Let NetworkManager manage the veth "VFs".
+
+    virtme-ng runs systemd-udevd in the guest, and NetworkManager's own udev rule
+    (85-nm-unmanaged.rules) marks every veth not named eth* NM_UNMANAGED=1, which no
+    NetworkManager.conf setting overrides.  Real VFs are PCI devices and never match that rule,
+    so a later rule (in the guest's tmpfs /run only) clears it for vf* again.
+    """
+    _require_guest()
+    UDEV_RULE.parent.mkdir(parents=True, exist_ok=True)
+    UDEV_RULE.write_text(
+        'SUBSYSTEM=="net", ACTION=="add|change|move", ENV{INTERFACE}=="vf*", ENV{NM_UNMANAGED}="0"\n'
+    )
+    run(["udevadm", "control", "--reload"], check=False)
+
+
+@pytest.fixture
+def topology(bonding: Path, lab_udev: None) -> Iterator[Topology]:
+    _require_guest()
+    topo = Topology().setup()
+    try:
+        yield topo
+    finally:
+        topo.teardown()
+
+
+# --------------------------------------------------------------------------------------------
+# NetworkManager
+# --------------------------------------------------------------------------------------------
+
+SYSTEM_BUS_SOCKET = Path("/run/dbus/system_bus_socket")
+
+
+def _bus_has(name: str) -> bool:
+    done = run(
+        ["dbus-send", "--system", "--print-reply", "--reply-timeout=5000",
+         "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+         "org.freedesktop.DBus.NameHasOwner", f"string:{name}"],
+        check=False, timeout=15,
+    )
+    return done.returncode == 0 and "boolean true" in done.stdout
+
+
+NM_UNNEEDED_PLUGINS = ("adsl", "bluetooth", "wifi", "wwan", "team", "ovs")
+
+
+def trim_nm_plugins() -> None:
+    """Remove NetworkManager device plugins the lab never uses (~1 s each to load under TCG).
+
+    Only inside the guest, only when /usr is the guest's throwaway overlay (tmpfs upper dir):
+    the host's /usr is never touched.
+    """
+    _require_guest()
+    fstype = {}
+    for line in Path("/proc/mounts").read_text().splitlines():
+        parts = line.split()
+        fstype[parts[1]] = parts[2]  # later mounts win, as in the kernel
+
+    def mount_fstype(path: Path) -> str:
+        best = max((m for m in fstype if path.as_posix() == m or
+                    path.as_posix().startswith(m.rstrip("/") + "/")), key=len)
+        return fstype[best]
+
+    for lib in Path("/usr/lib").glob("*/NetworkManager/*/libnm-device-plugin-*.so"):
+        if lib.stem.removeprefix("libnm-device-plugin-") not in NM_UNNEEDED_PLUGINS:
+            continue
+        if mount_fstype(lib.parent) != "overlay":  # not the guest's throwaway overlay: keep
+            return
+        lib.unlink()
+
+
+def ensure_system_bus() -> None:
+    if SYSTEM_BUS_SOCKET.exists() and _bus_has("org.freedesktop.DBus"):
+        return
+    Path("/run/dbus").mkdir(parents=True, exist_ok=True)
+    SYSTEM_BUS_SOCKET.unlink(missing_ok=True)
+    run(["dbus-daemon", "--system", "--fork", "--nopidfile"])
+    wait_until(lambda: _bus_has("org.freedesktop.DBus"), 30, 0.2, "the system D-Bus")
+
+
+class NetworkManagerLab:
+    """A private NetworkManager: config, keyfiles, state and log in its own temp dir."""
+
+    BUS_NAME = "org.freedesktop.NetworkManager"
+
+    def __init__(self, managed: Sequence[str] = ("vf*", "bond*"), start_timeout: float = 90):
+        self.dir = Path(tempfile.mkdtemp(prefix="vfbond-nm-"))
+        self.keyfiles = self.dir / "system-connections"
+        self.conf = self.dir / "NetworkManager.conf"
+        self.log_path = self.dir / "NetworkManager.log"
+        self.managed = tuple(managed)
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        for sub in ("system-connections", "conf.d", "system-conf.d"):
+            (self.dir / sub).mkdir(mode=0o700)
+        unmanaged = ",".join(["*"] + [f"except:interface-name:{p}" for p in self.managed])
+        self.conf.write_text(
+            "[main]\n"
+            "plugins=keyfile\n"
+            "no-auto-default=*\n"
+            "dns=none\n"
+            "rc-manager=unmanaged\n"
+            "auth-polkit=false\n"
+            "dhcp=internal\n"
+            "[keyfile]\n"
+            f"path={self.keyfiles}\n"
+            f"unmanaged-devices={unmanaged}\n"
+            "[connectivity]\n"
+            "enabled=false\n"
+            "[logging]\n"
+            f"level={os.environ.get('VFBOND_LAB_NM_LOGLEVEL', 'INFO')}\n"
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.running else None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        ensure_system_bus()
+        trim_nm_plugins()
+        if _bus_has(self.BUS_NAME):
+            raise AssertionError("another NetworkManager already owns the bus name in the guest")
+        argv = [
+            "NetworkManager", "--debug",  # --debug: foreground and log to stderr (our log file)
+            f"--config={self.conf}",
+            f"--config-dir={self.dir / 'conf.d'}",
+            f"--system-config-dir={self.dir / 'system-conf.d'}",
+            f"--intern-config={self.dir / 'intern.conf'}",
+            f"--state-file={self.dir / 'NetworkManager.state'}",
+            f"--pid-file={self.dir / 'NetworkManager.pid'}",
+        ]
+        with open(self.log_path, "ab") as log:
+            log.write(f"==== start {time.strftime('%H:%M:%S')}: {shlex.join(argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        deadline = t0 + self.start_timeout
+        while not _bus_has(self.BUS_NAME):
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"NetworkManager exited with {self.proc.returncode} during start\n{self.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"NetworkManager not on the bus after {self.start_timeout}s\n"
+                                     f"{self.log_tail()}")
+            time.sleep(0.2)
+        left = max(5, int(deadline - time.monotonic()))
+        done = run(["nm-online", "-s", "-q", f"--timeout={left}"], check=False, timeout=left + 10)
+        if done.returncode != 0:
+            raise AssertionError(f"NetworkManager startup did not complete ({done.returncode})\n"
+                                 f"{self.log_tail()}")
+        self.start_seconds = time.monotonic() - t0
+
+    def stop(self, timeout: float = 30) -> None:
+        """Graceful stop (SIGTERM): NM leaves the devices as they are."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def kill(self) -> None:
+        """Crash NetworkManager (SIGKILL)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+        wait_until(lambda: not _bus_has(self.BUS_NAME), 15, 0.2, "NetworkManager to leave the bus")
+
+    def restart(self) -> None:
+        self.stop()
+        wait_until(lambda: not _bus_has(self.BUS_NAME), 15, 0.2, "NetworkManager to leave the bus")
+        self.start()
+
+    # -- use ------------------------------------------------------------------------------------
+    def nmcli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        return run(["nmcli", *args], check=check, timeout=timeout).stdout
+
+    def connections(self) -> list[tuple[str, str]]:
+        """(uuid, name) of every connection profile."""
+        out = self.nmcli("-t", "-f", "UUID,NAME", "connection", "show")
+        rows = []
+        for line in out.splitlines():
+            uuid, _, name = line.partition(":")
+            if uuid:
+                rows.append((uuid, name))
+        return rows
+
+    def cleanup_connections(self) -> None:
+        if self.running:
+            uuids = [u for u, _ in self.connections()]
+            if uuids:
+                self.nmcli("connection", "delete", *uuids, check=False, timeout=90)
+        for f in self.keyfiles.glob("*"):
+            f.unlink()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no NetworkManager log)"
+        return "--- NetworkManager log (tail) ---\n" + "\n".join(text[-lines:])
+
+    def close(self) -> None:
+        try:
+            self.cleanup_connections()
+        finally:
+            self.stop()
+            purge_bonds()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def networkmanager(request: pytest.FixtureRequest, lab_udev: None) -> Iterator[NetworkManagerLab]:
+    """A fresh private NetworkManager for this test (stopped and cleaned afterwards).
+
+    Request it AFTER ``topology`` (``def test_x(topology, networkmanager)``) so that NM is torn
+    down first and deletes its connections while the VFs still exist.
+    """
+    _require_guest()
+    nm = NetworkManagerLab()
+    request.node.stash[_NM_KEY] = nm
+    nm.start()
+    try:
+        yield nm
+    finally:
+        nm.close()
+
+
+_NM_KEY = pytest.StashKey[NetworkManagerLab]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    nm = item.stash.get(_NM_KEY, None)
+    if nm is not None and report.failed:
+        report.sections.append((f"NetworkManager log ({report.when})", nm.log_tail()))
+        results = os.environ.get("VFBOND_LAB_RESULTS")
+        if results and nm.log_path.exists():
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.name)
+            shutil.copy(nm.log_path, Path(results) / f"nm-{safe}-{report.when}.log")
