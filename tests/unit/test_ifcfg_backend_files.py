@@ -126,3 +126,13 @@ def test_backups_are_pruned(tmp_path: Path) -> None:
     backups = sorted(p.name for p in tmp_path.glob("ifcfg-bond0.vfbond-*.bak"))
     assert len(backups) == 5
     assert "miimon=900" in (tmp_path / backups[-1]).read_text()
+
+
+def test_pending_lists_what_write_would_do(tmp_path: Path) -> None:
+    backend = IfcfgBackend(tmp_path, FakeRuntime())
+    (tmp_path / "ifcfg-eth1").write_text("DEVICE=eth1\nHWADDR=fa:16:3e:00:00:02\n")
+    assert [c.field for c in backend.pending(PLAN)] == \
+        ["file ifcfg-bond0", "file ifcfg-ens6", "file ifcfg-ens7", "file ifcfg-eth1"]
+    backend.write(PLAN, lambda _: None)
+    assert backend.pending(PLAN) == []
+    assert [c.field for c in backend.pending(replace(PLAN, miimon=200))] == ["file ifcfg-bond0"]

@@ -89,6 +89,32 @@ class IfcfgBackend(Backend):
     async def close(self) -> None:
         await self.runtime.close()
 
+    def pending(self, plan: BondPlan) -> list[Change]:
+        """Files that differ from the plan (missing, stale, or another file in the way); empty: none.
+
+        The kernel diff cannot see these: a bond that already runs as planned still needs its files.
+        """
+        d = self.directory
+        wanted = ifcfg_render.render(plan)
+        changes = []
+        for name, text in wanted.items():
+            try:
+                old = (d / name).read_text(encoding="utf-8")
+            except OSError:
+                old = None
+            if old != text:
+                changes.append(Change(f"file {name}", "absent" if old is None else "differs", "as planned"))
+        if d.is_dir():
+            for name in sorted(os.listdir(d)):
+                if name not in wanted and ifcfg_render.is_ifcfg(name) and (d / name).is_file():
+                    try:
+                        values = ifcfg_render.parse((d / name).read_text(encoding="utf-8", errors="replace"))
+                    except OSError:
+                        continue
+                    if why := ifcfg_render.conflicts(plan, name, values):
+                        changes.append(Change(f"file {name}", why, "moved aside"))
+        return changes
+
     def write(self, plan: BondPlan, progress: Progress) -> FileChanges:
         """Make the files match the plan; files that already do are not touched. Undo with `undo`."""
         d = self.directory
