@@ -48,7 +48,7 @@ async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progre
     found = await links(ipr)
     plan = build(bond, found, current)
     await _refuse_busy_slaves(plan, found, current, ipr)
-    changes = diff(plan, current)
+    changes = diff(plan, current) + await backend.pending(plan)
     if not changes or dry_run:
         return Outcome(plan, changes)
     for change in changes:
@@ -59,7 +59,7 @@ async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progre
         async for attempt in AsyncRetrying(stop=stop_after_delay(verify_seconds), wait=wait_fixed(0.2),
                                            retry=retry_if_result(bool)):
             with attempt:
-                left = diff(plan, await read_bond(ipr, bond.name))
+                left = diff(plan, await read_bond(ipr, bond.name)) + await backend.pending(plan)
             if not attempt.retry_state.outcome.failed:
                 attempt.retry_state.set_result(left)
     except RetryError:

@@ -128,11 +128,11 @@ def test_backups_are_pruned(tmp_path: Path) -> None:
     assert "miimon=900" in (tmp_path / backups[-1]).read_text()
 
 
-def test_pending_lists_what_write_would_do(tmp_path: Path) -> None:
+async def test_pending_lists_what_write_would_do(tmp_path: Path) -> None:
     backend = IfcfgBackend(tmp_path, FakeRuntime())
     (tmp_path / "ifcfg-eth1").write_text("DEVICE=eth1\nHWADDR=fa:16:3e:00:00:02\n")
-    assert [c.field for c in backend.pending(PLAN)] == \
+    assert [c.field for c in await backend.pending(PLAN)] == \
         ["file ifcfg-bond0", "file ifcfg-ens6", "file ifcfg-ens7", "file ifcfg-eth1"]
     backend.write(PLAN, lambda _: None)
-    assert backend.pending(PLAN) == []
-    assert [c.field for c in backend.pending(replace(PLAN, miimon=200))] == ["file ifcfg-bond0"]
+    assert await backend.pending(PLAN) == []
+    assert [c.field for c in await backend.pending(replace(PLAN, miimon=200))] == ["file ifcfg-bond0"]

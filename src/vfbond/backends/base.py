@@ -28,5 +28,9 @@ class Backend(ABC):
     async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],
                     progress: Progress) -> None: ...
 
+    async def pending(self, plan: BondPlan) -> list[Change]:
+        """Drift the kernel cannot show (files, profiles): applied even when the kernel matches."""
+        return []
+
     async def close(self) -> None:
         """Release connections (D-Bus, netlink); the default has nothing to release."""

@@ -89,7 +89,7 @@ class IfcfgBackend(Backend):
     async def close(self) -> None:
         await self.runtime.close()
 
-    def pending(self, plan: BondPlan) -> list[Change]:
+    async def pending(self, plan: BondPlan) -> list[Change]:
         """Files that differ from the plan (missing, stale, or another file in the way); empty: none.
 
         The kernel diff cannot see these: a bond that already runs as planned still needs its files.
