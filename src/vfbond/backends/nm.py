@@ -1,0 +1,539 @@
+"""NetworkManager backend: bond0 and one port per VF as saved NM profiles, applied over D-Bus.
+
+find the profiles NM already has (the seed's nmcli ones are adopted, never duplicated) -> compare
+-> checkpoint the involved devices -> write (AddConnection2 / Update2, saved to disk) -> reapply or
+(re)activate only what changed -> read the kernel back -> destroy the checkpoint. Any failure on
+the way rolls the checkpoint back, so the network is left as it was.
+
+This is the only module that imports dbus-fast; the backend selector imports it only when the nm
+backend is chosen. The D-Bus connection can be passed in (the daemon shares one); otherwise the
+backend opens its own with `connect_nm` and closes it in `close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbus_fast import BusType, Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+from pyroute2 import AsyncIPRoute
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from ..inspect import BondState, read_bond
+from ..plan import BondPlan, Change, diff
+from . import nm_settings as ns
+from .base import Backend, BackendError, Progress
+
+NM = "org.freedesktop.NetworkManager"
+NM_PATH = "/org/freedesktop/NetworkManager"
+SETTINGS_PATH = NM_PATH + "/Settings"
+I_SETTINGS = NM + ".Settings"
+I_CONNECTION = NM + ".Settings.Connection"
+I_DEVICE = NM + ".Device"
+I_ACTIVE = NM + ".Connection.Active"
+I_PROPS = "org.freedesktop.DBus.Properties"
+DBUS = "org.freedesktop.DBus"
+
+# NMSettingsAddConnection2Flags / NMSettingsUpdate2Flags
+SAVE_TO_DISK = 0x1
+BLOCK_AUTOCONNECT = 0x20  # until activated by hand: vfbond activates it itself, NM must not race it
+# NMCheckpointCreateFlags
+# Profiles added after the checkpoint are deleted on rollback, which also takes down a bond NM created
+# for them. (DISCONNECT_NEW_DEVICES would need a checkpoint of every device on the machine.)
+CP_DELETE_NEW_CONNECTIONS = 0x2
+# NMActiveConnectionState, NMDeviceState
+AC_ACTIVATING, AC_ACTIVATED = 1, 2
+DEV_UNMANAGED, DEV_ACTIVATED = 10, 100
+
+FIX_NO_NM = ("Fix: start NetworkManager (`systemctl start NetworkManager`), or set `backend: ifcfg` "
+             "or `backend: netlink` in the config")
+
+# Profile keys that only decide where and when a profile is activated: the running device needs
+# neither a reapply nor a reactivation when only these change (adopting the seed's ports).
+NO_RUNTIME_EFFECT = {"connection.interface-name", "802-3-ethernet.mac-address", "connection.autoconnect",
+                     "connection.autoconnect-slaves"}
+
+
+class NMError(Exception):
+    """A D-Bus error from NetworkManager (or the bus): `name` is the D-Bus error name."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.text = text
+        super().__init__(f"{text} ({name})" if text else name)
+
+    @property
+    def short(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+def unwrap(value: Any) -> Any:
+    """D-Bus variants to plain Python, all the way down."""
+    if isinstance(value, Variant):
+        return unwrap(value.value)
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def wrap(section: str, key: str, value: Any) -> Variant:
+    sig = ns.SIGNATURES[(section, key)]
+    if sig == "ay":
+        value = ns.mac_bytes(value) if isinstance(value, str) else bytes(value)
+    elif sig == "aa{sv}":
+        value = [{"address": Variant("s", a["address"]), "prefix": Variant("u", int(a["prefix"]))} for a in value]
+    elif sig == "a{ss}":
+        value = {str(k): str(v) for k, v in value.items()}
+    return Variant(sig, value)
+
+
+class NMClient:
+    """Method calls and property reads on NetworkManager over a bus the caller owns."""
+
+    def __init__(self, bus: MessageBus, timeout: float = 25.0) -> None:
+        self.bus = bus
+        self.timeout = timeout
+
+    async def call(self, path: str, interface: str, member: str, signature: str = "", body: Any = (),
+                   destination: str = NM) -> list[Any]:
+        msg = Message(destination=destination, path=path, interface=interface, member=member,
+                      signature=signature, body=list(body))
+        try:
+            reply = await asyncio.wait_for(self.bus.call(msg), self.timeout)
+        except asyncio.TimeoutError:
+            raise NMError("timeout", f"{member} got no answer in {self.timeout:.0f} s") from None
+        except Exception as exc:  # the bus went away under the call
+            raise NMError("disconnected", f"the system D-Bus connection failed: {exc!r}") from None
+        if reply.message_type == MessageType.ERROR:
+            raise NMError(reply.error_name or "error", str(reply.body[0]) if reply.body else "")
+        return reply.body
+
+    async def get(self, path: str, interface: str, name: str) -> Any:
+        (value,) = await self.call(path, I_PROPS, "Get", "ss", (interface, name))
+        return unwrap(value)
+
+    async def device(self, ifname: str) -> str | None:
+        try:
+            (path,) = await self.call(NM_PATH, NM, "GetDeviceByIpIface", "s", (ifname,))
+        except NMError as exc:
+            if exc.short == "UnknownDevice":
+                return None
+            raise
+        return path
+
+    async def active(self, device: str | None) -> "_Active | None":
+        """What runs on a device now: the active connection, its profile and state."""
+        if device is None:
+            return None
+        try:
+            ac = await self.get(device, I_DEVICE, "ActiveConnection")
+            if not ac or ac == "/":
+                return None
+            return _Active(ac, await self.get(ac, I_ACTIVE, "Connection"), await self.get(ac, I_ACTIVE, "State"))
+        except NMError as exc:
+            if exc.short in ("UnknownObject", "UnknownMethod", "UnknownInterface"):
+                return None  # deactivated between the two reads
+            raise
+
+
+@dataclass(frozen=True)
+class _Active:
+    path: str  # the active connection object
+    profile: str  # its settings connection
+    state: int
+
+    @property
+    def up(self) -> bool:
+        return self.state in (AC_ACTIVATING, AC_ACTIVATED)
+
+
+class _NotReady(Exception):
+    def __init__(self, reason: str, starting: bool = False) -> None:
+        super().__init__(reason)
+        self.starting = starting
+
+
+async def connect_nm(bus: MessageBus | None = None, *, address: str | None = None,
+                     wait: float = 30.0) -> MessageBus:
+    """A system-bus connection on which NetworkManager answers (after it finished starting).
+
+    Reuses `bus` while it is connected, else connects anew (the dbus-daemon restarted); then waits,
+    with exponential backoff for up to `wait` seconds, for NetworkManager to own its name (it is
+    restarting). The daemon can call this whenever NM's name owner changes. Raises BackendError with
+    the fix when NM does not turn up; a connection this call opened is closed then.
+    """
+    opened: MessageBus | None = None
+    retrying = AsyncRetrying(stop=stop_after_delay(wait), wait=wait_exponential(multiplier=0.1, max=2.0),
+                             retry=retry_if_exception_type(_NotReady), reraise=True)
+    try:
+        async for attempt in retrying:
+            with attempt:
+                if bus is None or not bus.connected:
+                    try:
+                        bus = opened = await MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect()
+                    except Exception as exc:
+                        raise _NotReady(f"cannot connect to the system D-Bus ({address or 'default socket'}): "
+                                        f"{exc!r}") from None
+                client = NMClient(bus, timeout=5.0)
+                try:
+                    (owned,) = await client.call("/org/freedesktop/DBus", DBUS, "NameHasOwner", "s", (NM,),
+                                                 destination=DBUS)
+                    if not owned:
+                        raise _NotReady(f"NetworkManager is not on the system D-Bus ({NM} has no owner)")
+                    starting = await client.get(NM_PATH, NM, "Startup")
+                except NMError as exc:
+                    raise _NotReady(f"NetworkManager does not answer on the system D-Bus: {exc}") from None
+                if starting:
+                    raise _NotReady("NetworkManager is still starting", starting=True)
+    except _NotReady as exc:
+        if exc.starting and bus is not None:
+            return bus  # it answers; startup may legitimately take long (waiting for devices)
+        if opened is not None:
+            opened.disconnect()
+        raise BackendError(f"nm: {exc} (waited {wait:.0f} s). {FIX_NO_NM}") from None
+    assert bus is not None
+    return bus
+
+
+@dataclass
+class _Item:
+    """One profile vfbond wants, and what NM has for it."""
+
+    profile: ns.Profile
+    path: str | None = None  # the settings connection, None: to be added
+    raw: dict[str, Any] | None = None  # GetSettings as NM sent it (variants)
+    name: str = ""  # connection.id, for messages
+    diffs: list[ns.Difference] = field(default_factory=list)
+    device: str | None = None  # NM device object it runs on
+    active: _Active | None = None
+    written: bool = False
+
+    @property
+    def runs(self) -> bool:
+        return self.active is not None and self.active.profile == self.path and self.active.up
+
+    @property
+    def runtime_diffs(self) -> list[ns.Difference]:
+        return [d for d in self.diffs
+                if not any(d.field == k or d.field.startswith(k + ".") for k in NO_RUNTIME_EFFECT)]
+
+
+class NMBackend(Backend):
+    """The bond and its ports as NetworkManager profiles, written and activated over D-Bus.
+
+    `bus`: a connected system-bus MessageBus to use (the caller keeps owning it); without one the
+    backend connects with `connect_nm` on first use and closes that connection in `close()`.
+    """
+
+    name = "nm"
+
+    def __init__(self, bus: MessageBus | None = None, *, address: str | None = None, wait_for_nm: float = 30.0,
+                 activate_timeout: float = 60.0, verify_seconds: float = 20.0,
+                 rollback_timeout: int | None = None, ipr: AsyncIPRoute | None = None) -> None:
+        self._bus = bus
+        self._owns_bus = bus is None
+        self.address = address
+        self.wait_for_nm = wait_for_nm
+        self.activate_timeout = activate_timeout
+        self.verify_seconds = verify_seconds
+        # NM rolls back by itself after this if vfbondd dies mid-apply; it must outlast a slow apply.
+        self.rollback_timeout = rollback_timeout or int(activate_timeout + verify_seconds + 60)
+        self._ipr = ipr
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> NMClient:
+        """A client on a bus where NetworkManager answers now (re-found after NM restarted)."""
+        bus = await connect_nm(self._bus, address=self.address, wait=self.wait_for_nm)
+        if bus is not self._bus:
+            if self._bus is not None and not self._owns_bus:
+                self._owns_bus = True  # the caller's bus died: the replacement is ours to close
+            self._bus = bus
+        return NMClient(bus)
+
+    async def close(self) -> None:
+        if self._bus is not None and self._owns_bus and self._bus.connected:
+            self._bus.disconnect()
+            try:
+                await asyncio.wait_for(self._bus.wait_for_disconnect(), 2.0)
+            except Exception:
+                pass
+        self._bus = None if self._owns_bus else self._bus
+
+    # --- finding --------------------------------------------------------------------------------
+
+    async def _connections(self, nm: NMClient) -> list[tuple[str, dict[str, Any], ns.Settings]]:
+        (paths,) = await nm.call(SETTINGS_PATH, I_SETTINGS, "ListConnections")
+        found = []
+        for path in paths:
+            try:
+                (raw,) = await nm.call(path, I_CONNECTION, "GetSettings")
+            except NMError as exc:
+                if exc.short in ("UnknownObject", "UnknownMethod"):
+                    continue  # deleted meanwhile
+                raise
+            found.append((path, raw, unwrap(raw)))
+        return found
+
+    async def survey(self, nm: NMClient, plan: BondPlan, progress: Progress) -> list[_Item]:
+        """The bond's and ports' profiles as NM has them, adopted where they exist; differences reported."""
+        all_conns = await self._connections(nm)
+        items = [_Item(p) for p in ns.profiles(plan)]
+        bond, ports = items[0], items[1:]
+        by_path = {path: (raw, plain) for path, raw, plain in all_conns}
+
+        bond.device = await nm.device(plan.name)
+        bond.active = await nm.active(bond.device)
+        active_uuid = None
+        if bond.active and bond.active.profile in by_path:
+            active_uuid = ns.conn(by_path[bond.active.profile][1], "uuid")
+        candidates = [(p, s) for p, _, s in all_conns if ns.is_bond_for(s, plan.name)]
+        chosen = ns.choose(candidates, active_uuid)
+        self._adopt(bond, chosen, by_path, (), candidates, progress)
+        aliases = ns.bond_aliases(plan.name, by_path[bond.path][1] if bond.path else None)
+
+        taken = set()
+        for item in ports:
+            ifname, mac = item.profile.device, item.profile.mac
+            item.device = await nm.device(ifname)
+            if item.device is None:
+                raise BackendError(f"nm: NetworkManager has no device {ifname} (VF {item.profile.role}, {mac}). "
+                                   f"Fix: check `nmcli device status`; udev rules or NM's unmanaged-devices may "
+                                   f"hide it")
+            state = await nm.get(item.device, I_DEVICE, "State")
+            if state == DEV_UNMANAGED:
+                raise BackendError(f"nm: NetworkManager does not manage {ifname}. Fix: `nmcli device set {ifname} "
+                                   f"managed yes` and remove it from unmanaged-devices in NetworkManager.conf")
+            item.active = await nm.active(item.device)
+            dev_uuid = None
+            if item.active and item.active.profile in by_path:
+                dev_uuid = ns.conn(by_path[item.active.profile][1], "uuid")
+            mine = [(p, s) for p, _, s in all_conns if p not in taken and ns.conn(s, "type") == ns.WIRED
+                    and ns.is_port_of(s, aliases) and ns.matches_vf(s, mac, ifname)]
+            chosen = ns.choose(mine, dev_uuid)
+            self._adopt(item, chosen, by_path, aliases, mine, progress)
+            if item.path:
+                taken.add(item.path)
+            others = [ns.conn(s, "id") for p, _, s in all_conns
+                      if ns.conn(s, "type") == ns.WIRED and not ns.is_port_of(s, aliases)
+                      and ns.matches_vf(s, mac, ifname) and ns.normalise("connection", "autoconnect",
+                                                                          ns.conn(s, "autoconnect"))]
+            if others:
+                progress(f"nm: {', '.join(repr(o) for o in others)} also match {ifname} and may take it at boot; "
+                         f"left as they are (delete them with `nmcli connection delete <name>` if unused)")
+        strays = [ns.conn(s, "id") for p, _, s in all_conns
+                  if ns.is_port_of(s, aliases) and p not in taken]
+        if strays:
+            progress(f"nm: port profiles of {plan.name} matching neither VF: {', '.join(map(repr, strays))}; "
+                     f"left as they are")
+        return items
+
+    def _adopt(self, item: _Item, chosen: tuple[str, ns.Settings] | None,
+               by_path: dict[str, tuple[dict[str, Any], ns.Settings]], aliases: Any,
+               candidates: list[tuple[str, ns.Settings]], progress: Progress) -> None:
+        what = f"{item.profile.device}" if item.profile.is_bond else f"port {item.profile.role} ({item.profile.device})"
+        if chosen is None:
+            item.name = item.profile.id
+            return
+        item.path = chosen[0]
+        item.raw, plain = by_path[item.path]
+        item.name = ns.conn(plain, "id") or item.path
+        item.diffs = ns.differences(item.profile, plain, aliases)
+        dupes = [ns.conn(s, "id") for p, s in candidates if p != item.path]
+        if dupes:
+            progress(f"nm: several profiles for {what}; using {item.name!r}, leaving "
+                     f"{', '.join(map(repr, dupes))} as they are")
+        if item.diffs:
+            progress(f"nm: profile {item.name!r} for {what} differs: " + "; ".join(map(str, item.diffs)))
+
+    async def differences(self, plan: BondPlan, progress: Progress = lambda _m: None) -> dict[str, list[str]]:
+        """What applying `plan` would write, per profile role (`[]`: as planned, absent: to be added)."""
+        nm = await self.client()
+        items = await self.survey(nm, plan, progress)
+        return {i.profile.role: [str(d) for d in i.diffs] for i in items if i.path}
+
+    # --- applying -------------------------------------------------------------------------------
+
+    async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],
+                    progress: Progress) -> None:
+        async with self._lock:
+            nm = await self.client()
+            items = await self.survey(nm, plan, progress)
+            todo = [i for i in items if i.path is None or i.diffs or not i.runs]
+            if not todo and not changes:
+                progress("nm: profiles saved and active as planned; nothing to do")
+                return
+            checkpoint, before = await self._checkpoint(nm, plan, items, progress)
+            try:
+                await self._write(nm, items, progress)
+                await self._activate(nm, items, drift=bool(changes) and not todo, progress=progress)
+                await self._verify(plan, progress)
+            except BaseException as exc:
+                await asyncio.shield(self._rollback(nm, checkpoint, before, progress))
+                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+                    raise
+                what = str(exc) if isinstance(exc, BackendError) else f"nm: {exc}"
+                raise BackendError(f"{what}; rolled back to the state before") from exc
+            await self._commit(nm, checkpoint, progress)
+
+    async def _checkpoint(self, nm: NMClient, plan: BondPlan, items: list[_Item],
+                          progress: Progress) -> tuple[str, dict[str, bool]]:
+        devices = [i.device for i in items if i.device]
+        before = {i.profile.device: (await nm.get(i.device, I_DEVICE, "State")) == DEV_ACTIVATED
+                  for i in items if i.device}
+        try:
+            (checkpoint,) = await nm.call(NM_PATH, NM, "CheckpointCreate", "aouu",
+                                          (devices, self.rollback_timeout, CP_DELETE_NEW_CONNECTIONS))
+        except NMError as exc:
+            hint = ""
+            if "checkpoint" in exc.text.lower():
+                hint = (f" Fix: another checkpoint holds these devices (nmstate, or a vfbondd that died); it "
+                        f"expires by itself (`busctl get-property {NM} {NM_PATH} {NM} Checkpoints`)")
+            raise BackendError(f"nm: cannot create a checkpoint on {', '.join(before)}: {exc}.{hint}") from None
+        progress(f"nm: checkpoint on {', '.join(before)} (NetworkManager rolls back by itself after "
+                 f"{self.rollback_timeout} s if vfbondd stops half-way)")
+        return checkpoint, before
+
+    async def _write(self, nm: NMClient, items: list[_Item], progress: Progress) -> None:
+        for item in items:
+            what = item.profile.device if item.profile.is_bond else f"{item.profile.device} ({item.profile.mac})"
+            if item.path is None:
+                uuid = str(uuidlib.uuid4())
+                body = ns.new_settings(item.profile, uuid, wrap)
+                item.path, _ = await nm.call(SETTINGS_PATH, I_SETTINGS, "AddConnection2", "a{sa{sv}}ua{sv}",
+                                             (body, SAVE_TO_DISK | BLOCK_AUTOCONNECT, {}))
+                item.written = True
+                progress(f"nm: added profile {item.name!r} for {what}, saved to disk")
+            elif item.diffs:
+                assert item.raw is not None
+                # Autoconnect stays blocked only on a profile vfbond activates right after.
+                flags = SAVE_TO_DISK | (0 if item.runs else BLOCK_AUTOCONNECT)
+                await nm.call(item.path, I_CONNECTION, "Update2", "a{sa{sv}}ua{sv}",
+                              (ns.merge(item.raw, item.profile, wrap), flags, {}))
+                item.written = True
+                progress(f"nm: updated profile {item.name!r} for {what} in place, saved to disk")
+
+    async def _activate(self, nm: NMClient, items: list[_Item], drift: bool, progress: Progress) -> None:
+        deadline = time.monotonic() + self.activate_timeout
+        bond, ports = items[0], items[1:]
+        if not bond.runs:
+            progress(f"nm: activating {bond.profile.device} (profile {bond.name!r}) with its ports")
+            ac = await self._activate_one(nm, bond, "/")
+            await self._wait(nm, ac, bond, deadline)
+        elif bond.runtime_diffs or drift:
+            why = ", ".join(d.field for d in bond.runtime_diffs) or "the kernel differs from the profile"
+            await self._reapply(nm, bond, why, deadline, progress)
+        for port in ports:
+            port.active = await nm.active(port.device)  # the bond's activation may have started it
+            if not port.runs:
+                progress(f"nm: activating port {port.name!r} on {port.profile.device}")
+                ac = await self._activate_one(nm, port, port.device or "/")
+                await self._wait(nm, ac, port, deadline)
+            else:
+                if port.runtime_diffs:
+                    await self._reapply(nm, port, ", ".join(d.field for d in port.runtime_diffs), deadline,
+                                        progress)
+                await self._wait(nm, port.active.path, port, deadline)  # type: ignore[union-attr]
+
+    async def _activate_one(self, nm: NMClient, item: _Item, device: str) -> str:
+        try:
+            (ac,) = await nm.call(NM_PATH, NM, "ActivateConnection", "ooo", (item.path, device, "/"))
+        except NMError as exc:
+            raise BackendError(f"nm: NetworkManager refused to activate {item.name!r} on "
+                               f"{item.profile.device}: {exc}") from None
+        return ac
+
+    async def _reapply(self, nm: NMClient, item: _Item, why: str, deadline: float, progress: Progress) -> None:
+        """Apply a changed profile to the running device without taking it down; reactivate when NM can't."""
+        try:
+            await nm.call(item.device or "/", I_DEVICE, "Reapply", "a{sa{sv}}tu", ({}, 0, 0))
+            progress(f"nm: reapplied {item.name!r} to the running {item.profile.device} ({why}); not reactivated")
+            return
+        except NMError as exc:
+            if exc.short not in ("IncompatibleConnection", "NotActive"):
+                raise BackendError(f"nm: reapplying {item.name!r} on {item.profile.device} failed: {exc}") from None
+            progress(f"nm: NetworkManager cannot change {why} on the running {item.profile.device} ({exc.text}); "
+                     f"reactivating it: {'the bond and its ports go down briefly' if item.profile.is_bond else 'this port leaves the bond briefly'}")
+        ac = await self._activate_one(nm, item, item.device or "/")
+        await self._wait(nm, ac, item, deadline)
+
+    async def _wait(self, nm: NMClient, ac: str, item: _Item, deadline: float) -> None:
+        while True:
+            try:
+                state = await nm.get(ac, I_ACTIVE, "State")
+            except NMError as exc:
+                if exc.short not in ("UnknownObject", "UnknownMethod", "UnknownInterface"):
+                    raise
+                state = 4  # the active connection is gone: it failed
+            if state == AC_ACTIVATED:
+                item.active = _Active(ac, item.path or "", state)
+                return
+            if state > AC_ACTIVATED or time.monotonic() > deadline:
+                reason = ""
+                if item.device:
+                    try:
+                        dev_state, code = await nm.get(item.device, I_DEVICE, "StateReason")
+                        reason = f" (device state {dev_state}, reason {code})"
+                    except NMError:
+                        pass
+                how = "failed" if state > AC_ACTIVATED else f"did not finish in {self.activate_timeout:.0f} s"
+                raise BackendError(f"nm: activating {item.name!r} on {item.profile.device} {how}{reason}. "
+                                   f"Fix: see `journalctl -u NetworkManager`")
+            await asyncio.sleep(0.2)
+
+    async def _verify(self, plan: BondPlan, progress: Progress) -> None:
+        """Read the kernel back while the checkpoint still allows a rollback."""
+        if self.verify_seconds <= 0:
+            return
+        progress(f"nm: reading {plan.name} back from the kernel before committing")
+        deadline = time.monotonic() + self.verify_seconds
+        if self._ipr is not None:
+            left = await self._verify_with(self._ipr, plan, deadline)
+        else:
+            async with AsyncIPRoute() as ipr:
+                left = await self._verify_with(ipr, plan, deadline)
+        if left:
+            raise BackendError(f"nm: NetworkManager reports {plan.name} active but the kernel differs: "
+                               + "; ".join(map(str, left)))
+
+    @staticmethod
+    async def _verify_with(ipr: AsyncIPRoute, plan: BondPlan, deadline: float) -> list[Change]:
+        while True:
+            left = diff(plan, await read_bond(ipr, plan.name))
+            if not left or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.2)
+
+    async def _rollback(self, nm: NMClient, checkpoint: str, before: dict[str, bool], progress: Progress) -> None:
+        try:
+            (results,) = await nm.call(NM_PATH, NM, "CheckpointRollback", "o", (checkpoint,))
+        except NMError as exc:
+            progress(f"nm: ROLLBACK FAILED: {exc}; NetworkManager rolls back by itself after "
+                     f"{self.rollback_timeout} s if it still holds the checkpoint")
+            return
+        bad = [f"{p.rsplit('/', 1)[-1]}: result {r}" for p, r in results.items() if r]
+        progress("nm: rolled back the checkpoint" + (f" (failures: {', '.join(bad)})" if bad else ""))
+        # Wait until what was up before is up again, so the caller sees the old network working.
+        deadline = time.monotonic() + self.activate_timeout
+        for ifname, was_up in before.items():
+            while was_up and time.monotonic() < deadline:
+                try:
+                    dev = await nm.device(ifname)
+                    if dev and await nm.get(dev, I_DEVICE, "State") == DEV_ACTIVATED:
+                        break
+                except NMError:
+                    pass
+                await asyncio.sleep(0.2)
+
+    async def _commit(self, nm: NMClient, checkpoint: str, progress: Progress) -> None:
+        try:
+            await nm.call(NM_PATH, NM, "CheckpointDestroy", "o", (checkpoint,))
+        except NMError as exc:
+            raise BackendError(f"nm: the checkpoint was gone before it could be committed ({exc}); "
+                               f"NetworkManager may have rolled back after {self.rollback_timeout} s") from None
+        progress("nm: applied; checkpoint destroyed")
