@@ -1,0 +1,373 @@
+"""bondctl doctor: pre-flight checks of the bond and its supervision, each PASS, WARN or FAIL with a fix.
+
+`check(facts)` is pure (facts in, findings out) and holds every rule; `gather()` only reads the facts
+(config file, kernel, ifcfg file, NetworkManager on D-Bus, the vfbondd control socket, systemd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+from dataclasses import asdict, dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+
+from . import config as config_mod, exitcodes
+from .backends import ifcfg_render
+from .backends.select import NM_BUS_NAME, nm_on_bus
+from .config import Config, ConfigError, SlaveSpec
+from .control import CommandError, DaemonNotRunning, request
+from .inspect import BondState, LinkInfo, addresses, links, read_bond
+from .plan import PlanError, build, diff, resolve_slave
+
+UNIT = "vfbondd.service"
+
+
+class Status(str, Enum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: Status
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    config_path: str
+    config: Config | None
+    config_problems: list[str]
+    bond_name: str
+    bond: BondState | None
+    links: list[LinkInfo]
+    slave_addresses: dict[str, list[str]]  # interface name -> addresses (no link-local), resolved VFs only
+    daemon: dict[str, Any] | None  # vfbondd's status reply
+    daemon_error: str | None  # why there is no reply
+    nm_running: bool = False
+    nm_bond: str | None = None  # NetworkManager's hold on the bond: active | managed | unmanaged; None: no device
+    ifcfg_nm_controlled: bool | None = None  # ifcfg-<bond>: NM_CONTROLLED not "no"; None: no such file
+    unit_enabled: bool | None = None  # None: systemd is not the init
+
+
+@dataclass(frozen=True)
+class _Slave:
+    label: str
+    spec: str  # how the config names it
+    link: LinkInfo | None
+
+    @property
+    def own_mac(self) -> str | None:
+        return (self.link.perm_mac or self.link.mac).lower() if self.link else None
+
+
+def _slaves(facts: Facts) -> list[_Slave]:
+    """The configured VFs resolved to interfaces; without a config, the bond's own slaves."""
+    if facts.config is not None:
+        return [_Slave(s.label, _describe(s), resolve_slave(s, facts.links, facts.bond))
+                for s in facts.config.bond.slaves]
+    if facts.bond is None:
+        return []
+    return [_Slave(s.name, s.name, s.link) for s in facts.bond.slaves]
+
+
+def _describe(spec: SlaveSpec) -> str:
+    return " ".join(p for p in (f"mac {spec.mac}" if spec.mac else "", f"name {spec.name}" if spec.name else "") if p)
+
+
+def _check_config(facts: Facts) -> Finding:
+    if facts.config is None:
+        shown = "; ".join(facts.config_problems[:2]) + (" ..." if len(facts.config_problems) > 2 else "")
+        return Finding("config", Status.FAIL, f"{facts.config_path} is not usable: {shown}",
+                       f"bondctl check-config -c {facts.config_path} lists every problem with its fix")
+    slaves = " + ".join(f"{s.label} ({s.describe()})" for s in facts.config.bond.slaves)
+    return Finding("config", Status.PASS, f"{facts.config_path} is valid: {facts.config.bond.name} over {slaves}")
+
+
+def _check_bond(facts: Facts) -> Finding:
+    b = facts.bond
+    if b is None:
+        return Finding("bond", Status.FAIL, f"{facts.bond_name} does not exist",
+                       f"systemctl start vfbondd (it creates the bond), or bondctl apply -c {facts.config_path}")
+    if b.mode != "active-backup":
+        return Finding("bond", Status.FAIL, f"{b.name} is {b.mode}: VFs support active-backup only",
+                       "set mode: active-backup and run bondctl apply (the bond is re-created)")
+    if b.active_slave is None:
+        return Finding("bond", Status.FAIL, f"{b.name} has no active slave: it passes no traffic",
+                       "check both VFs' carrier (`ip -br link`); bondctl status shows why each is down")
+    return Finding("bond", Status.PASS, f"{b.name} is active-backup, active slave {b.active_slave}")
+
+
+def _check_slaves(facts: Facts, slaves: list[_Slave]) -> Finding:
+    missing = [s for s in slaves if s.link is None]
+    if missing:
+        names = ", ".join(f"{s.label} ({s.spec})" for s in missing)
+        return Finding("slaves", Status.FAIL, f"not found on this VM: {names}",
+                       "attach the VF port to the VM (Neutron, vnic_type direct) and check its MAC with `ip -br link`")
+    if len(slaves) < 2:
+        return Finding("slaves", Status.FAIL, f"{len(slaves)} slave(s): no redundancy",
+                       "list two VFs, one from each NIC, under bond.slaves")
+    b = facts.bond
+    if b is not None:
+        loose = [s.link.name for s in slaves if s.link and s.link.master != b.link.index]
+        if loose:
+            return Finding("slaves", Status.FAIL, f"{', '.join(loose)} not enslaved to {b.name}",
+                           "systemctl restart vfbondd (it enslaves them), or bondctl apply")
+        wanted = {s.link.name for s in slaves if s.link}
+        extra = [s.name for s in b.slaves if s.name not in wanted]
+        if extra:
+            return Finding("slaves", Status.WARN, f"{b.name} also has {', '.join(extra)}, which the config does "
+                           "not name", f"release it: ip link set {extra[0]} nomaster")
+    return Finding("slaves", Status.PASS, ", ".join(f"{s.label} = {s.link.name}" for s in slaves if s.link)
+                   + (f", both in {b.name}" if b is not None else ""))
+
+
+def _check_distinct_macs(slaves: list[_Slave]) -> Finding | None:
+    macs = [s.own_mac for s in slaves if s.own_mac]
+    if len(macs) < 2:
+        return None
+    if len(set(macs)) < len(macs):
+        return Finding("distinct-macs", Status.FAIL, f"the VFs share the MAC {macs[0]}: spoof-check lets only one "
+                       "of them through", "give each Neutron port its own MAC (recreate the port)")
+    return Finding("distinct-macs", Status.PASS, f"own MACs {', '.join(macs)}")
+
+
+def _check_redundancy(slaves: list[_Slave]) -> Finding | None:
+    found = [s.link for s in slaves if s.link]
+    if len(found) < 2:
+        return None
+    pfs = [link.pf_address for link in found]
+    numa = [link.numa_node for link in found]
+    if all(pfs) and len(set(pfs)) == 1:
+        return Finding("redundancy", Status.WARN, f"both VFs come from one physical function ({pfs[0]}): one NIC "
+                       "or cable failure takes both", "attach one VF from each NIC (physnets sriov0 and sriov1)")
+    if all(pfs):
+        return Finding("redundancy", Status.PASS, f"VFs on different physical functions ({', '.join(pfs)})")
+    if all(n is not None for n in numa) and len(set(numa)) == len(numa):
+        return Finding("redundancy", Status.PASS, f"VFs on NUMA nodes {', '.join(map(str, numa))}: different NICs")
+    # Inside a VM the PF is usually not visible. PASS with what to verify by hand: a WARN that no one can
+    # clear would only teach operators to ignore exit 6.
+    return Finding("redundancy", Status.PASS, "the physical NICs behind the VFs are not visible in this VM: make "
+                   "sure the two ports use different physnets (one VF per NIC)")
+
+
+def _check_fail_over_mac(b: BondState) -> Finding:
+    if b.fail_over_mac != "active":
+        return Finding("fail-over-mac", Status.FAIL, f"fail_over_mac={b.fail_over_mac}: after a failover the VF "
+                       "sends with the other VF's MAC and spoof-check drops it",
+                       "set fail_over_mac: active and run bondctl apply (vfbondd re-enslaves the VFs)")
+    changed = [s for s in b.slaves if s.mac_changed]
+    if changed:
+        s = changed[0]
+        return Finding("fail-over-mac", Status.FAIL, f"{s.name} carries {s.link.mac}, not its own {s.perm_mac}",
+                       f"restore it: ip link set {s.name} address {s.perm_mac}")
+    return Finding("fail-over-mac", Status.PASS, "fail_over_mac=active: each VF keeps its own MAC")
+
+
+def _check_mtu(b: BondState) -> Finding:
+    odd = [f"{s.name} {s.link.mtu}" for s in b.slaves if s.link.mtu != b.link.mtu]
+    if odd:
+        return Finding("mtu", Status.FAIL, f"{b.name} has MTU {b.link.mtu} but {', '.join(odd)}: after a failover "
+                       "larger frames are dropped", f"ip link set {b.name} mtu {b.link.mtu} (sets every slave), "
+                       "or bond.mtu in the config")
+    return Finding("mtu", Status.PASS, f"MTU {b.link.mtu} on {b.name} and its slaves")
+
+
+def _check_monitoring(b: BondState) -> Finding:
+    if b.arp_interval:
+        return Finding("monitoring", Status.WARN, f"kernel ARP monitoring is on (arp_interval={b.arp_interval}), "
+                       "which turns MII monitoring off", "set arp_interval=0 and let vfbondd probe (probes.enabled)")
+    if not b.miimon:
+        return Finding("monitoring", Status.FAIL, "miimon=0 and no ARP monitoring: the kernel never notices a "
+                       "dead VF", "set bond.miimon: 100 and run bondctl apply")
+    return Finding("monitoring", Status.PASS, f"miimon {b.miimon} ms, arp_interval 0")
+
+
+def _check_addresses(facts: Facts, b: BondState) -> Finding:
+    on_slaves = {name: addrs for name, addrs in facts.slave_addresses.items() if addrs}
+    if on_slaves:
+        name, addrs = next(iter(on_slaves.items()))
+        return Finding("addresses", Status.FAIL, f"addresses on slave {name}: {', '.join(addrs)}: traffic to them "
+                       "does not survive a failover", f"ip addr flush dev {name}; the addresses belong on {b.name}")
+    return Finding("addresses", Status.PASS, f"{', '.join(b.addresses) or 'no addresses'} on {b.name}, "
+                   "none on the slaves")
+
+
+def _check_drift(facts: Facts) -> Finding | None:
+    if facts.config is None or facts.bond is None:
+        return None
+    try:
+        changes = diff(build(facts.config.bond, facts.links, facts.bond), facts.bond)
+    except PlanError:
+        return None  # a missing VF: the slaves check says so
+    if changes:
+        return Finding("drift", Status.WARN, f"{facts.bond.name} differs from {facts.config_path}: "
+                       + "; ".join(str(c) for c in changes), "bondctl reload (or bondctl apply without vfbondd)")
+    return Finding("drift", Status.PASS, f"{facts.bond.name} matches {facts.config_path}")
+
+
+def _check_managers(facts: Facts) -> Finding | None:
+    name = facts.bond_name
+    if facts.ifcfg_nm_controlled is False and facts.nm_bond == "active":
+        return Finding("managers", Status.FAIL, f"two managers for {name}: initscripts (ifcfg-{name} has "
+                       "NM_CONTROLLED=no) and NetworkManager (a connection is active on it); each undoes the other",
+                       f"keep one: delete the NetworkManager profile on {name} (nmcli connection delete ...), or "
+                       f"remove ifcfg-{name} and let vfbondd write it again")
+    if facts.nm_bond == "active":
+        return Finding("managers", Status.PASS, f"NetworkManager manages {name}"
+                       + (f" (from ifcfg-{name})" if facts.ifcfg_nm_controlled else ""))
+    if facts.ifcfg_nm_controlled is not None:
+        return Finding("managers", Status.PASS, f"ifcfg-{name} describes {name}"
+                       + ("" if facts.nm_running else " (NetworkManager not running)"))
+    if facts.bond is not None:
+        return Finding("managers", Status.PASS, f"only vfbondd manages {name} (netlink): nothing persists it, "
+                       "vfbondd re-creates it at boot")
+    return None
+
+
+def _check_daemon(facts: Facts) -> list[Finding]:
+    if facts.daemon is None:
+        found = [Finding("daemon", Status.FAIL, f"vfbondd is not running ({facts.daemon_error}): no fast failover, "
+                         "no events or alerts", f"systemctl enable --now {UNIT}")]
+    else:
+        d = facts.daemon.get("daemon", {})
+        found = [Finding("daemon", Status.PASS, f"vfbondd {d.get('version')} running (pid {d.get('pid')}), "
+                         f"backend {d.get('backend')}")]
+        if facts.config is not None and d.get("config") and Path(d["config"]).resolve() != \
+                Path(facts.config_path).resolve():
+            found.append(Finding("daemon-config", Status.WARN, f"vfbondd runs {d['config']}, not "
+                                 f"{facts.config_path}", f"check which file is meant; vfbondd --config {d['config']}"))
+    if facts.unit_enabled is False:
+        found.append(Finding("boot", Status.WARN, f"{UNIT} is not enabled: after a reboot nothing creates or "
+                             f"supervises {facts.bond_name}", f"systemctl enable {UNIT}"))
+    return found
+
+
+def check(facts: Facts) -> list[Finding]:
+    """Every finding for these facts, in the order an operator reads them."""
+    slaves = _slaves(facts)
+    found: list[Finding | None] = [_check_config(facts), _check_bond(facts)]
+    if slaves or facts.config is not None:
+        found += [_check_slaves(facts, slaves), _check_distinct_macs(slaves), _check_redundancy(slaves)]
+    b = facts.bond
+    if b is not None:
+        found += [_check_fail_over_mac(b), _check_mtu(b), _check_monitoring(b), _check_addresses(facts, b)]
+    found += [_check_drift(facts), _check_managers(facts), *_check_daemon(facts)]
+    return [f for f in found if f is not None]
+
+
+def exit_code(findings: list[Finding]) -> int:
+    statuses = {f.status for f in findings}
+    if Status.FAIL in statuses:
+        return exitcodes.FAILED
+    return exitcodes.DEGRADED if Status.WARN in statuses else exitcodes.OK
+
+
+# --- fact gathering --------------------------------------------------------------------------
+
+async def _nm_bond(bond: str) -> str | None:
+    """NetworkManager's hold on the bond device, asked over the system bus."""
+    from dbus_fast import BusType, Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(), 5)
+    try:
+        reply = await bus.call(Message(destination=NM_BUS_NAME, path="/org/freedesktop/NetworkManager",
+                                       interface=NM_BUS_NAME, member="GetDeviceByIpIface", signature="s", body=[bond]))
+        if reply.message_type != MessageType.METHOD_RETURN:
+            return None  # NM has no such device
+
+        async def prop(name: str) -> Any:
+            r = await bus.call(Message(destination=NM_BUS_NAME, path=reply.body[0],
+                                       interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
+                                       body=[f"{NM_BUS_NAME}.Device", name]))
+            return r.body[0].value if r.message_type == MessageType.METHOD_RETURN else None
+
+        if await prop("ActiveConnection") not in (None, "/"):
+            return "active"
+        return "managed" if await prop("Managed") else "unmanaged"
+    finally:
+        bus.disconnect()
+
+
+def _unit_enabled() -> bool | None:
+    if not Path("/run/systemd/system").is_dir():
+        return None
+    done = subprocess.run(["systemctl", "is-enabled", "--quiet", UNIT], capture_output=True, timeout=10)
+    return done.returncode == 0
+
+
+def _ifcfg(config: Config | None, bond: str) -> bool | None:
+    directory = Path(config.ifcfg_dir if config else Config.ifcfg_dir)
+    try:
+        values = ifcfg_render.parse((directory / ifcfg_render.filename(bond)).read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return values.get("NM_CONTROLLED", "yes").lower() not in ("no", "false", "0")
+
+
+async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
+    """The kernel's bond, links and the VFs' addresses, and NetworkManager's view, in one event loop."""
+    async with AsyncIPRoute() as ipr:
+        bond = await read_bond(ipr, bond_name)
+        found = await links(ipr)
+        if config is not None:
+            slave_links = [link for link in (resolve_slave(s, found, bond) for s in config.bond.slaves) if link]
+        else:
+            slave_links = [s.link for s in bond.slaves] if bond else []
+        slave_addresses = {link.name: await addresses(ipr, link.index) for link in slave_links}
+    nm_running = await nm_on_bus()
+    return {"bond": bond, "links": found, "slave_addresses": slave_addresses, "nm_running": nm_running,
+            "nm_bond": await _nm_bond(bond_name) if nm_running else None}
+
+
+def gather(config_path: str, bond_name: str, socket: str) -> Facts:
+    config: Config | None = None
+    problems: list[str] = []
+    try:
+        config = config_mod.load(config_path)
+    except ConfigError as exc:
+        problems = [str(p) for p in exc.problems]
+    name = config.bond.name if config else bond_name
+    daemon, daemon_error = None, None
+    try:
+        daemon = request(config.daemon.socket if config else socket, "status", timeout=10)
+    except DaemonNotRunning as exc:
+        daemon_error = f"no socket at {exc}"
+    except CommandError as exc:
+        daemon_error = str(exc)
+    return Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
+                 daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
+                 unit_enabled=_unit_enabled(), **asyncio.run(_system(name, config)))
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    findings = check(gather(args.config, args.bond, args.socket))
+    code = exit_code(findings)
+    counts = {s: sum(f.status is s for f in findings) for s in Status}
+    if args.json:
+        print(json.dumps({"findings": [asdict(f) for f in findings], "passed": counts[Status.PASS],
+                          "warnings": counts[Status.WARN], "failures": counts[Status.FAIL], "exit_code": code},
+                         indent=2, default=str))
+        return code
+    for f in findings:
+        print(f"{f.status.value:<5} {f.check:<14} {f.message}")
+        if f.fix:
+            print(f"{'':20} fix: {f.fix}")
+    print(f"doctor: {counts[Status.PASS]} passed, {counts[Status.WARN]} warnings, {counts[Status.FAIL]} failed")
+    return code
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")

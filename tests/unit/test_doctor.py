@@ -1,0 +1,158 @@
+"""bondctl doctor's rules: facts in, findings out (no kernel, no bus, no socket)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from vfbond import exitcodes
+from vfbond.config import load, parse
+from vfbond.doctor import Facts, Finding, Status, check, exit_code
+from vfbond.inspect import BondState, LinkInfo, SlaveState
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
+MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+
+
+def vf(i: int, **kw: object) -> LinkInfo:
+    base = dict(index=10 + i, name=f"ens{6 + i}", mac=MACS[i], perm_mac=MACS[i], kind=None, master=100,
+                carrier=True, operstate="UP", mtu=1500, driver="iavf", pci_address=f"0000:00:0{5 + i}.0",
+                pf_address=None, numa_node=None)
+    base.update(kw)
+    return LinkInfo(**base)  # type: ignore[arg-type]
+
+
+def bond(slaves: list[LinkInfo], **kw: object) -> BondState:
+    base = dict(link=LinkInfo(index=100, name="bond0", mac=MACS[0], perm_mac=None, kind="bond", master=None,
+                              carrier=True, operstate="UP", mtu=1500),
+                mode="active-backup", active_slave=slaves[0].name if slaves else None, miimon=100, updelay=0,
+                downdelay=0, fail_over_mac="active", primary=slaves[0].name if slaves else None,
+                primary_reselect="failure", arp_interval=0, arp_ip_targets=[], num_peer_notif=1,
+                slaves=[SlaveState(link=s, state="active" if n == 0 else "backup", mii_status="up",
+                                   link_failure_count=0, perm_mac=s.perm_mac) for n, s in enumerate(slaves)],
+                addresses=["192.0.2.10/24", "2001:db8::10/64"])
+    base.update(kw)
+    return BondState(**base)  # type: ignore[arg-type]
+
+
+def healthy(**kw: object) -> Facts:
+    vfs = [vf(0), vf(1)]
+    base = dict(config_path=str(EXAMPLE), config=load(EXAMPLE), config_problems=[], bond_name="bond0",
+                bond=bond(vfs), links=vfs, slave_addresses={"ens6": [], "ens7": []},
+                daemon={"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}},
+                daemon_error=None, nm_running=True, nm_bond="active", ifcfg_nm_controlled=None, unit_enabled=True)
+    base.update(kw)
+    return Facts(**base)  # type: ignore[arg-type]
+
+
+def by_check(facts: Facts) -> dict[str, Finding]:
+    return {f.check: f for f in check(facts)}
+
+
+def test_a_healthy_vm_passes_everything() -> None:
+    found = check(healthy())
+    assert [f.check for f in found if f.status is not Status.PASS] == []
+    assert {f.check for f in found} >= {"config", "bond", "slaves", "distinct-macs", "redundancy", "fail-over-mac",
+                                        "mtu", "monitoring", "addresses", "drift", "managers", "daemon"}
+    assert exit_code(found) == exitcodes.OK
+    assert by_check(healthy())["slaves"].message == "sriov0 = ens6, sriov1 = ens7, both in bond0"
+
+
+def test_a_missing_vf_fails_with_its_mac_and_a_fix() -> None:
+    f = by_check(healthy(links=[vf(0)], bond=bond([vf(0)])))["slaves"]
+    assert f.status is Status.FAIL and "sriov1 (mac fa:16:3e:00:00:02)" in f.message and "Neutron" in f.fix
+
+
+def test_a_vf_outside_the_bond_fails() -> None:
+    loose = vf(1, master=None)
+    f = by_check(healthy(links=[vf(0), loose], bond=bond([vf(0)])))["slaves"]
+    assert f.status is Status.FAIL and f.message == "ens7 not enslaved to bond0"
+
+
+def test_shared_mac_fails() -> None:
+    twin = vf(1, mac=MACS[0], perm_mac=MACS[0])
+    # found by name, since the config's MAC for sriov1 is gone
+    facts = healthy(config=parse(EXAMPLE.read_text().replace(MACS[1], MACS[0]).replace(
+        f"mac: {MACS[0]}\n", "name: ens6\n", 1).replace(f"mac: {MACS[0]}\n", "name: ens7\n", 1)),
+        links=[vf(0), twin], bond=bond([vf(0), twin]))
+    f = by_check(facts)["distinct-macs"]
+    assert f.status is Status.FAIL and MACS[0] in f.message
+
+
+def test_redundancy_from_pf_then_numa_then_what_cannot_be_seen() -> None:
+    def redundancy(a: LinkInfo, b: LinkInfo) -> Finding:
+        return by_check(healthy(links=[a, b], bond=bond([a, b])))["redundancy"]
+
+    same_pf = redundancy(vf(0, pf_address="0000:3b:00.0"), vf(1, pf_address="0000:3b:00.0"))
+    assert same_pf.status is Status.WARN and "0000:3b:00.0" in same_pf.message
+    assert exit_code(check(healthy(links=[vf(0, pf_address="p"), vf(1, pf_address="p")],
+                                   bond=bond([vf(0, pf_address="p"), vf(1, pf_address="p")])))) == exitcodes.DEGRADED
+    assert redundancy(vf(0, pf_address="0000:3b:00.0"), vf(1, pf_address="0000:af:00.0")).status is Status.PASS
+    numa = redundancy(vf(0, numa_node=0), vf(1, numa_node=1))
+    assert numa.status is Status.PASS and "NUMA nodes 0, 1" in numa.message
+    unseen = redundancy(vf(0), vf(1))
+    assert unseen.status is Status.PASS and "not visible" in unseen.message
+
+
+def test_fail_over_mac_none_and_a_rewritten_slave_mac_fail() -> None:
+    assert by_check(healthy(bond=bond([vf(0), vf(1)], fail_over_mac="none")))["fail-over-mac"].status is Status.FAIL
+    rewritten = vf(1, mac=MACS[0])
+    f = by_check(healthy(links=[vf(0), rewritten], bond=bond([vf(0), rewritten])))["fail-over-mac"]
+    assert f.status is Status.FAIL and f.fix == f"restore it: ip link set ens7 address {MACS[1]}"
+
+
+def test_mtu_mismatch_between_bond_and_a_slave_fails() -> None:
+    small = vf(1, mtu=1400)
+    f = by_check(healthy(links=[vf(0), small], bond=bond([vf(0), small])))["mtu"]
+    assert f.status is Status.FAIL and "ens7 1400" in f.message
+
+
+def test_monitoring_arp_warns_and_none_fails() -> None:
+    vfs = [vf(0), vf(1)]
+    assert by_check(healthy(bond=bond(vfs, arp_interval=200)))["monitoring"].status is Status.WARN
+    assert by_check(healthy(bond=bond(vfs, miimon=0)))["monitoring"].status is Status.FAIL
+
+
+def test_an_address_on_a_slave_fails_and_names_it() -> None:
+    f = by_check(healthy(slave_addresses={"ens6": [], "ens7": ["198.51.100.7/24"]}))["addresses"]
+    assert f.status is Status.FAIL and "ens7" in f.message and f.fix.startswith("ip addr flush dev ens7")
+
+
+def test_drift_from_the_config_warns() -> None:
+    f = by_check(healthy(bond=bond([vf(0), vf(1)], miimon=1000)))["drift"]
+    assert f.status is Status.WARN and "miimon" in f.message and "bondctl reload" in f.fix
+
+
+def test_initscripts_and_networkmanager_both_managing_fails() -> None:
+    f = by_check(healthy(ifcfg_nm_controlled=False, nm_bond="active"))["managers"]
+    assert f.status is Status.FAIL and "NM_CONTROLLED=no" in f.message
+    assert by_check(healthy(ifcfg_nm_controlled=True, nm_bond="active"))["managers"].status is Status.PASS
+    assert by_check(healthy(ifcfg_nm_controlled=False, nm_running=False, nm_bond=None))["managers"].status \
+        is Status.PASS
+
+
+def test_no_daemon_fails_and_not_enabled_warns() -> None:
+    found = by_check(healthy(daemon=None, daemon_error="no socket at /run/vfbond/control.sock", unit_enabled=False))
+    assert found["daemon"].status is Status.FAIL and found["daemon"].fix == "systemctl enable --now vfbondd.service"
+    assert found["boot"].status is Status.WARN
+    assert "boot" not in by_check(healthy(unit_enabled=None))  # no systemd: nothing to say
+
+
+def test_daemon_on_another_config_warns() -> None:
+    other = {"daemon": {"pid": 1, "version": "0.1.0", "config": "/tmp/other.yaml", "backend": "netlink"}}
+    assert by_check(healthy(daemon=other))["daemon-config"].status is Status.WARN
+
+
+def test_invalid_config_fails_but_the_kernel_bond_is_still_checked() -> None:
+    facts = healthy(config=None, config_problems=["vfbond.yaml:3: bond.slaves: ... Fix: ..."])
+    found = by_check(facts)
+    assert found["config"].status is Status.FAIL and "check-config" in found["config"].fix
+    assert found["slaves"].status is Status.PASS and found["fail-over-mac"].status is Status.PASS
+    assert "drift" not in found
+
+
+def test_no_bond_fails_and_skips_what_needs_one() -> None:
+    found = by_check(healthy(bond=None, links=[replace(vf(0), master=None), replace(vf(1), master=None)]))
+    assert found["bond"].status is Status.FAIL and "systemctl start vfbondd" in found["bond"].fix
+    assert found["slaves"].status is Status.PASS and "mtu" not in found
+    assert exit_code(list(found.values())) == exitcodes.FAILED
