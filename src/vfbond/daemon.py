@@ -21,9 +21,7 @@ from .backends.base import Backend, BackendError
 from .backends.select import select_backend
 from .events import Event, EventType, History
 from .plan import PlanError
-from .probing import Probing
 from .sinks import Dispatcher, build_sinks
-from .simulate import report_dict, switch_and_prove
 from .supervisor import Supervisor
 from .watch.links import LinkWatcher
 
@@ -84,6 +82,8 @@ class Daemon:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
 
     async def _simulate(self, args: dict[str, Any]) -> Any:
+        from .simulate import report_dict, switch_and_prove  # scapy, on first use only
+
         sup = self.supervisor
         await sup.refresh()
         state = sup.state
@@ -151,6 +151,8 @@ class Daemon:
             await self.supervisor.probing.stop()
             self.supervisor.probing = None
         if self.config.probes.enabled:
+            from .probing import Probing  # scapy is loaded only when probes are on
+
             self.supervisor.probing = Probing(self.config.bond, self.config.probes, self.supervisor.on_verdict)
 
     async def _watchdog(self, interval: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -19,8 +19,10 @@ from .flap import FlapLimiter
 from .health import Verdict
 from .inspect import BondState, SlaveState, read_bond
 from .plan import UPPER_KINDS
-from .probing import Probing
 from .watch.links import LinkEvent
+
+if TYPE_CHECKING:
+    from .probing import Probing  # scapy: loaded only when probes are enabled
 
 log = logging.getLogger("vfbond")
 

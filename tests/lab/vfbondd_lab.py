@@ -48,7 +48,7 @@ class LabDaemon:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log)
-        wait_until(lambda: self._ready(), 120, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
+        wait_until(lambda: self._ready(), 300, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
 
     def _ready(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
