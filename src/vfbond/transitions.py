@@ -37,10 +37,13 @@ def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: st
     for name in sorted(before.keys() & after.keys()):
         old, new = before[name].mii_status, after[name].mii_status
         if old != "down" and new == "down":
+            # ifindex: IF-MIB linkDown/linkUp traps need it, and the VF may be gone by the time they are sent.
             events.append(Event(EventType.SLAVE_DOWN, bond, slave=name, reason=reason or "carrier lost",
-                                details={"link_failure_count": after[name].link_failure_count}))
+                                details={"link_failure_count": after[name].link_failure_count,
+                                         "ifindex": after[name].link.index}))
         elif old == "down" and new == "up":
-            events.append(Event(EventType.SLAVE_UP, bond, slave=name, reason=reason or "carrier back"))
+            events.append(Event(EventType.SLAVE_UP, bond, slave=name, reason=reason or "carrier back",
+                                details={"ifindex": after[name].link.index}))
     for name, slave in sorted(after.items()):
         was_changed = before[name].mac_changed if name in before else False
         if slave.mac_changed and not was_changed:

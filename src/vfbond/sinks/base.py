@@ -91,7 +91,8 @@ class SinkQueue:
     async def drain(self, timeout: float) -> bool:
         """Wait until everything queued so far went out; False if that took longer than timeout."""
         try:
-            await asyncio.wait_for(self._queue.join(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._queue.join()
         except TimeoutError:
             return False
         return True
@@ -127,7 +128,10 @@ class SinkQueue:
                                  before_sleep=self._note_failure, reraise=True)
         async for attempt in retrying:
             with attempt:
-                await asyncio.wait_for(self.sink.send(event), self._send_timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as
+                # the send completes, and close() would then wait for this worker forever.
+                async with asyncio.timeout(self._send_timeout):
+                    await self.sink.send(event)
         self.delivered += 1
         self.last_ok_time = time.time()
         if self._failing:
