@@ -18,7 +18,6 @@ from typing import TextIO
 from vfbond.config import AlertConfig
 from vfbond.sinks.base import Dispatcher, Sink, SinkQueue, SinkUnavailable
 from vfbond.sinks.journald import JOURNAL_SOCKET, journal_sink
-from vfbond.sinks.snmp import SnmpSink
 from vfbond.sinks.syslog import SyslogSink
 
 __all__ = ["Dispatcher", "Sink", "SinkQueue", "SinkUnavailable", "build_sinks"]
@@ -29,5 +28,8 @@ def build_sinks(alerts: AlertConfig, *, journal_socket: Path = JOURNAL_SOCKET,
     """Every configured sink: always the journal (or stdout), then each syslog server and trap receiver."""
     sinks: list[Sink] = [journal_sink(journal_socket, stdout)]
     sinks += [SyslogSink(target) for target in alerts.syslog]
-    sinks += [SnmpSink(target) for target in alerts.snmp]
+    if alerts.snmp:
+        from vfbond.sinks.snmp import SnmpSink  # pysnmp loads only when traps are configured
+
+        sinks += [SnmpSink(target) for target in alerts.snmp]
     return sinks
