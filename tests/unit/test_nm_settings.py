@@ -261,3 +261,15 @@ def test_mac_forms():
     assert ns.mac_str("FA:16:3E:00:00:01") == MAC0
     assert ns.mac_str(b"") is None
     assert ns.mac_bytes(MAC0) == b"\xfa\x16\x3e\x00\x00\x01"
+
+
+def test_respell_keeps_the_seed_spelling_of_equal_options():
+    """NM refuses to reapply fail_over_mac "1" -> "active" (it compares strings): keep "1"."""
+    profile = ns.bond_profile(make_plan())
+    seed = {"bond": {"options": {"mode": "active-backup", "miimon": "1000", "fail_over_mac": "1"}}}
+    options = ns.respell(profile, seed).settings["bond"]["options"]
+    assert options["fail_over_mac"] == "1" and options["miimon"] == "100" and options["mode"] == "active-backup"
+    assert ns.differences(ns.respell(profile, seed), as_nm_returns(profile)) == []
+    assert profile.settings["bond"]["options"]["fail_over_mac"] == "active"  # original untouched
+    port = ns.port_profile(make_plan(), make_plan().slaves[0])
+    assert ns.respell(port, seed) is port

@@ -413,8 +413,9 @@ class NMBackend(Backend):
                 assert item.raw is not None
                 # Autoconnect stays blocked only on a profile vfbond activates right after.
                 flags = SAVE_TO_DISK | (0 if item.runs else BLOCK_AUTOCONNECT)
+                profile = ns.respell(item.profile, unwrap(item.raw))
                 await nm.call(item.path, I_CONNECTION, "Update2", "a{sa{sv}}ua{sv}",
-                              (ns.merge(item.raw, item.profile, wrap), flags, {}))
+                              (ns.merge(item.raw, profile, wrap), flags, {}))
                 item.written = True
                 progress(f"nm: updated profile {item.name!r} for {what} in place, saved to disk")
 

@@ -12,7 +12,7 @@ adopted profile (id, uuid, dns, routes, zone, ...) is kept as it is.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable
 
 from ..plan import BondPlan, SlaveBinding
@@ -161,6 +161,22 @@ def new_settings(profile: Profile, uuid: str, wrap: Wrap) -> dict[str, dict[str,
             if value is not None:
                 out.setdefault(section, {})[key] = wrap(section, key, value)
     return out
+
+
+def respell(profile: Profile, existing: Settings) -> Profile:
+    """The profile with bond options spelled as the existing profile spells them where they mean the
+    same ("fail_over_mac=1" for "active"): NM compares option strings when deciding whether a change
+    can be reapplied, and would otherwise reactivate (drop) the bond for a change that is none."""
+    want = (profile.settings.get("bond") or {}).get("options")
+    have = (existing.get("bond") or {}).get("options") or {}
+    if not want:
+        return profile
+    spelled = dict(want)
+    for key, value in want.items():
+        if key in have and bond_options({key: have[key]})[key] == bond_options({key: value})[key]:
+            spelled[key] = str(have[key])
+    settings = {**profile.settings, "bond": {**profile.settings["bond"], "options": spelled}}
+    return replace(profile, settings=settings)
 
 
 def merge(existing: dict[str, dict[str, Any]], profile: Profile, wrap: Wrap) -> dict[str, dict[str, Any]]:
