@@ -100,13 +100,15 @@ class Supervisor:
         return next((s.name for s in self.state.slaves if self.label_of(s) == label), None)
 
     async def evaluate(self) -> None:
-        """With probes, vfbondd decides (the kernel only sees carrier): fail over off a dead path,
-        never onto a known-bad slave, fail back per primary_reselect, and raise isolation."""
-        if self.probing is None or self.state is None:
+        """Act on the verdicts: fail over off a dead path, never onto a known-bad slave, fail back
+        per primary_reselect. Without probes this mostly agrees with the kernel, but it also fails
+        back after a carrier blip shorter than miimon, which the kernel never saw and so would never
+        undo. With probes it raises isolation (without, the kernel's MII view reports it)."""
+        if self.state is None:
             return
         decision = policy.decide(self.state.active_slave, self.verdicts(), self.primary_ifname(),
                                  self.config.bond.primary_reselect)
-        if decision.isolated != self._isolated:
+        if self.probing is not None and decision.isolated != self._isolated:
             self._isolated = decision.isolated
             kind = EventType.BOND_ISOLATED if decision.isolated else EventType.BOND_RESTORED
             self.emit(Event(kind, self.bond, reason=decision.reason if decision.isolated
