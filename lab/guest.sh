@@ -33,10 +33,16 @@ modprobe bonding max_bonds=0 2>"$RES/modprobe.err" \
 rm -f "$RES/modprobe.err"
 
 cd "$LAB_ROOT" || fatal "cannot cd to $LAB_ROOT"
-echo "[lab guest] running: python -m pytest -m '$LAB_MARK' tests/lab ${PYTEST_ARGS[*]}"
+# default target tests/lab, unless the caller named test paths (tests/lab/x.py::test_y)
+local TARGET=(tests/lab) a
+for a in "${PYTEST_ARGS[@]}"; do
+    case "$a" in -*) continue;; esac
+    [ -e "${a%%::*}" ] && TARGET=() && break
+done
+echo "[lab guest] running: python -m pytest -m '$LAB_MARK' ${TARGET[*]} ${PYTEST_ARGS[*]}"
 T0="$(cut -d' ' -f1 /proc/uptime)"
 python -m pytest -p no:cacheprovider -m "$LAB_MARK" --junitxml="$RES/junit.xml" \
-    -o junit_family=xunit2 --durations=15 tests/lab "${PYTEST_ARGS[@]}"
+    -o junit_family=xunit2 --durations=15 "${TARGET[@]}" "${PYTEST_ARGS[@]}"
 RC=$?
 T1="$(cut -d' ' -f1 /proc/uptime)"
 echo "[lab guest] pytest exit $RC after $(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.1f", b-a}')s (guest clock)"
