@@ -43,8 +43,8 @@ def nm(topology, networkmanager, wait_until):
     for vf in topology.vfs:
         networkmanager.nmcli("device", "set", vf, "managed", "yes")
     for vf in topology.vfs:
-        wait_until(lambda: not networkmanager.nmcli("-g", "GENERAL.STATE", "device", "show", vf).startswith("10 "),
-                   30, 0.2, f"NetworkManager to manage {vf}")
+        wait_until(lambda vf=vf: not networkmanager.nmcli("-g", "GENERAL.STATE", "device", "show", vf)
+                   .startswith("10 "), 30, 0.2, f"NetworkManager to manage {vf}")
     return networkmanager
 
 

@@ -13,6 +13,7 @@ backend opens its own with `connect_nm` and closes it in `close()`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
@@ -106,10 +107,10 @@ class NMClient:
                       signature=signature, body=list(body))
         try:
             reply = await asyncio.wait_for(self.bus.call(msg), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NMError("timeout", f"{member} got no answer in {self.timeout:.0f} s") from None
-        except Exception as exc:  # the bus went away under the call
-            raise NMError("disconnected", f"the system D-Bus connection failed: {exc!r}") from None
+        except Exception as exc:  # noqa: BLE001 - dbus-fast's transport errors share no base class
+            raise NMError("disconnected", f"the D-Bus call {member} failed: {exc!r}") from None
         if reply.message_type == MessageType.ERROR:
             raise NMError(reply.error_name or "error", str(reply.body[0]) if reply.body else "")
         return reply.body
@@ -127,7 +128,7 @@ class NMClient:
             raise
         return path
 
-    async def active(self, device: str | None) -> "_Active | None":
+    async def active(self, device: str | None) -> _Active | None:
         """What runs on a device now: the active connection, its profile and state."""
         if device is None:
             return None
@@ -177,7 +178,7 @@ async def connect_nm(bus: MessageBus | None = None, *, address: str | None = Non
                 if bus is None or not bus.connected:
                     try:
                         bus = opened = await MessageBus(bus_address=address, bus_type=BusType.SYSTEM).connect()
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - no socket, auth refused, ...: all mean "not yet"
                         raise _NotReady(f"cannot connect to the system D-Bus ({address or 'default socket'}): "
                                         f"{exc!r}") from None
                 client = NMClient(bus, timeout=5.0)
@@ -259,10 +260,8 @@ class NMBackend(Backend):
     async def close(self) -> None:
         if self._bus is not None and self._owns_bus and self._bus.connected:
             self._bus.disconnect()
-            try:
+            with contextlib.suppress(Exception):  # closing: nothing left to do about a failure
                 await asyncio.wait_for(self._bus.wait_for_disconnect(), 2.0)
-            except Exception:
-                pass
         self._bus = None if self._owns_bus else self._bus
 
     # --- finding --------------------------------------------------------------------------------
@@ -458,8 +457,9 @@ class NMBackend(Backend):
         except NMError as exc:
             if exc.short not in ("IncompatibleConnection", "NotActive"):
                 raise BackendError(f"nm: reapplying {item.name!r} on {item.profile.device} failed: {exc}") from None
+            drop = "the bond and its ports go down briefly" if item.profile.is_bond else "this port leaves the bond briefly"
             progress(f"nm: NetworkManager cannot change {why} on the running {item.profile.device} ({exc.text}); "
-                     f"reactivating it: {'the bond and its ports go down briefly' if item.profile.is_bond else 'this port leaves the bond briefly'}")
+                     f"reactivating it: {drop}")
         ac = await self._activate_one(nm, item, item.device or "/")
         await self._wait(nm, ac, item, deadline)
 

@@ -12,8 +12,9 @@ adopted profile (id, uuid, dns, routes, zone, ...) is kept as it is.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..plan import BondPlan, SlaveBinding
 
