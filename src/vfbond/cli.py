@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, config as config_mod, exitcodes
+from . import __version__, config as config_mod, day0, doctor, exitcodes
 from .apply import converge
 from .backends.base import BackendError
 from .backends.select import select_backend
@@ -312,6 +312,24 @@ def parser() -> argparse.ArgumentParser:
              "Validate the config; print every problem as file:line: field: what is wrong. Fix: how. Exit 2 if\n"
              "invalid. Changes nothing.")
     cc.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
+    dr = add("doctor", doctor.cmd_doctor, "pre-flight checks of the bond and vfbondd, each PASS/WARN/FAIL with a fix",
+             "Check what an operator needs before trusting the bond: the config is valid; both VFs are present\n"
+             "(found by MAC or name) and enslaved; their MACs differ; they come from different NICs where the VM\n"
+             "can see it (physical function, NUMA node); fail_over_mac=active and no VF carries another's MAC;\n"
+             "bond and slaves share one MTU; miimon on and kernel ARP monitoring off; addresses on the bond,\n"
+             "none on a slave; the bond matches the config; NetworkManager and ifcfg/initscripts do not both\n"
+             "manage it; vfbondd runs (on this config) and its unit is enabled. Changes nothing.")
+    doctor.add_arguments(dr)
+    dr.epilog = ("exit codes:\n  0  every check passed\n  6  warnings, no failure\n  1  at least one check failed\n"
+                 "  2  bad arguments")
+    d0 = add("day0", day0.cmd_render, "render cloud-init day0 user-data: config, offline install, vfbondd unit",
+             "`day0 render` validates the config (invalid: exit 2, nothing written) and prints cloud-init user-data\n"
+             "that writes it to /etc/vfbond/vfbond.yaml, writes the vfbondd unit, installs vfbond offline from a\n"
+             "wheelhouse in the VM (--wheelhouse) into the venv /opt/vfbond, checks the config with the installed\n"
+             "version, then enables and starts vfbondd. --mime gives the multipart form Cisco ESC passes: a\n"
+             "text/cloud-boothook part doing the same once per instance early in boot (bond up before\n"
+             "network-online.target), then the plain text/cloud-config part. See cloud-init/README.md.")
+    day0.add_arguments(d0)
     return p
 
 
