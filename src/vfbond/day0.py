@@ -27,7 +27,8 @@ from typing import Any
 
 import yaml
 
-from . import config as config_mod, exitcodes
+from . import config as config_mod
+from . import exitcodes
 from .control import CommandError
 
 PREFIX = "/opt/vfbond"  # the venv; the documented install (units/README.md)
@@ -58,8 +59,8 @@ class Day0:
         q = shlex.quote
         return [
             f"[ -x {PREFIX}/bin/python ] || {q(self.python)} -m venv {PREFIX}",
-            f"{PREFIX}/bin/pip install --quiet --no-index --no-cache-dir --disable-pip-version-check "
-            f"--find-links {q(self.wheelhouse)} vfbond",
+            (f"{PREFIX}/bin/pip install --quiet --no-index --no-cache-dir --disable-pip-version-check "
+             f"--find-links {q(self.wheelhouse)} vfbond"),
             # The installed version checks the file it will run with: a mismatch stops day0 here.
             f"{PREFIX}/bin/vfbondd --check --config {q(self.config_path)}",
             f"ln -sf {PREFIX}/bin/bondctl {CLI_LINK}",

@@ -65,7 +65,7 @@ def test_paths_are_shell_quoted_and_scripts_parse(tmp_path: Path) -> None:
     script = runcmd_script(day0.cloud_config(d))
     assert "--find-links '/srv/wheels; rm -rf x' vfbond" in script
     for text in (script, day0.boothook(d)):
-        done = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
+        done = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
 
 
@@ -88,8 +88,8 @@ def test_mime_is_a_boothook_then_the_plain_cloud_config(d: day0.Day0) -> None:
 def test_boothook_writes_the_same_files_once_per_instance_and_does_not_block(d: day0.Day0) -> None:
     hook = day0.boothook(d)
     assert hook.startswith("#!/bin/sh\n")
-    config = re.search(r"<<'VFBOND_CONFIG_EOF'\n(.*?)^VFBOND_CONFIG_EOF$", hook, re.S | re.M)
-    unit = re.search(r"<<'VFBOND_UNIT_EOF'\n(.*?)^VFBOND_UNIT_EOF$", hook, re.S | re.M)
+    config = re.search(r"<<'VFBOND_CONFIG_EOF'\n(.*?)^VFBOND_CONFIG_EOF$", hook, re.DOTALL | re.MULTILINE)
+    unit = re.search(r"<<'VFBOND_UNIT_EOF'\n(.*?)^VFBOND_UNIT_EOF$", hook, re.DOTALL | re.MULTILINE)
     assert config and config.group(1) == EXAMPLE.read_text()
     assert unit and unit.group(1) == UNIT.read_text()
     assert '[ -e "$sem" ] && exit 0' in hook and hook.rstrip().endswith('date > "$sem"')

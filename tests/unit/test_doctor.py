@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from vfbond import exitcodes
 from vfbond.config import load, parse
@@ -14,35 +15,32 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
 
 
-def vf(i: int, **kw: object) -> LinkInfo:
-    base = dict(index=10 + i, name=f"ens{6 + i}", mac=MACS[i], perm_mac=MACS[i], kind=None, master=100,
-                carrier=True, operstate="UP", mtu=1500, driver="iavf", pci_address=f"0000:00:0{5 + i}.0",
-                pf_address=None, numa_node=None)
-    base.update(kw)
-    return LinkInfo(**base)  # type: ignore[arg-type]
+def vf(i: int, **kw: Any) -> LinkInfo:
+    return replace(LinkInfo(index=10 + i, name=f"ens{6 + i}", mac=MACS[i], perm_mac=MACS[i], kind=None, master=100,
+                            carrier=True, operstate="UP", mtu=1500, driver="iavf",
+                            pci_address=f"0000:00:0{5 + i}.0"), **kw)
 
 
-def bond(slaves: list[LinkInfo], **kw: object) -> BondState:
-    base = dict(link=LinkInfo(index=100, name="bond0", mac=MACS[0], perm_mac=None, kind="bond", master=None,
-                              carrier=True, operstate="UP", mtu=1500),
-                mode="active-backup", active_slave=slaves[0].name if slaves else None, miimon=100, updelay=0,
-                downdelay=0, fail_over_mac="active", primary=slaves[0].name if slaves else None,
-                primary_reselect="failure", arp_interval=0, arp_ip_targets=[], num_peer_notif=1,
-                slaves=[SlaveState(link=s, state="active" if n == 0 else "backup", mii_status="up",
-                                   link_failure_count=0, perm_mac=s.perm_mac) for n, s in enumerate(slaves)],
-                addresses=["192.0.2.10/24", "2001:db8::10/64"])
-    base.update(kw)
-    return BondState(**base)  # type: ignore[arg-type]
+def bond(slaves: list[LinkInfo], **kw: Any) -> BondState:
+    state = BondState(
+        link=LinkInfo(index=100, name="bond0", mac=MACS[0], perm_mac=None, kind="bond", master=None, carrier=True,
+                      operstate="UP", mtu=1500),
+        mode="active-backup", active_slave=slaves[0].name if slaves else None, miimon=100, updelay=0, downdelay=0,
+        fail_over_mac="active", primary=slaves[0].name if slaves else None, primary_reselect="failure",
+        arp_interval=0, arp_ip_targets=[], num_peer_notif=1,
+        slaves=[SlaveState(link=s, state="active" if n == 0 else "backup", mii_status="up", link_failure_count=0,
+                           perm_mac=s.perm_mac) for n, s in enumerate(slaves)],
+        addresses=["192.0.2.10/24", "2001:db8::10/64"])
+    return replace(state, **kw)
 
 
-def healthy(**kw: object) -> Facts:
+def healthy(**kw: Any) -> Facts:
     vfs = [vf(0), vf(1)]
-    base = dict(config_path=str(EXAMPLE), config=load(EXAMPLE), config_problems=[], bond_name="bond0",
-                bond=bond(vfs), links=vfs, slave_addresses={"ens6": [], "ens7": []},
-                daemon={"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}},
-                daemon_error=None, nm_running=True, nm_bond="active", ifcfg_nm_controlled=None, unit_enabled=True)
-    base.update(kw)
-    return Facts(**base)  # type: ignore[arg-type]
+    facts = Facts(config_path=str(EXAMPLE), config=load(EXAMPLE), config_problems=[], bond_name="bond0",
+                  bond=bond(vfs), links=vfs, slave_addresses={"ens6": [], "ens7": []},
+                  daemon={"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}},
+                  daemon_error=None, nm_running=True, nm_bond="active", ifcfg_nm_controlled=None, unit_enabled=True)
+    return replace(facts, **kw)
 
 
 def by_check(facts: Facts) -> dict[str, Finding]:
