@@ -21,6 +21,14 @@
 #   VFBOND_LAB_VERBOSE=1  show the guest kernel console (use it when the guest does not boot)
 #   VFBOND_LAB_VNG_OPTS   extra vng options (word-split; --rw is refused)
 #   VFBOND_LAB_MARK     pytest -m expression inside the guest (default "lab")
+#   VFBOND_LAB_PYIMG=0  don't ship the Python runtime as squashfs disks (see below)
+#
+# Speed: the guest sees the host's / over 9p, where every stat()/open() costs ~10-20 ms under
+# TCG, so importing pytest or pyroute2 took 30-80 s.  The venv and the interpreter's prefix
+# (stdlib, minus test/ and its own site-packages) are therefore snapshotted into two
+# uncompressed squashfs images per run (~1 s, in /var/tmp, deleted afterwards), attached
+# read-only and mounted over the same paths in the guest: imports get 3-6x faster.  The
+# project's own source (editable install) stays live over 9p.
 #
 # The whole script is one function, read completely before it runs: editing this file
 # while a run is in progress cannot corrupt that run.
@@ -54,6 +62,33 @@ if [ -n "${VFBOND_LAB_VNG_OPTS:-}" ]; then
 fi
 [ "${VFBOND_LAB_VERBOSE:-0}" = 1 ] && EXTRA_VNG+=(--verbose)
 
+# --- Python runtime images (read-only disks) ---------------------------------
+local PYPREFIX="" IMGDIR="" QOPTS="" img
+if [ "${VFBOND_LAB_PYIMG:-1}" = 1 ] && command -v mksquashfs >/dev/null; then
+    IMGDIR="$(mktemp -d /var/tmp/vfbond-lab-img.XXXXXX)"
+    trap "rm -rf '$IMGDIR'" EXIT
+    local SQ=(-noappend -no-progress -quiet -noI -noD -noF -noX -no-xattrs)
+    if mksquashfs "$VENV" "$IMGDIR/venv.sqfs" "${SQ[@]}" >/dev/null 2>&1; then
+        QOPTS+="-drive file=$IMGDIR/venv.sqfs,if=none,id=vfbvenv,format=raw,readonly=on "
+        QOPTS+="-device virtio-blk-pci,drive=vfbvenv,serial=vfbvenv "
+    fi
+    PYPREFIX="$("$VENV/bin/python" -c 'import sys; print(sys.base_prefix)')"
+    local PYVER; PYVER="$("$VENV/bin/python" -c 'import sys; print("python%d.%d" % sys.version_info[:2])')"
+    # only a self-contained interpreter prefix (pyenv, /opt/...), never /usr or /usr/local;
+    # its site-packages are left out unless the venv uses them
+    if [ -d "$PYPREFIX/lib/$PYVER" ] && [ "$PYPREFIX" != /usr ] && [ "$PYPREFIX" != /usr/local ] \
+       && ! grep -qi '^include-system-site-packages *= *true' "$VENV/pyvenv.cfg"; then
+        if mksquashfs "$PYPREFIX" "$IMGDIR/py.sqfs" "${SQ[@]}" \
+               -e "lib/$PYVER/site-packages" "lib/$PYVER/test" include share >/dev/null 2>&1; then
+            QOPTS+="-drive file=$IMGDIR/py.sqfs,if=none,id=vfbpy,format=raw,readonly=on "
+            QOPTS+="-device virtio-blk-pci,drive=vfbpy,serial=vfbpy "
+        fi
+    else
+        PYPREFIX=""
+    fi
+    [ -n "$QOPTS" ] && EXTRA_VNG+=("--qemu-opts=$QOPTS")
+fi
+
 # The ONLY host path the guest can write to.  Clear our own files only.
 mkdir -p "$RES" || fail 90 "cannot create results dir $RES"
 RES="$(cd "$RES" && pwd)"
@@ -71,6 +106,7 @@ fi
     printf 'LAB_VENV=%q\n' "$VENV"
     printf 'LAB_RESULTS=%q\n' "$RES"
     printf 'LAB_MARK=%q\n' "$MARK"
+    printf 'LAB_PYPREFIX=%q\n' "$PYPREFIX"
     printf 'PYTEST_ARGS=('; local a; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
 } > "$RES/guest.env"
 
@@ -95,7 +131,7 @@ T0="$(now)"
     echo "boot $(now)" >> "$RES/timing"
 ) &
 POLLER=$!
-trap "kill $POLLER 2>/dev/null" EXIT
+trap "kill $POLLER 2>/dev/null; [ -n '$IMGDIR' ] && rm -rf '$IMGDIR'" EXIT
 
 timeout -k 30 "$TIMEOUT" "${VNG[@]}" </dev/null 2>&1 | tee "$RES/console.log"
 VNG_RC=${PIPESTATUS[0]}

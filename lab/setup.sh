@@ -17,7 +17,7 @@ LAB_DIR="${VFBOND_LAB_DIR:-/var/lib/vfbond-lab}"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
 APT_PKGS=(qemu-system-x86 kmod busybox-static cpio network-manager nftables
-          iproute2 dbus tcpdump iputils-ping procps util-linux udev)
+          iproute2 dbus tcpdump iputils-ping procps util-linux udev squashfs-tools)
 
 step() { printf '\n==> [lab-setup] %s\n' "$*"; }
 die()  { printf '\n!!! [lab-setup] ERROR: %s\n' "$*" >&2; exit 1; }
