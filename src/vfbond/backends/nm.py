@@ -356,6 +356,15 @@ class NMBackend(Backend):
         items = await self.survey(nm, plan, progress)
         return {i.profile.role: [str(d) for d in i.diffs] for i in items if i.path}
 
+    async def pending(self, plan: BondPlan) -> list[Change]:
+        """Profiles missing, differing or not active: the kernel may match while NM would not
+        bring the bond back after a reboot (a bond first built by another backend)."""
+        nm = await self.client()
+        items = await self.survey(nm, plan, lambda _m: None)
+        return [Change(f"nm profile {i.profile.role}", "absent" if i.path is None else "; ".join(map(str, i.diffs))
+                       or "inactive", "as planned")
+                for i in items if i.path is None or i.diffs or not i.runs]
+
     # --- applying -------------------------------------------------------------------------------
 
     async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],
