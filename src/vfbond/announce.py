@@ -5,6 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 
+def prepare() -> None:
+    """Load scapy ahead of time where vfbondd may have to announce (num_grat_arp=0): its first
+    import takes long enough on a small VM to leave peers on the old MAC meanwhile."""
+    packets("02:00:00:00:00:00", ["192.0.2.1/32", "2001:db8::1/128"])
+
+
 def packets(mac: str, addresses: list[str]) -> list:
     # scapy is imported here, not at module load: `bondctl status` never needs it.
     from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr

@@ -292,8 +292,10 @@ def parser() -> argparse.ArgumentParser:
               "Make the backup slave active through vfbondd, then prove traffic flows on it: ARP requests for\n"
               "the gateway (probes.targets, else bond.ipv4.gateway) go out through the bond every 10 ms and the\n"
               "first answer after the switch must come through the new slave. Reports the switch time, the\n"
-              "time to the first answer and the probes lost. Refuses (exit 5) when the backup is not healthy,\n"
-              "since that would cut the VM off, unless --force. Exit 1 if the gateway never answered.")
+              "time to the first answer and the probes lost. Without --restore the bond stays on the backup\n"
+              "(vfbondd does not fail back) until it fails or you switch again. Refuses (exit 5) when the\n"
+              "backup is not healthy, since that would cut the VM off, unless --force. Exit 1 if the gateway\n"
+              "never answered.")
     sim.add_argument("--restore", action="store_true", help="switch back to the original slave afterwards")
     sim.add_argument("--hold", type=float, default=1.0, help="seconds on the backup before --restore (default: 1)")
     sim.add_argument("--force", action="store_true", help="switch even to an unhealthy backup")

@@ -14,7 +14,7 @@ from typing import Any
 import sdnotify
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, config as config_mod, exitcodes
+from . import __version__, announce, config as config_mod, exitcodes
 from .control import CommandError, ControlServer
 from .apply import converge
 from .backends.base import Backend, BackendError
@@ -121,6 +121,7 @@ class Daemon:
         self.config = self.supervisor.config = new
         if new.probes != old.probes or new.bond != old.bond:
             await self._start_probes()
+        await self._prepare_announce()
         if new.alerts != old.alerts:
             await self.alerts.close()
             self.alerts = Dispatcher(build_sinks(new.alerts), new.alerts.queue_size)
@@ -146,6 +147,10 @@ class Daemon:
             await asyncio.sleep(FLAP_CHECK_SECONDS)
             self.supervisor.flush_flaps()
 
+    async def _prepare_announce(self) -> None:
+        if max(self.config.bond.num_grat_arp, self.config.bond.num_unsol_na) == 0:
+            await asyncio.to_thread(announce.prepare)  # vfbondd announces failovers itself
+
     async def _start_probes(self) -> None:
         if self.supervisor.probing is not None:
             await self.supervisor.probing.stop()
@@ -166,6 +171,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
         self.alerts.start()
+        await self._prepare_announce()
         await self._start_probes()
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()

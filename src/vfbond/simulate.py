@@ -82,6 +82,7 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
             answered.clear()
             sent = received = 0
         t0 = time.monotonic()
+        sup.pinned = new_active  # the policy must not fail back while we measure, or after
         await sup.switch(new_active, reason)
         switch_ms = None
         traffic_ms = None

@@ -43,6 +43,9 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self.probing: Probing | None = None  # set when probes are enabled
         self._isolated = False
+        # A slave the operator made active on purpose (simulate-failover): no failback off it
+        # while it stays healthy. Cleared when it fails or the operator switches again.
+        self.pinned: str | None = None
 
     @property
     def bond(self) -> str:
@@ -113,7 +116,10 @@ class Supervisor:
             kind = EventType.BOND_ISOLATED if decision.isolated else EventType.BOND_RESTORED
             self.emit(Event(kind, self.bond, reason=decision.reason if decision.isolated
                             else "a slave reaches the gateway again"))
-        if decision.switch_to and decision.switch_to != self.state.active_slave:
+        active = self.state.active_slave
+        if self.pinned is not None and (self.pinned != active or self.verdicts().get(active) != "up"):
+            self.pinned = None
+        if decision.switch_to and decision.switch_to != active and self.pinned is None:
             try:
                 await self.switch(decision.switch_to, decision.reason)
             except NetlinkError as exc:

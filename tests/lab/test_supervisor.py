@@ -179,7 +179,7 @@ def test_peers_learn_the_new_mac_after_failover(clean: LabDaemon, num_grat_arp: 
         topo.cut_carrier(0)
         time_until_active("vf1", time.monotonic())
         # No traffic from us meanwhile: only an announcement can move the gateway's entry.
-        wait_until(lambda: gateway_sees(topo.mac(1), topo), 3, 0.05,
+        wait_until(lambda: gateway_sees(topo.mac(1), topo), 5, 0.05,
                    f"the gateway to learn vf1's MAC (num_grat_arp={num_grat_arp})\n{clean.log_tail()}")
     finally:
         clean.write_config()
@@ -210,7 +210,7 @@ def test_path_failure_with_carrier_up_fails_over_and_isolation_is_raised(clean: 
         print(f"\npath failure (carrier up) detected and failed over in {took * 1000:.0f} ms "
               f"(threshold 3 x 200 ms + 150 ms timeout)")
         assert topo.carrier(0), "the blackhole must leave carrier up"
-        assert took < 3.0
+        assert took < 10.0  # the kernel alone never fails over here; emulation under load is slow
         failover = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
                               "failover event")
         assert "path failure on vf0" in failover[0]["reason"]
