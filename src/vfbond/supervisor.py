@@ -117,9 +117,10 @@ class Supervisor:
             self.emit(Event(kind, self.bond, reason=decision.reason if decision.isolated
                             else "a slave reaches the gateway again"))
         active = self.state.active_slave
-        if self.pinned is not None and (self.pinned != active or self.verdicts().get(active) != "up"):
+        if self.pinned is not None and self.verdicts().get(self.pinned, "missing") in policy.BAD:
             self.pinned = None
-        if decision.switch_to and decision.switch_to != active and self.pinned is None:
+        if decision.switch_to and decision.switch_to != active and (self.pinned != active or active is None
+                                                                    or self.verdicts().get(active) in policy.BAD):
             try:
                 await self.switch(decision.switch_to, decision.reason)
             except NetlinkError as exc:
