@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from conftest import Topology, wait_until
-from vfbondd_lab import LabDaemon, active, time_until_active
+from conftest import wait_until
+from vfbondd_lab import LabDaemon, active, running_daemon, time_until_active
 
 pytestmark = pytest.mark.bench
 
@@ -32,15 +32,8 @@ PROBES = """probes:
 
 @pytest.fixture(scope="module")
 def daemon(bonding: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabDaemon]:
-    topo = Topology().setup()
-    d = LabDaemon(topo, tmp_path_factory.mktemp("bench"))
-    d.write_config()
-    try:
-        d.start()
+    with running_daemon(tmp_path_factory.mktemp("bench")) as d:
         yield d
-    finally:
-        d.stop()
-        topo.teardown()
 
 
 def failover_trial(d: LabDaemon) -> tuple[float, int]:

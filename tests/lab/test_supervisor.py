@@ -15,22 +15,15 @@ from typing import Iterator
 
 import pytest
 from conftest import Topology, run, wait_until
-from vfbondd_lab import BIN, LabDaemon, active, time_until_active
+from vfbondd_lab import BIN, LabDaemon, active, running_daemon, time_until_active
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def daemon(bonding: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabDaemon]:
-    topo = Topology().setup()
-    d = LabDaemon(topo, tmp_path_factory.mktemp("vfbondd"))
-    d.write_config()
-    try:
-        d.start()
+    with running_daemon(tmp_path_factory.mktemp("vfbondd")) as d:
         yield d
-    finally:
-        d.stop()
-        topo.teardown()
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from conftest import Topology, run, wait_until
 
@@ -92,3 +93,17 @@ def time_until_active(name: str, t0: float, timeout: float = 5.0) -> float:
             return time.monotonic() - t0
         time.sleep(0.002)
     raise AssertionError(f"{name} not active after {timeout}s (active: {active()!r})")
+
+
+@contextmanager
+def running_daemon(workdir: Path) -> Iterator[LabDaemon]:
+    """A fresh topology and a vfbondd building bond0 over it from the default config."""
+    topo = Topology().setup()
+    d = LabDaemon(topo, workdir)
+    d.write_config()
+    try:
+        d.start()
+        yield d
+    finally:
+        d.stop()
+        topo.teardown()
