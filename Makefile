@@ -1,5 +1,25 @@
-# vfbond make targets.  Kernel lab: see lab/setup.sh and lab/run.sh.
-.PHONY: lab-setup test-lab
+# vfbond make targets: shorthands for the scripts (README has the two that matter).
+.PHONY: setup demo test test-host bench lab-setup test-lab
+
+# Everything the tests and the demo need on a fresh Debian 12 machine (root).
+setup:
+	bash scripts/setup.sh
+
+# The newcomer's demo: one lab boot, bond0 failing over under vfbondd.
+demo:
+	bash scripts/demo.sh
+
+# What CI runs: unit + host tests, then the kernel lab (and the systemd lab).
+test:
+	bash scripts/test.sh
+
+# Unit and host tests only (seconds; needs root for network namespaces).
+test-host:
+	.venv/bin/python -m pytest tests/unit tests/host
+
+# Failover time, packets lost, daemon CPU and memory, in one lab boot (see BENCHMARKS.md).
+bench:
+	bash bench/run.sh
 
 # Install the kernel lab (qemu, Debian kernel with bonding, virtme-ng, NetworkManager for the
 # guest only) and the project into .venv.  Idempotent.
