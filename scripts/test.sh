@@ -8,8 +8,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="$ROOT/lab/.cache/test-results"
-mkdir -p "$OUT"
-rm -f "$OUT"/*.xml
+rm -rf "$OUT"; mkdir -p "$OUT/lab"
 
 bash scripts/setup.sh || { echo "test: setup failed: nothing was tested" >&2; exit 1; }
 
@@ -19,9 +18,9 @@ echo; echo "==> [test] unit + host tests"
 RC[host]=$?
 
 echo; echo "==> [test] kernel lab (one guest boot)"
-VFBOND_LAB_RESULTS="$ROOT/lab/.cache/results" bash lab/run.sh
+VFBOND_LAB_RESULTS="$OUT/lab" bash lab/run.sh
 RC[lab]=$?
-cp -f lab/.cache/results/junit.xml "$OUT/lab.xml" 2>/dev/null
+cp -f "$OUT/lab/junit.xml" "$OUT/lab.xml" 2>/dev/null
 
 if [ -f lab/run-systemd.sh ]; then
     echo; echo "==> [test] systemd + cloud-init lab (one guest boot)"
