@@ -159,8 +159,12 @@ class Supervisor:
         await self.evaluate()
 
     async def switch(self, target: str, reason: str) -> None:
+        state = self.state
+        slave = state.slave(target) if state else None
+        bond_index = state.link.index if state else await kernel.index(self.ipr, self.bond)
+        slave_index = slave.link.index if slave else await kernel.index(self.ipr, target)
         self._reason = reason
-        await kernel.set_active_slave(self.ipr, self.bond, target)
+        await kernel.set_active_slave(self.ipr, bond_index, slave_index)
 
     def _configured(self, ev: LinkEvent) -> bool:
         return any((s.mac and s.mac == ev.mac) or (s.name and s.name == ev.name) for s in self.config.bond.slaves)

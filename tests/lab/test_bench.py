@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 from conftest import wait_until
-from vfbondd_lab import LabDaemon, active, running_daemon, time_until_active
+from vfbondd_lab import LabDaemon, active, measure_failover, running_daemon
 
 pytestmark = pytest.mark.bench
 
@@ -42,9 +42,7 @@ def failover_trial(d: LabDaemon) -> tuple[float, int]:
     ping = subprocess.Popen(["ping", "-4", "-n", "-q", "-i", str(PING_INTERVAL), "-W", "1", "-w", "3",
                              d.topo.gw4], stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    t0 = time.monotonic()
-    d.topo.cut_carrier(0)
-    took = time_until_active("vf1", t0)
+    took = measure_failover(d.topo, 0, "vf1")
     out, _ = ping.communicate(timeout=30)
     d.topo.restore_carrier(0)
     sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received", out).groups())
