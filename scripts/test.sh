@@ -8,7 +8,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="$ROOT/lab/.cache/test-results"
-rm -rf "$OUT"; mkdir -p "$OUT/lab"
+rm -rf "$OUT"; mkdir -p "$OUT/lab" "$OUT/systemd"
 
 bash scripts/setup.sh || { echo "test: setup failed: nothing was tested" >&2; exit 1; }
 
@@ -22,12 +22,10 @@ VFBOND_LAB_RESULTS="$OUT/lab" bash lab/run.sh
 RC[lab]=$?
 cp -f "$OUT/lab/junit.xml" "$OUT/lab.xml" 2>/dev/null
 
-if [ -f lab/run-systemd.sh ]; then
-    echo; echo "==> [test] systemd + cloud-init lab (one guest boot)"
-    bash lab/run-systemd.sh
-    RC[systemd]=$?
-    cp -f lab/.cache/systemd-results/junit.xml "$OUT/systemd.xml" 2>/dev/null
-fi
+echo; echo "==> [test] systemd + cloud-init lab (one guest boot)"
+VFBOND_LAB_SYSTEMD_RESULTS="$OUT/systemd" bash lab/run-systemd.sh
+RC[systemd]=$?
+cp -f "$OUT/systemd/junit.xml" "$OUT/systemd.xml" 2>/dev/null
 
 echo; echo "==> [test] summary"
 fail=0
