@@ -22,6 +22,7 @@ Fixtures
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -415,6 +416,18 @@ def lab_udev() -> None:
         'SUBSYSTEM=="net", ACTION=="add|change|move", ENV{INTERFACE}=="vf*", ENV{NM_UNMANAGED}="0"\n'
     )
     run(["udevadm", "control", "--reload"], check=False)
+
+
+async def wait_ping(topology: "Topology", v6: bool = False, timeout: float = 30.0) -> bool:
+    """Ping the gateway through bond0 until it answers: right after a bond is (re)built its IPv6
+    address is tentative (DAD) for a moment, and NetworkManager adds routes after addresses."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await asyncio.to_thread(topology.ping_gateway, v6, 1, "bond0", 3):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.5)
+    return True
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@ through netlink (no `systemctl restart network`), same plan twice leaves the fil
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
+from conftest import wait_ping
 from pyroute2 import AsyncIPRoute
 
 from vfbond.apply import converge
@@ -31,14 +31,6 @@ class Recorder(list):
         self.append(message)
 
 
-async def wait_ping(topology, timeout: float = 20.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await asyncio.to_thread(topology.ping_gateway, False, 1, "bond0", 3):
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.5)
-    return True
 
 
 def files(d: Path) -> dict[str, tuple[str, int]]:

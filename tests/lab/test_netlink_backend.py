@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_ping
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
@@ -69,16 +70,6 @@ async def index(ipr: AsyncIPRoute, name: str) -> int:
     return msg["index"]
 
 
-async def wait_ping(topology, v6: bool = False, timeout: float = 20.0) -> bool:
-    """The bond's IPv6 address is tentative (DAD) for a moment after it is added: retry."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if await asyncio.to_thread(topology.ping_gateway, v6, 1, "bond0", 3):
-            return True
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.5)
 
 
 async def test_converge_builds_the_bond_from_the_example_config(topology) -> None:

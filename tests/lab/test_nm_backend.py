@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import wait_ping
 from pyroute2 import AsyncIPRoute
 
 from vfbond.apply import converge
@@ -76,16 +77,6 @@ def profiles(nm) -> dict[str, str]:
     return {name: uuid for uuid, name in nm.connections()}
 
 
-async def wait_ping(topology, v6: bool = False, timeout: float = 30.0) -> bool:
-    """Retry: the bond's IPv6 address is tentative (DAD) for a moment, and NM adds routes after addresses."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        if await asyncio.to_thread(topology.ping_gateway, v6, 1, "bond0", 3):
-            return True
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.5)
 
 
 async def plan_now(ipr: AsyncIPRoute, bond: BondConfig):
