@@ -107,8 +107,8 @@ class Supervisor:
         per primary_reselect. Without probes this mostly agrees with the kernel, but it also fails
         back after a carrier blip shorter than miimon, which the kernel never saw and so would never
         undo. With probes it raises isolation (without, the kernel's MII view reports it)."""
-        if self.state is None:
-            return
+        if self.state is None or (self.probing is None and not self.config.failover.fast):
+            return  # failover.fast off and no probes: the kernel's miimon alone decides
         decision = policy.decide(self.state.active_slave, self.verdicts(), self.primary_ifname(),
                                  self.config.bond.primary_reselect)
         if self.probing is not None and decision.isolated != self._isolated:
