@@ -109,18 +109,18 @@ class Supervisor:
         undo. With probes it raises isolation (without, the kernel's MII view reports it)."""
         if self.state is None or (self.probing is None and not self.config.failover.fast):
             return  # failover.fast off and no probes: the kernel's miimon alone decides
-        decision = policy.decide(self.state.active_slave, self.verdicts(), self.primary_ifname(),
-                                 self.config.bond.primary_reselect)
+        verdicts = self.verdicts()
+        active = self.state.active_slave
+        if self.pinned is not None and verdicts.get(self.pinned, "missing") in policy.BAD:
+            self.pinned = None  # the slave the operator chose failed: the policy takes over again
+        decision = policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect)
         if self.probing is not None and decision.isolated != self._isolated:
             self._isolated = decision.isolated
             kind = EventType.BOND_ISOLATED if decision.isolated else EventType.BOND_RESTORED
             self.emit(Event(kind, self.bond, reason=decision.reason if decision.isolated
                             else "a slave reaches the gateway again"))
-        active = self.state.active_slave
-        if self.pinned is not None and self.verdicts().get(self.pinned, "missing") in policy.BAD:
-            self.pinned = None
-        if decision.switch_to and decision.switch_to != active and (self.pinned != active or active is None
-                                                                    or self.verdicts().get(active) in policy.BAD):
+        # A healthy pinned slave stays active: no failback off it.
+        if decision.switch_to and decision.switch_to != active and self.pinned != active:
             try:
                 await self.switch(decision.switch_to, decision.reason)
             except NetlinkError as exc:
