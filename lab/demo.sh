@@ -9,7 +9,7 @@ SOCK="$DIR/ctl.sock"
 say() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
-say "1. The VMs two SR-IOV VFs, as the guest sees them (names differ per image; MACs come from Neutron)"
+say "1. The VM's two SR-IOV VFs, as the guest sees them (names differ per image; MACs come from Neutron)"
 show ip -br link show vf0
 show ip -br link show vf1
 
