@@ -34,6 +34,10 @@ class SlaveSpec:
     def describe(self) -> str:
         return self.name or self.mac or self.label
 
+    def matches(self, name: str, *macs: str | None) -> bool:
+        """Is the interface `name`, carrying or remembered with one of `macs`, this VF?"""
+        return bool((self.mac and self.mac in macs) or (self.name and self.name == name))
+
 
 @dataclass(frozen=True)
 class IPConfig:

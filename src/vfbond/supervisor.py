@@ -67,10 +67,8 @@ class Supervisor:
             self.publish(summary)
 
     def label_of(self, slave: SlaveState) -> str | None:
-        for spec in self.config.bond.slaves:
-            if (spec.mac and spec.mac in (slave.perm_mac, slave.link.mac)) or (spec.name and spec.name == slave.name):
-                return spec.label
-        return None
+        return next((spec.label for spec in self.config.bond.slaves
+                     if spec.matches(slave.name, slave.perm_mac, slave.link.mac)), None)
 
     def verdicts(self) -> dict[str, str]:
         """Per-slave verdicts by interface name: carrier + probes when probing, else the kernel's MII view."""
@@ -167,7 +165,7 @@ class Supervisor:
         await kernel.set_active_slave(self.ipr, bond_index, slave_index)
 
     def _configured(self, ev: LinkEvent) -> bool:
-        return any((s.mac and s.mac == ev.mac) or (s.name and s.name == ev.name) for s in self.config.bond.slaves)
+        return any(spec.matches(ev.name, ev.mac) for spec in self.config.bond.slaves)
 
     async def on_link(self, ev: LinkEvent) -> None:
         state = self.state
