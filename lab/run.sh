@@ -102,7 +102,7 @@ fi
 mkdir -p "$RES" || fail 90 "cannot create results dir $RES"
 RES="$(cd "$RES" && pwd)"
 case "$RES" in /|/etc|/etc/*|/usr|/usr/*|"$ROOT"|"$ROOT/src"*|"$ROOT/tests"*|"$ROOT/lab") fail 90 "refusing results dir $RES (must be a dedicated directory)";; esac
-rm -f "$RES"/{booted,rc,rc.tmp,fatal,guest.env,junit.xml,console.log,timing,modprobe.err}
+rm -f "$RES"/{booted,rc,rc.tmp,fatal,guest.env,boot.sh,junit.xml,console.log,timing,modprobe.err}
 rm -rf "$RES/qmp"; mkdir -p "$RES/qmp"
 if [ -z "${VFBOND_LAB_RESULTS:-}" ]; then
     ln -sfn "$RES" "$ROOT/lab/.cache/last"
@@ -119,6 +119,20 @@ fi
     printf 'LAB_PYPREFIX=%q\n' "$PYPREFIX"
     printf 'PYTEST_ARGS=('; local a; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
 } > "$RES/guest.env"
+
+# The guest mounts fresh filesystems over /tmp, /var, /home...: a checkout under one of them is
+# hidden there.  The preamble (in the results dir, which vng mounts after those) mounts the host's
+# root again and binds the checkout back, read-only, then the results dir over it once more.
+cat > "$RES/boot.sh" <<EOF
+if [ ! -e '$ROOT/lab/guest.sh' ]; then
+    mkdir -p /run/vfbond-lab/host /run/vfbond-lab/results '$ROOT'
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro /dev/root /run/vfbond-lab/host || echo "cannot mount the host root" >&2
+    mount --bind '$RES' /run/vfbond-lab/results
+    mount --bind -o ro '/run/vfbond-lab/host$ROOT' '$ROOT'
+    mount --bind /run/vfbond-lab/results '$RES'
+fi
+exec bash '$ROOT/lab/guest.sh' '$RES'
+EOF
 
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT" || fail 90 "cannot cd $ROOT"
@@ -139,7 +153,7 @@ local VNG=(vng --run "$KERNEL" --disable-kvm --disable-microvm --force-initramfs
      --memory "$MEMORY" --cpus "$CPUS" --name vfbond-lab
      --rwdir "$RES"
      "${EXTRA_VNG[@]}"
-     --exec "bash $ROOT/lab/guest.sh $RES")
+     --exec "bash $RES/boot.sh")
 
 banner "kernel lab: booting $(basename "$(dirname "$(readlink -f "$KERNEL")")") ($(readlink -f "$KERNEL"))" \
        "guest: ${CPUS} vCPU, ${MEMORY}, TCG (no KVM), root fs = host / read-only + tmpfs overlays" \

@@ -334,8 +334,10 @@ def _read_bond(r: _Reader, raw: Any) -> BondConfig:
                       f"use a multiple of {miimon}; the kernel would round it down")
     fom = r.choice(sect, "bond", "fail_over_mac", FAIL_OVER_MAC, "active")
     if fom != "active":
-        r.problem("bond.fail_over_mac", f"{fom!r} breaks VF slaves: with 'none' both VFs get one MAC and "
-                  "spoof-check drops the backup's frames", "set fail_over_mac: active")
+        r.problem("bond.fail_over_mac", f"{fom!r} breaks VF slaves: the bond writes one MAC onto both VFs; an "
+                  "untrusted VF whose MAC the host set refuses it (kernel: 'Error -99 calling set_mac_address') "
+                  "and is not enslaved, and where the host allows it, spoof-check drops the backup's frames",
+                  "set fail_over_mac: active")
     primary = r.get(sect, "bond", "primary", str, None)
     labels = [s.label for s in slaves]
     if primary is not None and slaves and primary not in labels:

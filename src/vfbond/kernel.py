@@ -18,9 +18,11 @@ async def set_active_slave(ipr: AsyncIPRoute, bond_index: int, slave_index: int)
     await ipr.link("set", index=bond_index, kind="bond", bond_active_slave=slave_index)
 
 
-async def enslave(ipr: AsyncIPRoute, bond: str, slave: str) -> None:
-    """Attach a (returned) VF to the bond; the kernel wants it down while it is enslaved."""
-    slave_index = await index(ipr, slave)
+async def enslave(ipr: AsyncIPRoute, bond: str, slave_index: int) -> None:
+    """Attach a (returned) VF to the bond; the kernel wants it down while it is enslaved.
+
+    By index: the VF's name may have changed since its event (udev renames returning VFs).
+    """
     await ipr.link("set", index=slave_index, state="down")
     await ipr.link("set", index=slave_index, master=await index(ipr, bond))
     await ipr.link("set", index=slave_index, state="up")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import kernel, policy, transitions
+from . import kernel, policy, transitions, udev
 from .announce import announce
 from .config import Config
 from .diagnose import bond_warnings
@@ -198,8 +198,11 @@ class Supervisor:
     async def _reenslave(self, ev: LinkEvent) -> None:
         if self.reenslave_grace:
             await asyncio.sleep(self.reenslave_grace)
+        if not await udev.settled(ev.index):
+            log.warning("udev has not processed %s (ifindex %d) after 5 s: enslaving it under that name",
+                        ev.name, ev.index)
         current = await read_bond(self.ipr, self.bond)
-        if current is None or current.slave(ev.name) is not None:
+        if current is None or any(s.link.index == ev.index for s in current.slaves):
             return
         try:
             (msg,) = tuple(await self.ipr.link("get", index=ev.index))
@@ -207,8 +210,9 @@ class Supervisor:
             return  # gone again
         if msg.get("master"):
             return  # someone (NetworkManager) attached it meanwhile
-        self._reason = f"VF {ev.mac} returned as {ev.name}: re-enslaved by vfbondd"
-        await kernel.enslave(self.ipr, self.bond, ev.name)
+        name = msg.get("ifname") or ev.name  # udev may have renamed it since the event
+        self._reason = f"VF {ev.mac} returned as {name}: re-enslaved by vfbondd"
+        await kernel.enslave(self.ipr, self.bond, ev.index)
 
     def status(self) -> dict[str, Any]:
         last = self.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))

@@ -4,7 +4,7 @@ lab/run.sh gives the guest two igb PFs, each alone on a QEMU hub with a virtio N
 port.  Here the PFs are renamed pf0/pf1 and moved into namespace ``host``: they and their log
 lines belong to the host, as in a real VM.  Each PF gets one VF with an administrative MAC as
 Nova sets it (trust off, spoof check on), and the VFs stay in the guest's root namespace, named by
-a udev rule on their PCI address as an image's naming rules would (vf0, vf1 by default).  The
+a udev rule on their PCI address as an image's naming rules would (ens6, ens7 by default).  The
 virtio NICs join the switch bridge of the base Topology, so gateway, blackhole and spoof-check work
 as on veth.
 
@@ -33,6 +33,7 @@ from conftest import Topology, _link_exists, ip_batch, purge_bonds, run, wait_un
 HOST_NS = "host"
 PCI = Path("/sys/bus/pci")
 SW_NIC_MACS = ("52:54:00:00:01:00", "52:54:00:00:01:01")  # the virtio switch ports (lab/run.sh)
+SRIOV_MACS = ("fa:16:3e:00:01:01", "fa:16:3e:00:01:02")
 UDEV_NAMES = Path("/run/udev/rules.d/99-vfbond-lab-vf-names.rules")
 VF_BACK_SECONDS = 30.0  # carrier after a PF reset is back in 4-8 s; more under a loaded emulation
 
@@ -70,6 +71,10 @@ def qmp(execute: str, **arguments: object) -> object:
 @dataclass
 class SriovTopology(Topology):
     kind = "sriov"
+    # named as an image's udev rules would, with admin MACs of their own: the veth topology
+    # (vf0, vf1, fa:16:3e:00:00:0x) may be built in the same boot while these VFs exist
+    vfs: list[str] = field(default_factory=lambda: ["ens6", "ens7"])
+    macs: tuple[str, ...] = SRIOV_MACS
     pfs: tuple[str, ...] = ("pf0", "pf1")
     pf_pci: list[str] = field(default_factory=list)
     host_ns: str = HOST_NS

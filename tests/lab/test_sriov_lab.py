@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run, wait_until
 from sriov import SriovTopology
+from vfbondd_lab import BIN, LabDaemon
 
 pytestmark = [pytest.mark.lab, pytest.mark.parametrize("topology", ["sriov"], indirect=True)]
 
@@ -75,3 +76,24 @@ def test_recreated_vf_has_a_new_ifindex_and_its_admin_mac(topology: SriovTopolog
     assert name == "ens9" and driver("ens9") == "igbvf"
     assert int(Path("/sys/class/net/ens9/ifindex").read_text()) != before
     assert Path("/sys/class/net/ens9/address").read_text().strip() == topology.mac(1)
+
+
+def test_hand_made_none_bond_on_locked_vfs_is_repaired_by_apply(topology: SriovTopology, tmp_path: Path) -> None:
+    """The kernel enslaves one VF and refuses the other; vfbond must neither keep nor worsen that."""
+    run("ip link add bond0 type bond mode active-backup miimon 100 fail_over_mac none")
+    for vf in topology.vfs:
+        run(["ip", "link", "set", vf, "master", "bond0"], check=False)
+    assert len(Path("/sys/class/net/bond0/bonding/slaves").read_text().split()) == 1
+    status = run([BIN / "bondctl", "status", "--bond", "bond0", "--socket", "/nonexistent"]).stdout
+    assert "fail_over_mac=none on VF slaves" in status
+
+    d = LabDaemon(topology, tmp_path)
+    d.write_config()
+    done = run([BIN / "bondctl", "apply", "-c", d.config], check=False, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert Path("/sys/class/net/bond0/bonding/fail_over_mac").read_text().split()[0] == "active"
+    assert sorted(Path("/sys/class/net/bond0/bonding/slaves").read_text().split()) == sorted(topology.vfs)
+    for i, vf in enumerate(topology.vfs):  # each VF kept the MAC the host gave it
+        assert Path(f"/sys/class/net/{vf}/address").read_text().strip() == topology.mac(i)
+    wait_until(lambda: topology.carrier(0) and topology.carrier(1), 30, 0.2, "both VFs' carrier")
+    assert topology.ping_gateway(deadline=20)

@@ -30,8 +30,10 @@ def daemon(request: pytest.FixtureRequest, bonding: Path, tmp_path_factory: pyte
 
 @pytest.fixture
 def clean(daemon: LabDaemon) -> Iterator[LabDaemon]:
-    """Every test starts and ends with both VFs cabled and vf0 (the primary) active."""
-    wait_until(lambda: active() == daemon.topo.vf(0), 10, 0.1, "vf0 active before the test")
+    """Every test starts and ends with both VFs cabled, up, and vf0 (the primary) active."""
+    topo = daemon.topo
+    wait_until(lambda: active() == topo.vf(0) and topo.carrier(0) and topo.carrier(1), 10 + topo.carrier_back_s,
+               0.1, "vf0 active and both VFs' carrier up before the test")
     yield daemon
     topo = daemon.topo
     for i in range(2):
@@ -45,41 +47,44 @@ def clean(daemon: LabDaemon) -> Iterator[LabDaemon]:
 def test_daemon_built_the_bond_from_the_config(clean: LabDaemon) -> None:
     bond = clean.status()["bond"]
     assert bond["mode"] == "active-backup" and bond["fail_over_mac"] == "active"
-    assert sorted(s["link"]["name"] for s in bond["slaves"]) == ["vf0", "vf1"]
+    assert sorted(s["link"]["name"] for s in bond["slaves"]) == sorted(clean.topo.vfs)
     assert "192.0.2.10/24" in bond["addresses"]
     assert clean.topo.ping_gateway(), "gateway unreachable through the new bond"
     table = clean.bondctl("status").stdout
-    assert "* vf0" in table and "fail_over_mac=active" in table
+    assert f"* {clean.topo.vf(0)}" in table and "fail_over_mac=active" in table
 
 
 def test_carrier_loss_fails_over_at_once_and_fails_back(clean: LabDaemon) -> None:
+    v0, v1 = clean.topo.vfs
     t_wall = time.time()
-    took = measure_failover(clean.topo, 0, "vf1")
+    took = measure_failover(clean.topo, 0, v1)
     print(f"\nevent-driven failover with miimon=1000: {took * 1000:.0f} ms")
     assert took < 0.9, "vfbondd did not beat the kernel's 1 s MII poll"
     assert clean.topo.ping_gateway(), "gateway unreachable after failover"
     events = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
                         "a failover event")
-    assert events[0]["old_active"] == "vf0" and events[0]["new_active"] == "vf1"
-    assert "carrier loss on vf0" in events[0]["reason"] and "event-driven" in events[0]["reason"]
+    assert events[0]["old_active"] == v0 and events[0]["new_active"] == v1
+    assert f"carrier loss on {v0}" in events[0]["reason"] and "event-driven" in events[0]["reason"]
     # The kernel marks vf0 down at its next MII poll (miimon=1000), after vfbondd already switched.
     wait_until(lambda: {"slave_down", "bond_degraded"} <= {e["type"] for e in clean.events_since(t_wall)}, 10,
                0.2, "slave_down and bond_degraded once the kernel's MII poll saw vf0 down")
 
     clean.topo.restore_carrier(0)
-    wait_until(lambda: active() == "vf0", 10 + clean.topo.carrier_back_s, 0.05,
+    wait_until(lambda: active() == v0, 10 + clean.topo.carrier_back_s, 0.05,
                "failback to the primary (primary_reselect=always)")
     back = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failback"], 10, 0.2,
                       "a failback event")
-    assert back[0]["new_active"] == "vf0"
+    assert back[0]["new_active"] == v0
 
 
 def test_event_driven_beats_kernel_miimon_alone(clean: LabDaemon) -> None:
     """Same run, same bond, miimon=1000: fast failover off (kernel alone) vs on (vfbondd)."""
+    v0, v1 = clean.topo.vfs
+
     def trial() -> float:
-        wait_until(lambda: active() == "vf0" and clean.topo.carrier(0), 10 + clean.topo.carrier_back_s, 0.05,
-                   "vf0 active and up")
-        took = measure_failover(clean.topo, 0, "vf1")
+        wait_until(lambda: active() == v0 and clean.topo.carrier(0), 10 + clean.topo.carrier_back_s, 0.05,
+                   f"{v0} active and up")
+        took = measure_failover(clean.topo, 0, v1)
         clean.topo.restore_carrier(0)
         return took
 
@@ -103,12 +108,13 @@ def test_event_driven_beats_kernel_miimon_alone(clean: LabDaemon) -> None:
 def test_vf_unplugged_and_returned_under_another_name_is_reenslaved(clean: LabDaemon) -> None:
     t_wall = time.time()
     topo = clean.topo
+    v0, v1 = topo.vfs
     topo.unplug(1)
     wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "slave_missing"], 10, 0.2,
                "slave_missing for the unplugged VF")
     topo.replug(1, "ens9")
     wait_until(lambda: Path("/sys/class/net/ens9/master").exists(), 15, 0.1,
-               f"ens9 (vf1's MAC) re-enslaved\n{clean.log_tail()}")
+               f"ens9 ({v1}'s MAC) re-enslaved\n{clean.log_tail()}")
     returned = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "slave_returned"], 10,
                           0.2, "slave_returned")
     assert returned[0]["slave"] == "ens9" and "re-enslaved by vfbondd" in returned[0]["reason"]
@@ -117,10 +123,10 @@ def test_vf_unplugged_and_returned_under_another_name_is_reenslaved(clean: LabDa
     wait_until(lambda: active() == "ens9", 5, 0.02, "failover onto the returned VF")
     assert topo.ping_gateway()
     topo.restore_carrier(0)
-    wait_until(lambda: active() == "vf0", 10 + topo.carrier_back_s, 0.05, "failback")
+    wait_until(lambda: active() == v0, 10 + topo.carrier_back_s, 0.05, "failback")
     topo.unplug(1)
-    topo.replug(1, "vf1")
-    wait_until(lambda: Path("/sys/class/net/vf1/master").exists(), 15, 0.1, "vf1 re-enslaved")
+    topo.replug(1, v1)
+    wait_until(lambda: Path(f"/sys/class/net/{v1}/master").exists(), 15, 0.1, f"{v1} re-enslaved")
 
 
 def test_simulate_failover_round_trip(clean: LabDaemon) -> None:
@@ -128,21 +134,23 @@ def test_simulate_failover_round_trip(clean: LabDaemon) -> None:
     reports = json.loads(done.stdout)
     print("\nsimulate-failover:", json.dumps(reports))
     there, back = reports["failover"], reports["restore"]
-    assert (there["old_active"], there["new_active"]) == ("vf0", "vf1")
-    assert there["traffic_ms"] is not None, "the gateway never answered through vf1"
+    v0, v1 = clean.topo.vfs
+    assert (there["old_active"], there["new_active"]) == (v0, v1)
+    assert there["traffic_ms"] is not None, f"the gateway never answered through {v1}"
     assert there["mac_after"] == clean.topo.mac(1)  # fail_over_mac=active: the bond took vf1's own MAC
-    assert (back["new_active"], back["mac_after"]) == ("vf0", clean.topo.mac(0))
+    assert (back["new_active"], back["mac_after"]) == (v0, clean.topo.mac(0))
     assert back["traffic_ms"] is not None
     text = clean.bondctl("simulate-failover", "--restore").stdout
-    assert "failover: vf0 -> vf1" in text and "restore: vf1 -> vf0" in text
+    assert f"failover: {v0} -> {v1}" in text and f"restore: {v1} -> {v0}" in text
 
 
 def test_simulate_failover_refuses_a_dead_backup(clean: LabDaemon) -> None:
+    v0, v1 = clean.topo.vfs
     clean.topo.cut_carrier(1)
-    wait_until(lambda: clean.status()["verdicts"].get("vf1") == "down", 10, 0.1, "vf1 seen down")
+    wait_until(lambda: clean.status()["verdicts"].get(v1) == "down", 10, 0.1, f"{v1} seen down")
     done = clean.bondctl("simulate-failover", check=False)
     assert done.returncode == 5 and "would cut the VM off" in done.stderr
-    assert active() == "vf0"
+    assert active() == v0
 
 
 def test_mac_changed_under_us_is_reported(clean: LabDaemon) -> None:
@@ -174,7 +182,7 @@ def test_peers_learn_the_new_mac_after_failover(clean: LabDaemon, num_grat_arp: 
     wait_until(lambda: gateway_sees(topo.mac(0), topo), 5, 0.1, "the gateway's ARP entry on vf0's MAC")
     try:
         topo.cut_carrier(0)
-        time_until_active("vf1", time.monotonic())
+        time_until_active(topo.vf(1), time.monotonic())
         # No traffic from us meanwhile: only an announcement can move the gateway's entry.
         wait_until(lambda: gateway_sees(topo.mac(1), topo), 5, 0.05,
                    f"the gateway to learn vf1's MAC (num_grat_arp={num_grat_arp})\n{clean.log_tail()}")
@@ -194,35 +202,36 @@ PROBES = """probes:
 
 def test_path_failure_with_carrier_up_fails_over_and_isolation_is_raised(clean: LabDaemon) -> None:
     topo = clean.topo
+    v0, v1 = topo.vfs
     clean.write_config(extra=PROBES)
     clean.bondctl("reload")
     try:
-        wait_until(lambda: clean.status()["verdicts"] == {"vf0": "up", "vf1": "up"}, 30, 0.2,
+        wait_until(lambda: clean.status()["verdicts"] == {v0: "up", v1: "up"}, 30, 0.2,
                    f"both slaves' probes answered\n{clean.log_tail()}")
-        assert "probes" in clean.status()["health"]["vf1"]  # the backup is probed too
+        assert "probes" in clean.status()["health"][v1]  # the backup is probed too
         t_wall = time.time()
         t0 = time.monotonic()
         topo.blackhole(0)
-        took = time_until_active("vf1", t0, timeout=10)
+        took = time_until_active(v1, t0, timeout=10)
         print(f"\npath failure (carrier up) detected and failed over in {took * 1000:.0f} ms "
               f"(threshold 3 x 200 ms + 150 ms timeout)")
         assert topo.carrier(0), "the blackhole must leave carrier up"
         assert took < 10.0  # the kernel alone never fails over here; emulation under load is slow
         failover = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
                               "failover event")
-        assert "path failure on vf0" in failover[0]["reason"]
+        assert f"path failure on {v0}" in failover[0]["reason"]
         down = [e for e in clean.events_since(t_wall) if e["type"] == "slave_down"]
-        assert down and "path failure" in down[0]["reason"] and down[0]["slave"] == "vf0"
+        assert down and "path failure" in down[0]["reason"] and down[0]["slave"] == v0
         assert topo.ping_gateway()
 
         topo.blackhole(1)
         wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "bond_isolated"], 10, 0.2,
                    "bond_isolated")
-        assert active() == "vf1", "never fail over onto a slave known to be bad"
+        assert active() == v1, "never fail over onto a slave known to be bad"
         assert clean.status()["isolated"]
         topo.unblackhole(0)
         topo.unblackhole(1)
-        wait_until(lambda: active() == "vf0", 15, 0.1, "failback to vf0 once its path answers (reselect=always)")
+        wait_until(lambda: active() == v0, 15, 0.1, "failback to vf0 once its path answers (reselect=always)")
     finally:
         clean.write_config()
         clean.bondctl("reload")
@@ -234,7 +243,7 @@ def test_spoofcheck_traffic_survives_failover(clean: LabDaemon) -> None:
     try:
         assert topo.ping_gateway()
         topo.cut_carrier(0)
-        time_until_active("vf1", time.monotonic())
+        time_until_active(topo.vf(1), time.monotonic())
         assert topo.ping_gateway(), f"gateway unreachable through vf1 under spoof-check: {topo.spoof_drops()}"
         assert topo.ping_gateway(v6=True)
         assert topo.spoof_drops()[1] == 0, "vf1 sent frames with a MAC not its own"

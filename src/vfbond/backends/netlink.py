@@ -9,6 +9,7 @@ re-enslaved (announced through `progress`). When a step fails, what was there be
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -140,10 +141,12 @@ class _Converger:
         self.failures: list[str] = []
         self.sent = 0  # requests that changed something
 
-    async def step(self, what: str, fix: str, call: Awaitable[Any]) -> bool:
+    async def step(self, what: str, fix: str, call: Awaitable[Any], on_errno: dict[int, str] | None = None) -> bool:
+        """Run one request; `on_errno` gives a better fix for a known kernel refusal."""
         try:
             await call
         except (NetlinkError, OSError, KeyError, ValueError) as exc:
+            fix = (on_errno or {}).get(getattr(exc, "code", None) or getattr(exc, "errno", None) or 0, fix)
             if self.strict:
                 raise StepFailed(what, exc, fix) from exc
             self.failures.append(f"{what}: {_reason(exc)}")
@@ -246,7 +249,11 @@ class _Converger:
         await self.step(f"enslave {slave} to {name}",
                         f"check nothing else holds {slave} (NetworkManager, a bridge, another bond: "
                         f"`ip -d link show {slave}`), {RERUN}",
-                        ipr.link("set", index=slave_index, master=index))
+                        ipr.link("set", index=slave_index, master=index),
+                        on_errno={errno.EADDRNOTAVAIL: (
+                            f"the host locked {slave}'s MAC (an untrusted VF with an administrative MAC) and "
+                            f"{name} tried to change it: use fail_over_mac: active, or let the VF change its "
+                            f"MAC on the host (`ip link set <pf> vf <n> trust on`), {RERUN}")})
 
     async def _addresses(self, name: str, index: int, wanted: tuple[str, ...]) -> None:
         ipr = self.ipr
