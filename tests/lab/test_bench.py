@@ -104,7 +104,9 @@ def test_failover_end_to_end(daemon: LabDaemon, tmp_path: Path) -> None:
     topo = daemon.topo
     sriov = topo.kind == "sriov"
     n = SRIOV_TRIALS if sriov else TRIALS
-    tl = Timeline(tmp_path)
+    raw = Path(os.environ.get("VFBOND_LAB_RESULTS") or tmp_path) / f"timeline-{topo.kind}"
+    raw.mkdir(exist_ok=True)
+    tl = Timeline(raw)  # the recordings stay beside the tables
     tl.monitor(None)
     tl.monitor(topo.host_ns if sriov else topo.ns)  # type: ignore[attr-defined]
     for dev in topo.vfs:
