@@ -13,7 +13,7 @@ def prepare() -> None:
 
 def packets(mac: str, addresses: list[str]) -> list:
     # scapy is imported here, not at module load: `bondctl status` never needs it.
-    from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
     from scapy.layers.l2 import ARP, Ether
 
     frames = []

@@ -26,7 +26,7 @@ async def _refuse_busy_slaves(plan: BondPlan, found: list[LinkInfo], current: Bo
         if link.name in ours:
             continue
         if link.master is not None:
-            master = next((l.name for l in found if l.index == link.master), str(link.master))
+            master = next((other.name for other in found if other.index == link.master), str(link.master))
             raise PlanError(f"bond.slaves: {link.name} ({binding.label}) is already enslaved to {master}. "
                             f"Fix: release it (`ip link set {link.name} nomaster`) or check the MAC in the config")
         busy = await addresses(ipr, link.index)

@@ -8,12 +8,14 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, config as config_mod, day0, doctor, exitcodes
+from . import __version__, day0, doctor, exitcodes
+from . import config as config_mod
 from .apply import converge
 from .backends.base import BackendError
 from .backends.select import select_backend
@@ -89,8 +91,8 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"  addresses: {', '.join(b['addresses'])}")
     verdicts = data.get("verdicts", {})
     health = data.get("health", {})
-    header = f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} {'PERM MAC':<17} " \
-             f"{'DRIVER':<8} {'PCI':<13} {'NUMA':>4}  PROBES"
+    header = (f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} "
+              f"{'PERM MAC':<17} {'DRIVER':<8} {'PCI':<13} {'NUMA':>4}  PROBES")
     lines += ["", header]
     for s in b["slaves"]:
         sl = s["link"]
@@ -268,7 +270,8 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, description: str) -> argparse.ArgumentParser:
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
+            description: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, parents=[common], help=help, description=description, epilog=_exit_codes_text(),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)

@@ -11,8 +11,9 @@ import grp
 import json
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import exitcodes
 

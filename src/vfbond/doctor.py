@@ -11,7 +11,7 @@ import asyncio
 import json
 import subprocess
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .plan import PlanError, build, diff, resolve_slave
 UNIT = "vfbondd.service"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "PASS"
     WARN = "WARN"
     FAIL = "FAIL"

@@ -6,10 +6,11 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 class Severity(int, Enum):
@@ -22,7 +23,7 @@ class Severity(int, Enum):
     INFO = 6
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     FAILOVER = "failover"
     FAILBACK = "failback"
     SLAVE_DOWN = "slave_down"

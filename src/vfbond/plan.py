@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .config import BondConfig, IPConfig, SlaveSpec
 from .inspect import BondState, LinkInfo
@@ -93,7 +94,7 @@ def build(bond: BondConfig, links: list[LinkInfo], state: BondState | None = Non
     for spec in bond.slaves:
         link = resolve_slave(spec, links, state)
         if link is None:
-            present = ", ".join(f"{l.name} ({l.mac})" for l in links if l.kind not in UPPER_KINDS and l.name != "lo")
+            present = ", ".join(f"{x.name} ({x.mac})" for x in links if x.kind not in UPPER_KINDS and x.name != "lo")
             raise PlanError(f"bond.slaves: no interface matches {spec.label} "
                             f"({'mac ' + spec.mac if spec.mac else ''}{' name ' + spec.name if spec.name else ''}); "
                             f"present: {present or 'none'}. Fix: check the VF is attached to the VM "

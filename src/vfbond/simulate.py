@@ -100,7 +100,7 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
             try:
                 await asyncio.wait_for(answered.wait(), max(0.1, deadline - time.monotonic()))
                 traffic_ms = (time.monotonic() - t0) * 1000
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await asyncio.sleep(0.1)  # late replies to requests sent just before the first answer
     finally:

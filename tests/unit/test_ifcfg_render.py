@@ -21,7 +21,8 @@ DEVICE=bond0
 NAME=bond0
 TYPE=Bond
 BONDING_MASTER=yes
-BONDING_OPTS="mode=active-backup miimon=100 updelay=0 downdelay=0 fail_over_mac=active primary_reselect=failure num_grat_arp=1 primary=ens6"
+BONDING_OPTS="mode=active-backup miimon=100 updelay=0 downdelay=0 fail_over_mac=active primary_reselect=failure \
+num_grat_arp=1 primary=ens6"
 BOOTPROTO=none
 ONBOOT=yes
 NM_CONTROLLED=no

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -256,7 +257,8 @@ class _Converger:
         for cidr in [a for a in have if str(ipaddress.ip_interface(a)) not in norm]:
             address, prefix = cidr.split("/")
             self.progress(f"{name}: removing address {cidr} (not in the plan)")
-            await self.step(f"remove address {cidr} from {name}", f"remove it by hand (`ip addr del {cidr} dev {name}`)",
+            await self.step(f"remove address {cidr} from {name}",
+                            f"remove it by hand (`ip addr del {cidr} dev {name}`)",
                             ipr.addr("del", index=index, address=address, prefixlen=int(prefix),
                                      family=_family(address)))
         have_norm = {str(ipaddress.ip_interface(a)) for a in have}

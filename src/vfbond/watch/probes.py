@@ -18,7 +18,7 @@ import errno
 import ipaddress
 import logging
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import ProbeConfig
 from ..health import ProbeResult, normalize_target
