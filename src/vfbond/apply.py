@@ -60,7 +60,8 @@ async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progre
                                            retry=retry_if_result(bool)):
             with attempt:
                 left = diff(plan, await read_bond(ipr, bond.name)) + await backend.pending(plan)
-            if not attempt.retry_state.outcome.failed:
+            outcome = attempt.retry_state.outcome  # set by leaving `with attempt`
+            if outcome is not None and not outcome.failed:
                 attempt.retry_state.set_result(left)
     except RetryError:
         raise BackendError(f"{backend.name}: after applying, the kernel still differs: "

@@ -211,7 +211,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     config = config_mod.load(args.config)
-    say = (lambda line: None) if args.json else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    def say(line: str) -> None:
+        if not args.json:
+            print(f"  {line}", file=sys.stderr, flush=True)
 
     async def run() -> tuple[str, list[str]]:
         async with AsyncIPRoute() as ipr:

@@ -99,7 +99,7 @@ def build(bond: BondConfig, links: list[LinkInfo], state: BondState | None = Non
                             f"({'mac ' + spec.mac if spec.mac else ''}{' name ' + spec.name if spec.name else ''}); "
                             f"present: {present or 'none'}. Fix: check the VF is attached to the VM "
                             f"(`ip -br link`) and its MAC in the config")
-        mac = (state.slave(link.name).perm_mac if state and state.slave(link.name) else None) or _own_mac(link)
+        mac = (known.perm_mac if state and (known := state.slave(link.name)) else None) or _own_mac(link)
         bindings.append(SlaveBinding(spec.label, link.name, mac))
     primary = next((b.ifname for b in bindings if b.label == bond.primary), None)
     return BondPlan(
