@@ -284,9 +284,12 @@ class _Converger:
         present = {r.gateway for r in current}
         for gateway in sorted(wanted - present):
             family = _family(gateway)
+            # oif makes the route correct for a link-local gateway too: fe80::/10 is on every link.
+            where = "answers on the link" if ipaddress.ip_address(gateway).is_link_local else \
+                f"is inside one of {name}'s subnets"
             self.progress(f"{name}: default route via {gateway}")
             await self.step(f"add default route via {gateway} dev {name}",
-                            f"check {gateway} is inside one of {name}'s subnets and {name} is up, {RERUN}",
+                            f"check {gateway} {where} and {name} is up, {RERUN}",
                             ipr.route("replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0",
                                       gateway=gateway, oif=index, family=family))
 
