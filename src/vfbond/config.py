@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from . import redact
+
 DEFAULT_PATH = Path("/etc/vfbond/vfbond.yaml")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
@@ -97,7 +99,7 @@ class SyslogTarget:
     app_name: str = "vfbondd"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SnmpTarget:
     host: str
     port: int = 162
@@ -110,6 +112,9 @@ class SnmpTarget:
     priv_protocol: str | None = None  # aes | aes256 | des
     priv_key: str | None = None
     engine_id: str | None = None
+
+    def __repr__(self) -> str:  # community and keys: see redact
+        return redact.dataclass_repr(self)
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,8 @@ class _Reader:
         value = raw[key]
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
-            self.problem(full, f"expected {kind.__name__}, got {value!r}", fix or f"give {key} a {kind.__name__}")
+            self.problem(full, f"expected {kind.__name__}, got {redact.shown(full, value)}",
+                         fix or f"give {key} a {kind.__name__}" + (" (quote it)" if kind is str else ""))
             return default
         if check is not None and (why := check(value)):
             self.problem(full, why, fix)
@@ -496,7 +502,7 @@ def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
         snmp.append(SnmpTarget(
             host=host, port=r.get(s, p, "port", int, 162, _port, "use the receiver's port, usually 162"),
             version=version,
-            community=str(s.get("community", "public")), inform=inform, user=user,
+            community=r.get(s, p, "community", str, "public"), inform=inform, user=user,
             auth_protocol=r.choice(s, p, "auth_protocol", ("sha", "sha256", "md5"), "sha") if auth_key else None,
             auth_key=auth_key,
             priv_protocol=r.choice(s, p, "priv_protocol", ("aes", "aes256", "des"), "aes") if priv_key else None,
