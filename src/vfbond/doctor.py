@@ -342,7 +342,7 @@ def gather(config_path: str, bond_name: str, socket: str) -> Facts:
     name = config.bond.name if config else bond_name
     daemon, daemon_error = None, None
     try:
-        daemon = request(config.daemon.socket if config else socket, "status", timeout=10)
+        daemon = request(config.daemon.socket if config else socket, "status")
     except DaemonNotRunning as exc:
         daemon_error = f"no socket at {exc}"
     except CommandError as exc:
