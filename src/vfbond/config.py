@@ -462,9 +462,8 @@ def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
         ca_file = r.get(s, p, "ca_file", str, None,
                         lambda v: None if v.startswith("/") else f"{v!r} is relative (to whatever directory runs us)",
                         "give the absolute path of the CA bundle, e.g. /etc/pki/tls/certs/syslog-ca.pem")
-        if ca_file and r.host_checks:
-            ca_file = r.get(s, p, "ca_file", str, None, _ca_file,
-                            "install the server's CA certificate (PEM) there, or correct the path")
+        if ca_file and r.host_checks and (why := _ca_file(ca_file)):
+            r.problem(f"{p}.ca_file", why, "install the server's CA certificate (PEM) there, or correct the path")
         syslog.append(SyslogTarget(host=host, port=r.get(s, p, "port", int, 6514 if protocol == "tls" else 514,
                                                          _port, "use the server's port, e.g. 514 or 6514 for tls"),
                                    protocol=protocol, ca_file=ca_file,
@@ -549,7 +548,7 @@ def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Con
         alerts=_read_alerts(r, top.get("alerts")),
         daemon=DaemonConfig(
             socket=r.get(dm, "daemon", "socket", str, DaemonConfig.socket),
-            socket_group=r.get(dm, "daemon", "socket_group", str, None, _group if host_checks else None,
+            socket_group=r.get(dm, "daemon", "socket_group", str, None, _group if r.host_checks else None,
                                "create the group (groupadd NAME) or remove socket_group: for a root-only socket"),
             state_dir=r.get(dm, "daemon", "state_dir", str, DaemonConfig.state_dir),
             history=r.get(dm, "daemon", "history", int, 1000, _positive, "use 1 or more; 1000 is the default")),
