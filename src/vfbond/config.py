@@ -330,6 +330,9 @@ def _read_ip(r: _Reader, raw: Any, path: str, version: int) -> IPConfig:
     if gateway is not None and ipaddress.ip_address(gateway).version != version:
         r.problem(f"{path}.gateway", f"{gateway} is not IPv{version}", f"move it under ipv{6 if version == 4 else 4}")
         gateway = None
+    if gateway and not addresses and "address" not in sect and "addresses" not in sect:
+        r.problem(f"{path}.gateway", f"{gateway} is given without addresses, and a family without addresses is "
+                  "left off (NetworkManager, ifcfg)", f"add the bond's IPv{version} addresses, or remove the gateway")
     # A router advertises its link-local address (fe80::/10): on the bond's link, in none of its subnets.
     if gateway and addresses and not ipaddress.ip_address(gateway).is_link_local \
             and not any(ipaddress.ip_address(gateway) in ipaddress.ip_interface(a).network for a in addresses):

@@ -219,3 +219,11 @@ def test_host_checks_can_be_left_to_the_target_machine() -> None:
     text = SYSLOG_TLS + "      ca_file: /nonexistent/ca.pem\ndaemon:\n  socket_group: no-such-group-vfbond\n"
     c = config.parse(text, host_checks=False)
     assert c.daemon.socket_group == "no-such-group-vfbond"
+
+
+@pytest.mark.parametrize("family", ["ipv4: {gateway: 10.0.0.1}", "ipv6: {gateway: 'fe80::1'}"])
+def test_a_gateway_without_addresses_is_refused(family: str) -> None:
+    """NetworkManager and ifcfg leave a family without addresses off: its gateway would be dropped silently."""
+    text = "bond:\n  slaves:\n    - mac: fa:16:3e:00:00:01\n    - name: ens7\n  " + family + "\n"
+    (p,) = problems(text)
+    assert p.startswith("t.yaml:5: bond.ipv") and ".gateway: " in p and "without addresses" in p
