@@ -22,6 +22,13 @@
 #   VFBOND_LAB_VNG_OPTS   extra vng options (word-split; --rw is refused)
 #   VFBOND_LAB_MARK     pytest -m expression inside the guest (default "lab")
 #   VFBOND_LAB_PYIMG=0  don't ship the Python runtime as squashfs disks (see below)
+#   VFBOND_LAB_QEMU     QEMU >= 8 with igb (default /var/lib/vfbond-lab/qemu/bin/qemu-system-x86_64)
+#
+# Hardware: a q35 machine with two emulated Intel 82576 NICs (igb, SR-IOV), each on its own
+# PCIe root port and its own QEMU hub with a virtio NIC as its switch port, for the "sriov"
+# topology (tests/lab/conftest.py): the guest's real igb PF driver makes real igbvf VFs.  The
+# guest pulls a PF's cable through QMP `set_link`, which lab/qmp_relay.py runs for it from
+# request files in the results dir (the only host dir the guest can write).
 #
 # Speed: the guest sees the host's / over 9p, where every stat()/open() costs ~10-20 ms under
 # TCG, so importing pytest or pyroute2 took 30-80 s.  The venv and the interpreter's prefix
@@ -35,9 +42,10 @@
 main() {
 set -uo pipefail
 
-local ROOT KERNEL VENV RES TIMEOUT MEMORY CPUS MARK
+local ROOT KERNEL QEMU VENV RES TIMEOUT MEMORY CPUS MARK
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KERNEL="${VFBOND_LAB_KERNEL:-/var/lib/vfbond-lab/current/vmlinuz}"
+QEMU="${VFBOND_LAB_QEMU:-/var/lib/vfbond-lab/qemu/bin/qemu-system-x86_64}"
 VENV="${VFBOND_LAB_VENV:-$ROOT/.venv}"
 # Each run gets its own results dir (several runs may share a machine).
 RES="${VFBOND_LAB_RESULTS:-$ROOT/lab/.cache/results/$(date +%Y%m%d-%H%M%S)-$$}"
@@ -51,7 +59,8 @@ MARK="${VFBOND_LAB_MARK:-lab}"
 [ -r "$KERNEL" ] || fail 90 "kernel image not found: $KERNEL" "run: make lab-setup   (or set VFBOND_LAB_KERNEL)"
 [ -x "$VENV/bin/python" ] || fail 90 "project venv not found: $VENV" "run: make lab-setup"
 [ -x "$VENV/bin/vng" ] || fail 90 "virtme-ng (vng) not in $VENV" "run: make lab-setup"
-command -v qemu-system-x86_64 >/dev/null || fail 90 "qemu-system-x86_64 not installed" "run: make lab-setup"
+"$QEMU" -device igb,help 2>/dev/null | grep -q '^igb options' \
+    || fail 90 "no QEMU with the igb (SR-IOV) NIC at $QEMU" "run: make lab-setup   (or set VFBOND_LAB_QEMU to QEMU >= 8)"
 "$VENV/bin/python" -c 'import pytest' 2>/dev/null || fail 90 "pytest not installed in $VENV" "run: make lab-setup (pip install -e .[test])"
 local EXTRA_VNG=() o
 if [ -n "${VFBOND_LAB_VNG_OPTS:-}" ]; then
@@ -94,6 +103,7 @@ mkdir -p "$RES" || fail 90 "cannot create results dir $RES"
 RES="$(cd "$RES" && pwd)"
 case "$RES" in /|/etc|/etc/*|/usr|/usr/*|"$ROOT"|"$ROOT/src"*|"$ROOT/tests"*|"$ROOT/lab") fail 90 "refusing results dir $RES (must be a dedicated directory)";; esac
 rm -f "$RES"/{booted,rc,rc.tmp,fatal,guest.env,junit.xml,console.log,timing,modprobe.err}
+rm -rf "$RES/qmp"; mkdir -p "$RES/qmp"
 if [ -z "${VFBOND_LAB_RESULTS:-}" ]; then
     ln -sfn "$RES" "$ROOT/lab/.cache/last"
     # prune default results dirs older than a day
@@ -113,7 +123,19 @@ fi
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT" || fail 90 "cannot cd $ROOT"
 
-local VNG=(vng --run "$KERNEL" --disable-kvm --force-initramfs
+# Two igb PFs, each alone on a hub with its switch port (virtio), as two NICs on two switches.
+local QMP_DIR HW="-M q35" n
+QMP_DIR="$(mktemp -d /run/vfbond-lab-qmp.XXXXXX)"
+for n in 0 1; do
+    HW+=" -netdev hubport,id=pf${n}net,hubid=${n} -netdev hubport,id=sw${n}net,hubid=${n}"
+    HW+=" -device pcie-root-port,id=rp${n},chassis=$((n + 1)),slot=$((n + 1))"
+    HW+=" -device igb,id=pf${n},bus=rp${n},netdev=pf${n}net,mac=52:54:00:00:00:1${n}"
+    HW+=" -device virtio-net-pci,netdev=sw${n}net,mac=52:54:00:00:01:0${n},romfile="
+done
+HW+=" -qmp unix:$QMP_DIR/qmp.sock,server=on,wait=off"
+EXTRA_VNG+=("--qemu-opts=$HW")
+
+local VNG=(vng --run "$KERNEL" --disable-kvm --disable-microvm --force-initramfs --qemu "$QEMU"
      --memory "$MEMORY" --cpus "$CPUS" --name vfbond-lab
      --rwdir "$RES"
      "${EXTRA_VNG[@]}"
@@ -131,12 +153,14 @@ T0="$(now)"
     echo "boot $(now)" >> "$RES/timing"
 ) &
 POLLER=$!
-trap "kill $POLLER 2>/dev/null; [ -n '$IMGDIR' ] && rm -rf '$IMGDIR'" EXIT
+"$VENV/bin/python" "$ROOT/lab/qmp_relay.py" "$QMP_DIR/qmp.sock" "$RES/qmp" >> "$RES/qmp-relay.log" 2>&1 &
+local RELAY=$!
+trap "kill $POLLER $RELAY 2>/dev/null; rm -rf '$QMP_DIR'; [ -n '$IMGDIR' ] && rm -rf '$IMGDIR'" EXIT
 
 timeout -k 30 "$TIMEOUT" "${VNG[@]}" </dev/null 2>&1 | tee "$RES/console.log"
 VNG_RC=${PIPESTATUS[0]}
 T_END="$(now)"
-kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null
+kill "$POLLER" "$RELAY" 2>/dev/null; wait "$POLLER" "$RELAY" 2>/dev/null
 
 T_BOOT="$(awk '/^boot / {print $2; exit}' "$RES/timing" 2>/dev/null)"
 if [ -n "$T_BOOT" ]; then

@@ -123,6 +123,46 @@ echo "$KVER" > "$LAB_DIR/current-version"
 echo "    kernel: $LAB_DIR/current/vmlinuz -> $(readlink -f "$LAB_DIR/current/vmlinuz")"
 [ -e "/lib/modules/$KVER/kernel/drivers/net/bonding/bonding.ko" ] || die "bonding.ko missing from /lib/modules/$KVER"
 
+# --- 3b. QEMU >= 8 for the SR-IOV topology --------------------------------------
+# Debian 12's QEMU (7.2) has no igb model.  bookworm-backports' QEMU is unpacked beside it, with
+# a private apt list (the system's sources and packages are left alone), from the same mirror the
+# machine's own sources name.  $LAB_DIR/qemu/bin/qemu-system-x86_64 is the wrapper run.sh uses.
+QEMU_DIR="$LAB_DIR/qemu"
+if "$QEMU_DIR/bin/qemu-system-x86_64" -device igb,help 2>/dev/null | grep -q '^igb options'; then
+    echo "    QEMU with igb present: $("$QEMU_DIR/bin/qemu-system-x86_64" --version | head -1)"
+else
+    step "QEMU >= 8 (igb, SR-IOV) from bookworm-backports into $QEMU_DIR"
+    local apt_dir="$LAB_DIR/apt-backports" mirror deb
+    mirror="$(backports_mirror)" || die "no bookworm mirror in /etc/apt/sources.list{,.d}: cannot derive the backports URI"
+    rm -rf "$apt_dir" "$QEMU_DIR.new"
+    mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$QEMU_DIR.new"
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$mirror" > "$apt_dir/parts/backports.sources"
+    local APT_O=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/parts"
+                 -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+    apt-get "${APT_O[@]}" update -q || die "apt-get update of bookworm-backports failed"
+    chown _apt "$apt_dir/debs" 2>/dev/null || true
+    # The backports QEMU's shared libraries are bookworm's, already there with the system QEMU.
+    for deb in qemu-system-x86 qemu-system-common qemu-system-data seabios; do
+        ( cd "$apt_dir/debs" && apt-get "${APT_O[@]}" download -q "$deb/bookworm-backports" ) \
+            || die "apt-get download $deb/bookworm-backports failed"
+    done
+    for deb in "$apt_dir"/debs/*.deb; do dpkg-deb -x "$deb" "$QEMU_DIR.new/root"; done
+    mkdir -p "$QEMU_DIR.new/bin"
+    local R="$QEMU_DIR/root/usr"
+    cat > "$QEMU_DIR.new/bin/qemu-system-x86_64" <<EOF
+#!/bin/sh
+# bookworm-backports QEMU, unpacked by lab/setup.sh (firmware and modules from its own tree)
+export QEMU_MODULE_DIR=$R/lib/x86_64-linux-gnu/qemu
+exec $R/bin/qemu-system-x86_64 -L $R/share/qemu -L $R/share/seabios -L /usr/share/qemu "\$@"
+EOF
+    chmod +x "$QEMU_DIR.new/bin/qemu-system-x86_64"
+    rm -rf "$QEMU_DIR"; mv "$QEMU_DIR.new" "$QEMU_DIR"
+    "$QEMU_DIR/bin/qemu-system-x86_64" -device igb,help 2>/dev/null | grep -q '^igb options' \
+        || die "the unpacked QEMU does not run or has no igb device: $("$QEMU_DIR/bin/qemu-system-x86_64" --version 2>&1 | head -3)"
+    echo "    $("$QEMU_DIR/bin/qemu-system-x86_64" --version | head -1)"
+fi
+
 # --- 4. venv + virtme-ng -------------------------------------------------------
 step "python venv $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
@@ -152,6 +192,23 @@ for b in qemu-system-x86_64 busybox cpio modprobe NetworkManager nmcli nft ip db
 done
 echo "    ok: qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), NetworkManager $(NetworkManager --version), $("$VENV/bin/vng" --version 2>&1)"
 step "done. Run the lab tests with: make test-lab   (or lab/run.sh [pytest args])"
+}
+
+# The first mirror URI that serves bookworm, from deb822 .sources or one-line sources.list files.
+backports_mirror() {
+    local f
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             { uri = ""; ok = 0
+               for (i = 1; i <= NF; i++) {
+                 if ($i ~ /^URIs:/)   { split($i, a, /[ \t]+/); uri = a[2] }
+                 if ($i ~ /^Suites:/ && $i ~ /[ \t]bookworm([ \t]|$)/) ok = 1 }
+               if (ok && uri != "") { print uri; exit } }' "$f"
+    done | head -1 | grep . && return 0
+    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+        | awk '$1 == "deb" && $0 ~ /[ \t]bookworm[ \t]/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
+        | head -1 | grep .
 }
 
 main "$@"

@@ -227,6 +227,7 @@ class Topology:
     brings them up.  Only send traffic to the gateway addresses below.
     """
 
+    kind = "veth"
     ns: str = SW_NS
     bridge: str = BRIDGE
     vfs: list[str] = field(default_factory=lambda: ["vf0", "vf1"])
@@ -240,6 +241,8 @@ class Topology:
     host4: str = "192.0.2.10"
     host6: str = "2001:db8::10"
     spoofcheck_on: bool = False
+    # how long a VF's carrier may take to come back after restore_carrier (a veth: at once)
+    carrier_back_s: float = 0.0
     blackholed: set[int] = field(default_factory=set)
     unplugged: set[int] = field(default_factory=set)
 
@@ -431,10 +434,23 @@ async def wait_ping(topology: Topology, v6: bool = False, timeout: float = 30.0)
     return True
 
 
+def make_topology(kind: str = "veth") -> Topology:
+    """An unbuilt topology: "veth" (veth pairs) or "sriov" (real igbvf VFs, tests/lab/sriov.py)."""
+    if kind == "sriov":
+        from sriov import SriovTopology
+
+        return SriovTopology()
+    if kind != "veth":
+        raise ValueError(f"unknown topology {kind!r} (veth, sriov)")
+    return Topology()
+
+
 @pytest.fixture
-def topology(bonding: Path, lab_udev: None) -> Iterator[Topology]:
+def topology(request: pytest.FixtureRequest, bonding: Path, lab_udev: None) -> Iterator[Topology]:
+    """The veth topology, or the one named by indirect parametrization:
+    ``@pytest.mark.parametrize("topology", ["veth", "sriov"], indirect=True)``."""
     _require_guest()
-    topo = Topology().setup()
+    topo = make_topology(getattr(request, "param", "veth")).setup()
     try:
         yield topo
     finally:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from conftest import Topology, run, wait_until
+from conftest import Topology, make_topology, run, wait_until
 
 from vfbond.control import request
 
@@ -94,7 +95,8 @@ def measure_failover(topo: Topology, i: int, to: str, timeout: float = 10.0) -> 
     Timed from the carrier drop, not from starting `ip`: a process start costs 0.1-0.5 s under
     emulation and would swamp what is measured.
     """
-    cut = subprocess.Popen(["ip", "-n", topo.ns, "link", "set", topo.sw(i), "down"])
+    cut = threading.Thread(target=topo.cut_carrier, args=(i,))
+    cut.start()
     carrier = Path(f"/sys/class/net/{topo.vf(i)}/carrier")
     t_loss = None
     deadline = time.monotonic() + timeout
@@ -106,8 +108,8 @@ def measure_failover(topo: Topology, i: int, to: str, timeout: float = 10.0) -> 
             if t_loss is not None and active() == to:
                 return now - t_loss
     finally:
-        cut.wait(30)
-    raise AssertionError(f"{to} not active within {timeout}s of cutting {topo.sw(i)} (active: {active()!r}, "
+        cut.join(30)
+    raise AssertionError(f"{to} not active within {timeout}s of cutting {topo.vf(i)}'s carrier (active: {active()!r}, "
                          f"carrier loss {'seen' if t_loss else 'not seen'})")
 
 
@@ -120,9 +122,9 @@ def time_until_active(name: str, t0: float, timeout: float = 5.0) -> float:
 
 
 @contextmanager
-def running_daemon(workdir: Path) -> Iterator[LabDaemon]:
-    """A fresh topology and a vfbondd building bond0 over it from the default config."""
-    topo = Topology().setup()
+def running_daemon(workdir: Path, kind: str = "veth") -> Iterator[LabDaemon]:
+    """A fresh topology of that kind and a vfbondd building bond0 over it from the default config."""
+    topo = make_topology(kind).setup()
     d = LabDaemon(topo, workdir)
     d.write_config()
     try:

@@ -1,0 +1,249 @@
+"""The "sriov" lab topology: real igbvf VFs of two emulated Intel 82576 PFs, as a VM sees them.
+
+lab/run.sh gives the guest two igb PFs, each alone on a QEMU hub with a virtio NIC as its switch
+port.  Here the PFs are renamed pf0/pf1 and moved into namespace ``host``: they and their log
+lines belong to the host, as in a real VM.  Each PF gets one VF with an administrative MAC as
+Nova sets it (trust off, spoof check on), and the VFs stay in the guest's root namespace, named by
+a udev rule on their PCI address as an image's naming rules would (vf0, vf1 by default).  The
+virtio NICs join the switch bridge of the base Topology, so gateway, blackhole and spoof-check work
+as on veth.
+
+Events, as a host would cause them:
+  cut_carrier / restore_carrier   PF reset: PF admin down / up; the VF's carrier follows (back
+                                  4-8 s after the PF)
+  cable_pull / cable_restore      QMP set_link on the PF (through lab/qmp_relay.py): the VF keeps
+                                  carrier while its traffic dies
+  unplug / replug                 sriov_numvfs 1 -> 0 -> 1: a new VF netdev (new ifindex), with a
+                                  random MAC until the host sets the admin MAC and the VF reloads
+  set_trust, set_admin_mac        `ip link set <pf> vf 0 trust|mac`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import Topology, _link_exists, ip_batch, purge_bonds, run, wait_until
+
+HOST_NS = "host"
+PCI = Path("/sys/bus/pci")
+SW_NIC_MACS = ("52:54:00:00:01:00", "52:54:00:00:01:01")  # the virtio switch ports (lab/run.sh)
+UDEV_NAMES = Path("/run/udev/rules.d/99-vfbond-lab-vf-names.rules")
+VF_BACK_SECONDS = 30.0  # carrier after a PF reset is back in 4-8 s; more under a loaded emulation
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def _netdev_with_mac(mac: str) -> str | None:
+    for dev in Path("/sys/class/net").iterdir():
+        try:
+            if (dev / "address").read_text().strip() == mac:
+                return dev.name
+        except OSError:
+            continue
+    return None
+
+
+def qmp(execute: str, **arguments: object) -> object:
+    """Run a QMP command on the lab's QEMU, through the host-side relay (lab/run.sh)."""
+    folder = Path(os.environ["VFBOND_LAB_RESULTS"], "qmp")
+    name = uuid.uuid4().hex
+    tmp = folder / f"{name}.tmp"
+    tmp.write_text(json.dumps({"execute": execute, "arguments": arguments}))
+    tmp.rename(folder / f"{name}.json")
+    reply_path = folder / f"{name}.reply"
+    reply = json.loads(wait_until(lambda: reply_path.exists() and reply_path.read_text(), 30, 0.02,
+                                  f"the QMP relay to answer {execute} (lab/qmp_relay.py; see qmp-relay.log)"))
+    reply_path.unlink()
+    if "error" in reply:
+        raise AssertionError(f"QMP {execute} {arguments}: {reply['error']}")
+    return reply["return"]
+
+
+@dataclass
+class SriovTopology(Topology):
+    kind = "sriov"
+    pfs: tuple[str, ...] = ("pf0", "pf1")
+    pf_pci: list[str] = field(default_factory=list)
+    host_ns: str = HOST_NS
+    carrier_back_s: float = VF_BACK_SECONDS
+    cables_pulled: set[int] = field(default_factory=set)
+
+    # -- the host's side, once per boot -------------------------------------------------------
+    def _discover(self) -> None:
+        self.pf_pci = sorted(p.name for p in (PCI / "drivers/igb").glob("0000:*")) \
+            if (PCI / "drivers/igb").is_dir() else []
+        if len(self.pf_pci) != 2:
+            pytest.fail(f"the sriov topology needs two igb PFs (lab/run.sh adds them); found {self.pf_pci}",
+                        pytrace=False)
+
+    def vf_pci(self, i: int) -> str | None:
+        link = PCI / "devices" / self.pf_pci[i] / "virtfn0"
+        return os.path.basename(os.readlink(link)) if link.exists() else None
+
+    def _host_setup(self) -> None:
+        """PFs into the host namespace as pf0/pf1, up (a PF that is down keeps its VFs without carrier)."""
+        run(["modprobe", "-a", "igb", "igbvf"])
+        self._discover()
+        if not os.path.exists(f"/run/netns/{self.host_ns}"):
+            run(["ip", "netns", "add", self.host_ns])
+        for i, pci in enumerate(self.pf_pci):
+            names = os.listdir(PCI / "devices" / pci / "net") if (PCI / "devices" / pci / "net").is_dir() else []
+            if names:  # still in the root namespace under its udev name
+                ip_batch([f"link set {names[0]} down", f"link set {names[0]} name {self.pfs[i]}",
+                          f"link set {self.pfs[i]} netns {self.host_ns}"])
+        ip_batch([f"link set {pf} up" for pf in self.pfs], ns=self.host_ns)
+
+    def in_host(self, cmd: str) -> None:
+        run(cmd, ns=self.host_ns)
+
+    # -- VFs ----------------------------------------------------------------------------------
+    def _name_rules(self) -> None:
+        """udev names each VF by its PCI address, as an image's naming rules would."""
+        rules = [f'SUBSYSTEM=="net", ACTION=="add", KERNELS=="{pci}", NAME:="{self.vfs[i]}"'
+                 for i in range(len(self.pfs)) if (pci := self.vf_pci(i) or self._expected_vf_pci(i))]
+        UDEV_NAMES.parent.mkdir(parents=True, exist_ok=True)
+        UDEV_NAMES.write_text("\n".join(rules) + "\n")
+        run(["udevadm", "control", "--reload"], check=False)
+
+    def _expected_vf_pci(self, i: int) -> str:
+        return f"{self.pf_pci[i][:-4]}10.0"  # igb's first VF: device 0x10 on the PF's bus (offset 0x80)
+
+    def _numvfs(self, i: int, n: int) -> None:
+        _write(PCI / "devices" / self.pf_pci[i] / "sriov_numvfs", str(n))
+
+    def _reload_vf(self, i: int) -> None:
+        """Unbind and bind the VF driver: the VF takes the admin MAC the host set."""
+        pci = self.vf_pci(i)
+        assert pci, f"PF {self.pfs[i]} has no VF"
+        if (PCI / "devices" / pci / "driver").exists():
+            _write(PCI / "devices" / pci / "driver/unbind", pci)
+        _write(PCI / "drivers/igbvf/bind", pci)
+
+    def _create_vf(self, i: int, admin_mac: bool = True) -> None:
+        self._numvfs(i, 1)
+        if admin_mac:
+            self.in_host(f"ip link set {self.pfs[i]} vf 0 mac {self.macs[i]}")
+            self._reload_vf(i)
+        run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
+
+    def _vf_ready(self, i: int) -> bool:
+        name = self.vfs[i]
+        try:
+            return Path(f"/sys/class/net/{name}/address").read_text().strip() == self.macs[i]
+        except OSError:
+            return False
+
+    # -- build / destroy ----------------------------------------------------------------------
+    def setup(self) -> "SriovTopology":
+        if not self.pf_pci:
+            self._host_setup()
+        self.teardown()
+        self._name_rules()
+        for i in range(len(self.pfs)):
+            if self.vf_pci(i) is None:
+                self._create_vf(i)
+            elif not self._vf_ready(i):  # renamed or a foreign MAC left by a test: re-create it
+                self._numvfs(i, 0)
+                self._create_vf(i)
+        for i, vf in enumerate(self.vfs):
+            wait_until(lambda: self._vf_ready(i), 30, 0.1, f"{vf} with its admin MAC {self.macs[i]}")
+        # a fresh VF: down, no addresses, trust off, spoof check on (as Nova leaves it)
+        ip_batch([c for vf in self.vfs for c in (f"link set {vf} down", f"addr flush dev {vf}")])
+        ip_batch([f"link set {pf} vf 0 trust off spoofchk on" for pf in self.pfs], ns=self.host_ns)
+        self._switch()
+        return self
+
+    def _switch(self) -> None:
+        """The virtio NICs (back in the root namespace once `sw` is gone) join the switch bridge."""
+        nics = [wait_until(lambda m=mac: _netdev_with_mac(m), 30, 0.1, f"virtio switch port {mac}")
+                for mac in SW_NIC_MACS]
+        run(["ip", "netns", "add", self.ns])
+        ip_batch([c for nic, sw in zip(nics, self.sws) for c in (f"link set {nic} down",
+                  f"link set {nic} name {sw}", f"link set {sw} netns {self.ns}")])
+        ip_batch([
+            "link set lo up",
+            f"link add {self.bridge} type bridge stp_state 0 forward_delay 0",
+            f"addr add {self.gw4}/{self.gw4_prefix} dev {self.bridge}",
+            f"addr add {self.gw6}/{self.gw6_prefix} dev {self.bridge} nodad",
+            f"link set {self.bridge} up",
+            *[c for sw in self.sws for c in (f"link set {sw} master {self.bridge}", f"link set {sw} up")],
+        ], ns=self.ns)
+
+    def teardown(self) -> None:
+        purge_bonds()
+        for i in sorted(self.cables_pulled):
+            self.cable_restore(i)
+        if self.pf_pci:
+            ip_batch([f"link set {pf} up" for pf in self.pfs], ns=self.host_ns, check=False)
+        if os.path.exists(f"/run/netns/{self.ns}"):
+            run(["ip", "netns", "del", self.ns], check=False)
+        self.blackholed.clear()
+        self.unplugged.clear()
+        self.spoofcheck_on = False
+
+    # -- events -------------------------------------------------------------------------------
+    def cut_carrier(self, i: int) -> None:
+        self.pf_reset(i)
+
+    def restore_carrier(self, i: int) -> None:
+        self.pf_restore(i)
+
+    def pf_reset(self, i: int) -> None:
+        """The host resets PF i (admin down): its VF loses carrier."""
+        self.in_host(f"ip link set {self.pfs[i]} down")
+
+    def pf_restore(self, i: int) -> None:
+        """PF i up again: the VF's carrier returns by itself seconds later."""
+        self.in_host(f"ip link set {self.pfs[i]} up")
+
+    def cable_pull(self, i: int) -> None:
+        qmp("set_link", name=self.pfs[i], up=False)
+        self.cables_pulled.add(i)
+
+    def cable_restore(self, i: int) -> None:
+        qmp("set_link", name=self.pfs[i], up=True)
+        self.cables_pulled.discard(i)
+
+    def set_trust(self, i: int, on: bool) -> None:
+        self.in_host(f"ip link set {self.pfs[i]} vf 0 trust {'on' if on else 'off'}")
+
+    def set_admin_mac(self, i: int, mac: str) -> None:
+        self.in_host(f"ip link set {self.pfs[i]} vf 0 mac {mac}")
+
+    def unplug(self, i: int) -> None:
+        """The host takes the VF away (sriov_numvfs 0): its netdev vanishes."""
+        self._numvfs(i, 0)
+        wait_until(lambda: not _link_exists(self.vfs[i]), 15, 0.1, f"{self.vfs[i]} gone")
+        self.unplugged.add(i)
+        self.blackholed.discard(i)
+
+    def replug(self, i: int, name: str | None = None) -> str:
+        return self.recreate_vf(i, name)
+
+    def recreate_vf(self, i: int, name: str | None = None, admin_mac: bool = True) -> str:
+        """A new VF on PF i (new ifindex), named `name` by udev; without admin_mac it keeps the
+        random MAC igbvf gives it until the host sets one."""
+        if self.vf_pci(i) is not None:
+            self._numvfs(i, 0)
+        self.vfs[i] = name or self.vfs[i]
+        self._name_rules()
+        self._create_vf(i, admin_mac)
+        self.unplugged.discard(i)
+        if admin_mac:
+            wait_until(lambda: self._vf_ready(i), 30, 0.1, f"{self.vfs[i]} back with {self.macs[i]}")
+        if self.spoofcheck_on:
+            self.spoofcheck(True)
+        return self.vfs[i]
+
+    def wait_carrier(self, i: int, timeout: float = VF_BACK_SECONDS) -> float:
+        t0 = time.monotonic()
+        wait_until(lambda: self.carrier(i), timeout, 0.1, f"{self.vfs[i]} carrier back")
+        return time.monotonic() - t0

@@ -1,0 +1,77 @@
+"""The sriov topology itself: real igbvf VFs behave as LAB-NOTES.md says, so later claims rest on it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run, wait_until
+from sriov import SriovTopology
+
+pytestmark = [pytest.mark.lab, pytest.mark.parametrize("topology", ["sriov"], indirect=True)]
+
+
+def driver(name: str) -> str:
+    return Path(f"/sys/class/net/{name}/device/driver").resolve().name
+
+
+def test_vfs_are_igbvf_with_the_admin_mac_and_reach_the_gateway(topology: SriovTopology) -> None:
+    for i, vf in enumerate(topology.vfs):
+        assert driver(vf) == "igbvf"
+        assert Path(f"/sys/class/net/{vf}/address").read_text().strip() == topology.mac(i)
+    # the guest sees no PF: they are the host's
+    assert not any(driver(n.name) == "igb" for n in Path("/sys/class/net").iterdir() if (n / "device").exists())
+    host = run(["ip", "-n", topology.host_ns, "link", "show", topology.pfs[0]]).stdout
+    assert "spoof checking on" in host and "trust off" in host
+    run(["ip", "addr", "add", f"{topology.host4}/24", "dev", topology.vf(0)])
+    run(["ip", "link", "set", topology.vf(0), "up"])
+    topology.wait_carrier(0)
+    assert topology.ping_gateway(dev=topology.vf(0))
+
+
+def test_untrusted_vf_refuses_a_mac_change(topology: SriovTopology) -> None:
+    done = run(["ip", "link", "set", topology.vf(1), "address", "02:00:00:00:99:01"], check=False)
+    assert done.returncode != 0, "an untrusted VF with an admin MAC accepted a MAC change"
+    topology.set_trust(1, True)
+    run(["ip", "link", "set", topology.vf(1), "address", "02:00:00:00:99:01"])
+
+
+def test_fail_over_mac_none_cannot_enslave_a_mac_locked_vf(topology: SriovTopology) -> None:
+    run("ip link add bond9 type bond mode active-backup miimon 100 fail_over_mac none")
+    done = [run(["ip", "link", "set", vf, "master", "bond9"], check=False) for vf in topology.vfs]
+    assert any(d.returncode != 0 for d in done), "the kernel enslaved both MAC-locked VFs under fail_over_mac=none"
+    kmsg = run(["dmesg"]).stdout
+    assert "Error -99 calling set_mac_address" in kmsg
+
+
+def test_pf_reset_drops_vf_carrier_and_it_returns(topology: SriovTopology) -> None:
+    run(["ip", "link", "set", topology.vf(0), "up"])
+    topology.wait_carrier(0)
+    topology.pf_reset(0)
+    wait_until(lambda: not topology.carrier(0), 10, 0.05, "VF carrier loss after the PF reset")
+    topology.pf_restore(0)
+    back = topology.wait_carrier(0)
+    print(f"\nVF carrier back {back:.1f} s after the PF came up")
+
+
+def test_cable_pull_keeps_vf_carrier_but_kills_traffic(topology: SriovTopology) -> None:
+    run(["ip", "addr", "add", f"{topology.host4}/24", "dev", topology.vf(0)])
+    run(["ip", "link", "set", topology.vf(0), "up"])
+    topology.wait_carrier(0)
+    assert topology.ping_gateway(dev=topology.vf(0))
+    topology.cable_pull(0)
+    time.sleep(2)
+    assert topology.carrier(0), "the VF lost carrier on a cable pull (expected: kept, as with a forced-up VF)"
+    assert not topology.ping_gateway(dev=topology.vf(0), count=2, deadline=3)
+    topology.cable_restore(0)
+    assert topology.ping_gateway(dev=topology.vf(0), deadline=15)
+
+
+def test_recreated_vf_has_a_new_ifindex_and_its_admin_mac(topology: SriovTopology) -> None:
+    before = int(Path(f"/sys/class/net/{topology.vf(1)}/ifindex").read_text())
+    topology.unplug(1)
+    name = topology.replug(1, "ens9")
+    assert name == "ens9" and driver("ens9") == "igbvf"
+    assert int(Path("/sys/class/net/ens9/ifindex").read_text()) != before
+    assert Path("/sys/class/net/ens9/address").read_text().strip() == topology.mac(1)
