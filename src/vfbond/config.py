@@ -164,12 +164,32 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+MAX_DEPTH = 32  # a vfbond config nests 5 deep; PyYAML's composer recurses, and a deeper file could exhaust the stack
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where the YAML nests deeper than MAX_DEPTH, found with the (iterative) event parser."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark.line + 1 if event.start_mark else 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def _line_map(text: str) -> dict[str, int]:
     """Dotted field path -> 1-based line, from the YAML node tree (values, not just keys)."""
     lines: dict[str, int] = {}
+    walked: set[int] = set()  # an alias is its anchored node again: descend once, or aliases multiply paths
 
     def walk(node: yaml.Node, path: str) -> None:
         lines.setdefault(path, node.start_mark.line + 1)
+        if id(node) in walked:
+            return
+        walked.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 sub = f"{path}.{key.value}" if path else str(key.value)
@@ -317,14 +337,16 @@ def _read_ip(r: _Reader, raw: Any, path: str, version: int) -> IPConfig:
     for i, item in enumerate(items):
         field_path = f"{path}.addresses[{i}]" if "addresses" in sect else f"{path}.address"
         try:
-            iface = ipaddress.ip_interface(str(item))
-            if iface.version != version or "/" not in str(item):
+            if not isinstance(item, str):
+                raise ValueError
+            iface = ipaddress.ip_interface(item)
+            if iface.version != version or "/" not in item:
                 raise ValueError
             addresses.append(str(iface))
         except ValueError:
             example = "10.10.1.5/24" if version == 4 else "2001:db8:10::5/64"
-            r.problem(field_path, f"{item!r} is not an IPv{version} address with a prefix length",
-                      f"write it as CIDR, e.g. {example}")
+            r.problem(field_path, f"{redact.shown(field_path, item)} is not an IPv{version} address with a prefix "
+                      "length", f"write it as CIDR, e.g. {example}")
     gateway = r.get(sect, path, "gateway", str, None, _gateway,
                     "give the gateway as a plain address, e.g. 192.0.2.1 or fe80::1 (no %zone)")
     if gateway is not None and ipaddress.ip_address(gateway).version != version:
@@ -382,8 +404,8 @@ def _read_bond(r: _Reader, raw: Any) -> BondConfig:
     sect = r.section(raw, "bond", known)
     mode = sect.get("mode", "active-backup")
     if mode not in ("active-backup", 1):
-        r.problem("bond.mode", f"{mode!r} is not supported: VFs cannot do LACP or switch-assisted modes, and "
-                  "vfbond supervises active-backup only", "set mode: active-backup")
+        r.problem("bond.mode", f"{redact.shown('bond.mode', mode)} is not supported: VFs cannot do LACP or "
+                  "switch-assisted modes, and vfbond supervises active-backup only", "set mode: active-backup")
     slaves = _read_slaves(r, sect.get("slaves"))
     miimon = r.get(sect, "bond", "miimon", int, 100, _positive,
                    "set miimon to a poll interval in ms, e.g. 100 (0 disables link monitoring)")
@@ -430,10 +452,10 @@ def _read_probes(r: _Reader, raw: Any) -> ProbeConfig:
     targets = r.items(sect.get("targets"), "probes.targets", "list the gateway addresses to probe")
     good = []
     for i, t in enumerate(targets):
-        if why := _ip(str(t)):
+        if why := _ip(t) if isinstance(t, str) else f"expected an address, got {redact.shown('probes.targets', t)}":
             r.problem(f"probes.targets[{i}]", why, "give a plain IPv4 or IPv6 address (usually the gateway)")
         else:
-            good.append(str(t))
+            good.append(t)
     enabled = r.get(sect, "probes", "enabled", bool, bool(good))
     if enabled and not good:
         r.problem("probes.targets", "probes are enabled but no target is given",
@@ -482,9 +504,11 @@ def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
         if not host:
             r.problem(f"{p}.host", "missing", "name the trap receiver, e.g. host: 192.0.2.60")
             continue
-        version = str(s.get("version", "2c"))
+        version = s.get("version", "2c")
+        version = str(version) if isinstance(version, (str, int)) else version  # YAML reads `version: 3` as an int
         if version not in ("2c", "3"):
-            r.problem(f"{p}.version", f"{version!r} is not supported", "use version: 2c or version: 3")
+            r.problem(f"{p}.version", f"{redact.shown(f'{p}.version', version)} is not supported",
+                      "use version: 2c or version: 3")
         user = r.get(s, p, "user", str, None)
         if version == "3" and not user:
             r.problem(f"{p}.user", "SNMPv3 needs a user", "add user: (and auth_key/priv_key for authPriv)")
@@ -530,6 +554,9 @@ def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
 
 def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Config:
     try:
+        if line := _too_deep(text):
+            raise ConfigError([Problem(file, line, "<yaml>", f"nested more than {MAX_DEPTH} levels deep",
+                                       "check the brackets and indentation: vfbond's config nests 5 levels")])
         lines = _line_map(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -7,11 +7,17 @@ traps may say that such a field is set or wrong, never what it holds.
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 from collections.abc import Iterable
 from typing import Any
 
 SECRET_FIELDS = frozenset({"community", "auth_key", "priv_key"})
 MASK = "<redacted>"
+
+# A config value may be a large structure of YAML aliases (shared, not copied): show it bounded.
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 4, 4  # at most 64 leaves
 
 
 def is_secret(field: str) -> bool:
@@ -20,8 +26,8 @@ def is_secret(field: str) -> bool:
 
 
 def shown(field: str, value: Any) -> str:
-    """How a config value may appear in a message: repr, or only its type for a secret."""
-    return f"a {type(value).__name__} ({MASK})" if is_secret(field) else repr(value)
+    """How a config value may appear in a message: a bounded repr, or only its type for a secret."""
+    return f"a {type(value).__name__} ({MASK})" if is_secret(field) else _REPR.repr(value)
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:

@@ -227,3 +227,35 @@ def test_a_gateway_without_addresses_is_refused(family: str) -> None:
     text = "bond:\n  slaves:\n    - mac: fa:16:3e:00:00:01\n    - name: ens7\n  " + family + "\n"
     (p,) = problems(text)
     assert p.startswith("t.yaml:5: bond.ipv") and ".gateway: " in p and "without addresses" in p
+
+
+def _laughs(levels: int = 8) -> str:
+    """Anchors a0..a7, each ten aliases of the one before (10**8 values once expanded), used everywhere."""
+    lines = ["x0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    top = f"*a{levels - 1}"
+    return "\n".join(lines) + (f"\nbond:\n  mode: {top}\n  slaves: {top}\n  ipv4: {{addresses: {top}}}\n"
+                               f"probes: {{targets: {top}}}\nalerts:\n  snmp: [{{host: h, version: {top}}}]\n")
+
+
+HOSTILE = [
+    ("recursive-alias", "bond: &b\n  slaves: [*b, *b]\n"),
+    ("alias-bomb", _laughs()),
+    ("deep-nesting", "bond: " + "[" * 5000 + "]" * 5000 + "\n"),
+]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(("case", "text"), HOSTILE, ids=[case for case, _ in HOSTILE])
+def test_hostile_yaml_is_a_short_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              case: str, text: str) -> None:
+    """Aliases are shared, not copied: neither the line map nor a message may expand them."""
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert 0 < len(str(info.value)) < 20_000, len(str(info.value))
+    for p in info.value.problems:
+        assert p.line and "\n" not in str(p) and re.search(r"\. Fix: \S", str(p)), str(p)
+    assert cli.main(["check-config", "-c", str(path)]) == exitcodes.USAGE
+    assert "Traceback" not in capsys.readouterr().err
