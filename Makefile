@@ -1,5 +1,5 @@
 # vfbond make targets: shorthands for the scripts (README has the two that matter).
-.PHONY: setup demo test test-host bench lab-setup test-lab
+.PHONY: setup demo test test-host lint bench lab-setup test-lab
 
 # Everything the tests and the demo need on a fresh Debian 12 machine (root).
 setup:
@@ -16,6 +16,11 @@ test:
 # Unit and host tests only (seconds; needs root for network namespaces).
 test-host:
 	.venv/bin/python -m pytest tests/unit tests/host
+
+# What scripts/test.sh runs first: ruff (rules in pyproject.toml) and mypy on src/.
+lint:
+	.venv/bin/ruff check src tests
+	.venv/bin/mypy
 
 # Failover time, packets lost, daemon CPU and memory, in one lab boot (see BENCHMARKS.md).
 bench:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): install what is missing, then run
+#   0. lint: ruff (rules in pyproject.toml) and mypy on src/; no JUnit, it counts through its exit code
 #   1. unit + host tests (tests/unit, tests/host: network namespaces the tests make themselves)
 #   2. the kernel lab: ONE guest boot with real bonding and NetworkManager (lab/run.sh)
 #   3. the systemd lab: ONE guest boot with a real systemd and cloud-init (lab/run-systemd.sh)
@@ -13,6 +14,11 @@ rm -rf "$OUT"; mkdir -p "$OUT/lab" "$OUT/systemd"
 bash scripts/setup.sh || { echo "test: setup failed: nothing was tested" >&2; exit 1; }
 
 declare -A RC
+echo; echo "==> [test] lint (ruff, mypy)"
+RC[lint]=0
+.venv/bin/ruff check src tests || RC[lint]=$?
+.venv/bin/mypy || RC[lint]=$?
+
 echo; echo "==> [test] unit + host tests"
 .venv/bin/python -m pytest --junitxml="$OUT/host.xml" tests/unit tests/host
 RC[host]=$?
@@ -29,12 +35,14 @@ cp -f "$OUT/systemd/junit.xml" "$OUT/systemd.xml" 2>/dev/null
 
 echo; echo "==> [test] summary"
 fail=0
+junit_suites=0
 for part in "${!RC[@]}"; do
     printf '    %-8s %s\n' "$part" "$([ "${RC[$part]}" = 0 ] && echo ok || echo "FAILED (exit ${RC[$part]})")"
     [ "${RC[$part]}" = 0 ] || fail=1
+    [ "$part" = lint ] || junit_suites=$((junit_suites + 1))  # lint writes no JUnit: it counts through RC only
 done
 # One closing line over every suite, from the JUnit files (a suite that never reported counts as failed).
-.venv/bin/python - "$OUT" "${#RC[@]}" <<'PY'
+.venv/bin/python - "$OUT" "$junit_suites" <<'PY'
 import sys, glob, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
 files = glob.glob(f"{sys.argv[1]}/*.xml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 
 def prepare() -> None:
@@ -11,9 +12,9 @@ def prepare() -> None:
     packets("02:00:00:00:00:00", ["192.0.2.1/32", "2001:db8::1/128"])
 
 
-def packets(mac: str, addresses: list[str]) -> list:
+def packets(mac: str, addresses: list[str]) -> list[Any]:
     # scapy is imported here, not at module load: `bondctl status` never needs it.
-    from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
+    from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
     from scapy.layers.l2 import ARP, Ether
 
     frames = []

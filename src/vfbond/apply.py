@@ -26,7 +26,7 @@ async def _refuse_busy_slaves(plan: BondPlan, found: list[LinkInfo], current: Bo
         if link.name in ours:
             continue
         if link.master is not None:
-            master = next((l.name for l in found if l.index == link.master), str(link.master))
+            master = next((other.name for other in found if other.index == link.master), str(link.master))
             raise PlanError(f"bond.slaves: {link.name} ({binding.label}) is already enslaved to {master}. "
                             f"Fix: release it (`ip link set {link.name} nomaster`) or check the MAC in the config")
         busy = await addresses(ipr, link.index)
@@ -60,7 +60,8 @@ async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progre
                                            retry=retry_if_result(bool)):
             with attempt:
                 left = diff(plan, await read_bond(ipr, bond.name)) + await backend.pending(plan)
-            if not attempt.retry_state.outcome.failed:
+            outcome = attempt.retry_state.outcome  # set by leaving `with attempt`
+            if outcome is not None and not outcome.failed:
                 attempt.retry_state.set_result(left)
     except RetryError:
         raise BackendError(f"{backend.name}: after applying, the kernel still differs: "

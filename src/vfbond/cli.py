@@ -8,16 +8,18 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, config as config_mod, day0, doctor, exitcodes
+from . import __version__, day0, doctor, exitcodes
+from . import config as config_mod
 from .apply import converge
 from .backends.base import BackendError
 from .backends.select import select_backend
-from .control import CommandError, DaemonNotRunning, request
+from .control import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
 from .diagnose import bond_warnings
 from .events import History
 from .inspect import read_bond
@@ -52,10 +54,10 @@ def _kernel_status(bond: str) -> dict[str, Any] | None:
     return asyncio.run(read())
 
 
-def gather_status(bond: str, socket: str) -> dict[str, Any] | None:
+def gather_status(bond: str, socket: str, timeout: float | None = None) -> dict[str, Any] | None:
     """From vfbondd when it runs (health, events), else the kernel alone."""
     try:
-        data = request(socket, "status")
+        data = request(socket, "status", timeout=timeout or QUICK_TIMEOUT)
         data["source"] = "vfbondd"
     except DaemonNotRunning:
         data = _kernel_status(bond)
@@ -89,8 +91,8 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"  addresses: {', '.join(b['addresses'])}")
     verdicts = data.get("verdicts", {})
     health = data.get("health", {})
-    header = f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} {'PERM MAC':<17} " \
-             f"{'DRIVER':<8} {'PCI':<13} {'NUMA':>4}  PROBES"
+    header = (f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} "
+              f"{'PERM MAC':<17} {'DRIVER':<8} {'PCI':<13} {'NUMA':>4}  PROBES")
     lines += ["", header]
     for s in b["slaves"]:
         sl = s["link"]
@@ -122,7 +124,7 @@ def render_status(data: dict[str, Any]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    data = gather_status(args.bond, args.socket)
+    data = gather_status(args.bond, args.socket, args.timeout)
     if data is None:
         if args.json:
             _print_json({"bond": None, "name": args.bond, "present": False})
@@ -137,7 +139,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    data = gather_status(args.bond, args.socket)
+    data = gather_status(args.bond, args.socket, args.timeout)
     if data is None:
         verdict, code, why = "absent", exitcodes.NO_BOND, f"{args.bond} not present"
     else:
@@ -160,7 +162,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def cmd_events(args: argparse.Namespace) -> int:
     try:
-        events = request(args.socket, "events", {"count": args.count})
+        events = request(args.socket, "events", {"count": args.count}, timeout=args.timeout or QUICK_TIMEOUT)
     except DaemonNotRunning:
         # The history is persisted: it can be read while vfbondd is down.
         history = History(Path(args.state_dir) / "events.jsonl", size=max(args.count, 1))
@@ -191,8 +193,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"switching {args.bond} to its backup and waiting for the gateway to answer through it ...",
               flush=True)
-    reports = request(args.socket, "simulate-failover",
-                      {"restore": args.restore, "force": args.force, "hold": args.hold}, timeout=60)
+    reports = request(args.socket, "simulate-failover", {"restore": args.restore, "force": args.force,
+                                                          "hold": args.hold}, timeout=args.timeout or APPLY_TIMEOUT)
     if args.json:
         _print_json(reports)
     else:
@@ -209,7 +211,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     config = config_mod.load(args.config)
-    say = (lambda line: None) if args.json else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    def say(line: str) -> None:
+        if not args.json:
+            print(f"  {line}", file=sys.stderr, flush=True)
 
     async def run() -> tuple[str, list[str]]:
         async with AsyncIPRoute() as ipr:
@@ -238,7 +242,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    result = request(args.socket, "reload")
+    result = request(args.socket, "reload", timeout=args.timeout or APPLY_TIMEOUT)
     print(f"reloaded {result['reloaded']}")
     return exitcodes.OK
 
@@ -266,9 +270,13 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--bond", default="bond0", help="bond interface (default: %(default)s)")
     common.add_argument("--socket", default=DEFAULT_SOCKET, help="vfbondd control socket (default: %(default)s)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help=f"how long to wait for vfbondd's answer (default: {APPLY_TIMEOUT:g} for reload and "
+                             f"simulate-failover, which may apply the config; {QUICK_TIMEOUT:g} for the rest)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, description: str) -> argparse.ArgumentParser:
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
+            description: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, parents=[common], help=help, description=description, epilog=_exit_codes_text(),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)

@@ -11,12 +11,18 @@ import grp
 import json
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import exitcodes
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+# How long bondctl waits for an answer. A reload or simulate-failover may apply the config through
+# NetworkManager, which takes tens of seconds on a slow (emulated) VM; everything else is a read.
+APPLY_TIMEOUT = 120.0
+QUICK_TIMEOUT = 10.0
 
 
 class CommandError(Exception):
@@ -78,26 +84,32 @@ class ControlServer:
         self.path.unlink(missing_ok=True)
 
 
-def request(path: str, cmd: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
-    """Blocking client used by bondctl. Raises DaemonNotRunning or CommandError."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(path)
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        raise DaemonNotRunning(path) from None
-    except PermissionError:
-        sock.close()
-        raise CommandError(f"no permission to use {path}: run as root (or set daemon.socket_group)",
-                           exitcodes.FAILED) from None
-    with sock, sock.makefile("rwb") as f:
-        f.write(json.dumps({"cmd": cmd, "args": args or {}}).encode() + b"\n")
-        f.flush()
-        line = f.readline()
+def request(path: str, cmd: str, args: dict[str, Any] | None = None, timeout: float = QUICK_TIMEOUT) -> Any:
+    """Blocking client used by bondctl. Raises DaemonNotRunning or CommandError (TIMEOUT: no answer in time)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)  # for connect, send and the answer alike
+        try:
+            sock.connect(path)
+            with sock.makefile("rwb") as f:
+                f.write(json.dumps({"cmd": cmd, "args": args or {}}).encode() + b"\n")
+                f.flush()
+                line = f.readline()
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise DaemonNotRunning(path) from None
+        except PermissionError:
+            raise CommandError(f"no permission to use {path}: run as root (or set daemon.socket_group)",
+                               exitcodes.FAILED) from None
+        except TimeoutError:
+            raise CommandError(f"vfbondd did not answer {cmd} within {timeout:g} s; it may still be working on it. "
+                               "See `bondctl status` and `journalctl -u vfbondd`, or wait longer with --timeout "
+                               "SECONDS", exitcodes.TIMEOUT) from None
     if not line:
         raise CommandError(f"vfbondd closed {path} without answering", exitcodes.FAILED)
-    reply = json.loads(line)
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        raise CommandError(f"vfbondd answered {line[:80]!r}, which is not JSON: is {path} its socket?",
+                           exitcodes.FAILED) from None
     if not reply.get("ok"):
         raise CommandError(reply.get("error", "unknown error"), reply.get("code", exitcodes.FAILED))
     return reply.get("data")

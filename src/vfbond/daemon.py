@@ -14,11 +14,12 @@ from typing import Any
 import sdnotify
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, announce, config as config_mod, exitcodes
-from .control import CommandError, ControlServer
+from . import __version__, announce, exitcodes
+from . import config as config_mod
 from .apply import converge
 from .backends.base import Backend, BackendError
 from .backends.select import select_backend
+from .control import CommandError, ControlServer
 from .events import Event, EventType, History
 from .plan import PlanError
 from .sinks import Dispatcher, build_sinks

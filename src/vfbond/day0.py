@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,8 @@ DEFAULT_WHEELHOUSE = f"{PREFIX}/wheelhouse"
 DEFAULT_PYTHON = "python3.11"  # the wheelhouse's compiled wheels are built for one Python minor
 UNIT_DEST = "/etc/systemd/system/vfbondd.service"
 CLI_LINK = "/usr/local/bin/bondctl"
-# The unit as shipped in the source tree (editable or checkout installs); --unit overrides.
-SOURCE_UNIT = Path(__file__).resolve().parents[2] / "units" / "vfbondd.service"
+# units/vfbondd.service, shipped inside the package (see package-data in pyproject.toml); --unit overrides.
+PACKAGED_UNIT = resources.files("vfbond") / "vfbondd.service"
 MIME_BOUNDARY = "==vfbond-day0=="
 
 
@@ -155,13 +157,13 @@ def mime(d: Day0) -> str:
 def load(config_path: str, unit_path: Path | None = None, wheelhouse: str = DEFAULT_WHEELHOUSE,
          python: str = DEFAULT_PYTHON) -> Day0:
     """Validate the config (ConfigError: nothing rendered) and read the unit."""
-    config_mod.load(config_path)
-    unit = unit_path or SOURCE_UNIT
+    config_mod.load(config_path, host_checks=False)  # checked again in the VM (vfbondd --check)
+    unit: Path | Traversable = unit_path or PACKAGED_UNIT
     try:
         unit_text = unit.read_text(encoding="utf-8")
     except OSError as exc:
-        raise Day0Error(f"cannot read the vfbondd unit {unit}: {exc.strerror}. Fix: pass --unit "
-                        "path/to/units/vfbondd.service from the vfbond source tree") from None
+        fix = "check the --unit path" if unit_path else "reinstall vfbond, or pass --unit units/vfbondd.service"
+        raise Day0Error(f"cannot read the vfbondd unit {unit}: {exc.strerror}. Fix: {fix}") from None
     if not wheelhouse.startswith("/"):
         raise Day0Error(f"--wheelhouse {wheelhouse!r} is relative; it is a path inside the VM. "
                         f"Fix: give an absolute path, e.g. {DEFAULT_WHEELHOUSE}")
@@ -206,7 +208,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="directory IN THE VM holding the vfbond wheel and its dependencies (default: %(default)s)")
     p.add_argument("--python", default=DEFAULT_PYTHON,
                    help="interpreter in the VM that builds the venv; must match the wheels (default: %(default)s)")
-    p.add_argument("--unit", help=f"vfbondd unit to embed (default: {SOURCE_UNIT})")
+    p.add_argument("--unit", help="vfbondd unit to embed (default: the one installed with vfbond)")
     p.add_argument("--mime", action="store_true",
                    help="multipart MIME (text/cloud-boothook + text/cloud-config), as Cisco ESC passes it")
     p.add_argument("-o", "--output", help="write here (atomically, mode 0600) instead of stdout")

@@ -11,7 +11,7 @@ import asyncio
 import json
 import subprocess
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from .plan import PlanError, build, diff, resolve_slave
 UNIT = "vfbondd.service"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "PASS"
     WARN = "WARN"
     FAIL = "FAIL"
@@ -146,12 +146,12 @@ def _check_redundancy(slaves: list[_Slave]) -> Finding | None:
     found = [s.link for s in slaves if s.link]
     if len(found) < 2:
         return None
-    pfs = [link.pf_address for link in found]
+    pfs = [link.pf_address for link in found if link.pf_address]
     numa = [link.numa_node for link in found]
-    if all(pfs) and len(set(pfs)) == 1:
+    if len(pfs) == len(found) and len(set(pfs)) == 1:
         return Finding("redundancy", Status.WARN, f"both VFs come from one physical function ({pfs[0]}): one NIC "
                        "or cable failure takes both", "attach one VF from each NIC (physnets sriov0 and sriov1)")
-    if all(pfs):
+    if len(pfs) == len(found):
         return Finding("redundancy", Status.PASS, f"VFs on different physical functions ({', '.join(pfs)})")
     if all(n is not None for n in numa) and len(set(numa)) == len(numa):
         return Finding("redundancy", Status.PASS, f"VFs on NUMA nodes {', '.join(map(str, numa))}: different NICs")
@@ -342,7 +342,7 @@ def gather(config_path: str, bond_name: str, socket: str) -> Facts:
     name = config.bond.name if config else bond_name
     daemon, daemon_error = None, None
     try:
-        daemon = request(config.daemon.socket if config else socket, "status", timeout=10)
+        daemon = request(config.daemon.socket if config else socket, "status")
     except DaemonNotRunning as exc:
         daemon_error = f"no socket at {exc}"
     except CommandError as exc:

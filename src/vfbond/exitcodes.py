@@ -8,6 +8,7 @@ NO_DAEMON = 4  # the command needs vfbondd and it is not running
 REFUSED = 5  # refused as unsafe (e.g. failing over onto an unhealthy backup without --force)
 DEGRADED = 6  # `bondctl health`: running on one slave, or a warning stands
 DOWN = 7  # `bondctl health`: no usable slave
+TIMEOUT = 8  # vfbondd did not answer in time; it may still be working on the request
 
 TABLE = {
     OK: "success",
@@ -18,4 +19,5 @@ TABLE = {
     REFUSED: "refused as unsafe; --force overrides where offered",
     DEGRADED: "health: degraded (one slave, or a warning)",
     DOWN: "health: no usable slave",
+    TIMEOUT: "vfbondd did not answer in time (it may still finish: check status); --timeout waits longer",
 }

@@ -9,14 +9,15 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Callable, Iterable
+from enum import StrEnum
+from typing import Any
 
 from .config import ProbeConfig
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     UP = "up"  # carrier up and the gateway answers (or probes are disabled)
     PATH_DOWN = "path_down"  # carrier up but the gateway stopped answering on this slave
     DOWN = "down"  # no carrier
@@ -24,7 +25,7 @@ class Verdict(str, Enum):
     UNKNOWN = "unknown"  # not proven either way yet
 
 
-class ProbeState(str, Enum):
+class ProbeState(StrEnum):
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
     UNKNOWN = "unknown"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .config import BondConfig, IPConfig, SlaveSpec
 from .inspect import BondState, LinkInfo
@@ -89,16 +90,19 @@ def resolve_slave(spec: SlaveSpec, links: Iterable[LinkInfo], bond_state: BondSt
 
 
 def build(bond: BondConfig, links: list[LinkInfo], state: BondState | None = None) -> BondPlan:
-    bindings = []
-    for spec in bond.slaves:
+    bindings: list[SlaveBinding] = []
+    for i, spec in enumerate(bond.slaves):
         link = resolve_slave(spec, links, state)
         if link is None:
-            present = ", ".join(f"{l.name} ({l.mac})" for l in links if l.kind not in UPPER_KINDS and l.name != "lo")
+            present = ", ".join(f"{x.name} ({x.mac})" for x in links if x.kind not in UPPER_KINDS and x.name != "lo")
             raise PlanError(f"bond.slaves: no interface matches {spec.label} "
                             f"({'mac ' + spec.mac if spec.mac else ''}{' name ' + spec.name if spec.name else ''}); "
                             f"present: {present or 'none'}. Fix: check the VF is attached to the VM "
                             f"(`ip -br link`) and its MAC in the config")
-        mac = (state.slave(link.name).perm_mac if state and state.slave(link.name) else None) or _own_mac(link)
+        if twin := next((b for b in bindings if b.ifname == link.name), None):
+            raise PlanError(f"bond.slaves[{i}]: {twin.label} and {spec.label} are both {link.name}: a bond over one "
+                            f"VF has no backup. Fix: name each VF by its own MAC (`ip -br link` lists them)")
+        mac = (known.perm_mac if state and (known := state.slave(link.name)) else None) or _own_mac(link)
         bindings.append(SlaveBinding(spec.label, link.name, mac))
     primary = next((b.ifname for b in bindings if b.label == bond.primary), None)
     return BondPlan(

@@ -7,7 +7,8 @@ is the one place that maps between them for the probes.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .config import BondConfig, ProbeConfig
 from .health import Health, Verdict

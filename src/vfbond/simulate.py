@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .inspect import read_bond
 from .supervisor import Supervisor
@@ -53,7 +55,7 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
     switched = False  # only an answer after the kernel switched proves the new slave
     sock = open_packet_socket(state.name, arp.ETH_P_ARP, arp.FILTER) if target else None
 
-    def on_reply() -> None:
+    def on_reply(sock: socket.socket, target: str) -> None:
         nonlocal received
         try:
             while True:
@@ -65,7 +67,7 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
         except BlockingIOError:
             pass
 
-    async def stream() -> None:
+    async def stream(sock: socket.socket, target: str) -> None:
         nonlocal sent
         while True:
             # Rebuilt each time: the bond's MAC follows the active slave under fail_over_mac=active.
@@ -75,9 +77,9 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
 
     streamer = None
     try:
-        if sock is not None:
-            loop.add_reader(sock.fileno(), on_reply)
-            streamer = asyncio.create_task(stream())
+        if sock is not None and target:
+            loop.add_reader(sock.fileno(), on_reply, sock, target)
+            streamer = asyncio.create_task(stream(sock, target))
             await asyncio.sleep(3 * STREAM_INTERVAL)  # the stream is flowing before the switch
             answered.clear()
             sent = received = 0
@@ -100,7 +102,7 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
             try:
                 await asyncio.wait_for(answered.wait(), max(0.1, deadline - time.monotonic()))
                 traffic_ms = (time.monotonic() - t0) * 1000
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await asyncio.sleep(0.1)  # late replies to requests sent just before the first answer
     finally:
@@ -118,5 +120,5 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
                         mac_after=after.link.mac if after else "")
 
 
-def report_dict(report: SwitchReport) -> dict:
+def report_dict(report: SwitchReport) -> dict[str, Any]:
     return asdict(report)

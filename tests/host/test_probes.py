@@ -12,12 +12,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from pyroute2.netns import popns, pushns
-from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, IPv6
 from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from vfbond.config import ProbeConfig
@@ -324,3 +324,21 @@ def test_cost_of_probing_two_slaves_at_500ms(lab: tuple[str, str]) -> None:
     expected = 2 * 2 * duration / 0.5
     assert cost["probes"] >= 0.9 * expected and cost["ok"] == cost["probes"]
     assert cost["cpu_pct"] < 1.0
+
+
+async def test_a_link_local_gateway_answers_each_slave(lab: tuple[str, str]) -> None:
+    """fe80::1, what routers advertise, is probed out of each slave like any target (the socket is per slave)."""
+    guest, switch = lab
+    sh(f"ip -n {switch} addr add fe80::1/64 dev br0 nodad")
+    config = ProbeConfig(enabled=True, targets=("fe80::1",), interval_ms=100, timeout_ms=80, failures=3, window=10)
+    results: list[ProbeResult] = []
+    probers = [SlaveProber(slave, ifname, config, on_result=results.append, on_presence=lambda *_: None)
+               for slave, ifname in SLAVES.items()]
+    for prober in probers:
+        prober.start()
+    try:
+        await wait_for(lambda: {r.slave for r in results if r.ok} == set(SLAVES), 2, "an answer on each slave")
+    finally:
+        for prober in probers:
+            await prober.stop()
+    assert {r.target for r in results} == {"fe80::1"}

@@ -57,7 +57,7 @@ def test_unit_passes_systemd_analyze_verify(unit_here: Path) -> None:
 def test_unit_hardening_exposure_stays_low(unit_here: Path) -> None:
     analyze = tool("systemd-analyze", "systemd")
     done = run(analyze, "security", "--offline=yes", "--no-pager", str(unit_here))
-    line = next((l for l in done.stdout.splitlines() if "Overall exposure level" in l), None)
+    line = next((ln for ln in done.stdout.splitlines() if "Overall exposure level" in ln), None)
     assert line is not None, done.stdout + done.stderr
     score = float(line.split(":")[1].split()[0])
     assert score <= MAX_EXPOSURE, f"exposure {score} > {MAX_EXPOSURE}: a hardening line was lost\n{done.stdout}"

@@ -31,9 +31,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -266,7 +267,7 @@ class Topology:
             return False
 
     # -- build / destroy ----------------------------------------------------------------------
-    def setup(self) -> "Topology":
+    def setup(self) -> Topology:
         self.teardown()
         run(["ip", "netns", "add", self.ns])
         ip_batch([
@@ -421,7 +422,7 @@ def lab_udev() -> None:
     run(["udevadm", "control", "--reload"], check=False)
 
 
-async def wait_ping(topology: "Topology", v6: bool = False, timeout: float = 30.0) -> bool:
+async def wait_ping(topology: Topology, v6: bool = False, timeout: float = 30.0) -> bool:
     """Ping the gateway through bond0 until it answers: right after a bond is (re)built its IPv6
     address is tentative (DAD) for a moment, and NetworkManager adds routes after addresses."""
     loop = asyncio.get_running_loop()

@@ -147,7 +147,7 @@ class SriovTopology(Topology):
             return False
 
     # -- build / destroy ----------------------------------------------------------------------
-    def setup(self) -> "SriovTopology":
+    def setup(self) -> SriovTopology:
         if not self.pf_pci:
             self._host_setup()
         self.teardown()

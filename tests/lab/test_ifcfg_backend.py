@@ -14,7 +14,8 @@ from vfbond.backends.ifcfg import IfcfgBackend
 from vfbond.backends.ifcfg_render import parse, render
 from vfbond.backends.netlink import NetlinkBackend
 from vfbond.backends.select import select_backend
-from vfbond.config import BondConfig, Config, parse as parse_config
+from vfbond.config import BondConfig, Config
+from vfbond.config import parse as parse_config
 from vfbond.inspect import read_bond
 
 pytestmark = pytest.mark.lab

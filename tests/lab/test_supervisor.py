@@ -10,8 +10,8 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from conftest import Topology, run, wait_until

@@ -1,8 +1,10 @@
+import re
 from pathlib import Path
 
 import pytest
 
-from vfbond import config
+from tests.host.test_sinks_syslog import make_certs
+from vfbond import cli, config, daemon, exitcodes
 from vfbond.config import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
@@ -95,3 +97,165 @@ def test_snmp_v3_needs_user_and_long_keys() -> None:
     found = problems(GOOD + "alerts:\n  snmp:\n    - host: 127.0.0.1\n      version: '3'\n      auth_key: short\n")
     assert any("alerts.snmp[0].user" in p for p in found)
     assert any("alerts.snmp[0].auth_key" in p for p in found)
+
+
+# --- Every bad input: exit 2, `file:line: field: what. Fix: how`, never a traceback -------------
+
+SLAVES = "bond:\n  slaves:\n    - mac: fa:16:3e:00:00:01\n    - mac: fa:16:3e:00:00:02\n"
+SYSLOG_TLS = SLAVES + "alerts:\n  syslog:\n    - host: 192.0.2.50\n      protocol: tls\n"
+
+# (case, file contents, the `file:line: field:` every report must start with)
+BAD: list[tuple[str, bytes, str]] = [
+    ("non-utf8", b"bond:\n  name: b\xff0\n", "t.yaml:2: <file>:"),
+    ("binary", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00", "t.yaml:1: <file>:"),
+    ("syslog-int", (SLAVES + "alerts:\n  syslog: 5\n").encode(), "t.yaml:6: alerts.syslog:"),
+    ("snmp-bool", (SLAVES + "alerts:\n  snmp: true\n").encode(), "t.yaml:6: alerts.snmp:"),
+    ("syslog-mapping", (SLAVES + "alerts:\n  syslog: {host: 192.0.2.50}\n").encode(), "t.yaml:6: alerts.syslog:"),
+    ("null-mac", b"bond:\n  slaves:\n    - mac:\n    - mac: fa:16:3e:00:00:02\n", "t.yaml:3: bond.slaves[0].mac:"),
+    ("null-name", b"bond:\n  slaves:\n    - name:\n    - name: ens7\n", "t.yaml:3: bond.slaves[0].name:"),
+    ("same-mac-any-case", b"bond:\n  slaves:\n    - mac: FA:16:3E:00:00:01\n    - mac: fa:16:3e:00:00:01\n",
+     "t.yaml:4: bond.slaves[1].mac:"),
+    ("unknown-group", (SLAVES + "daemon:\n  socket_group: no-such-group-vfbond\n").encode(),
+     "t.yaml:6: daemon.socket_group:"),
+    ("syslog-port-0", (SYSLOG_TLS + "      port: 0\n").encode(), "t.yaml:9: alerts.syslog[0].port:"),
+    ("snmp-port-big", (SLAVES + "alerts:\n  snmp:\n    - host: 192.0.2.60\n      port: 70000\n").encode(),
+     "t.yaml:8: alerts.snmp[0].port:"),
+    ("missing-ca-file", (SYSLOG_TLS + "      ca_file: /nonexistent/vfbond-ca.pem\n").encode(),
+     "t.yaml:9: alerts.syslog[0].ca_file:"),
+    ("relative-ca-file", (SYSLOG_TLS + "      ca_file: ca.pem\n").encode(), "t.yaml:9: alerts.syslog[0].ca_file:"),
+    # YAML reads `protocol: 1` as an int; only the sysfs options have numeric spellings.
+    ("numeric-protocol", (SYSLOG_TLS.replace("tls", "1")).encode(), "t.yaml:8: alerts.syslog[0].protocol:"),
+    ("numeric-backend", (SLAVES + "backend: 1\n").encode(), "t.yaml:5: backend:"),
+    ("scoped-gateway", (SLAVES + "  ipv6:\n    addresses: ['2001:db8::10/64']\n    gateway: fe80::1%bond0\n").encode(),
+     "t.yaml:7: bond.ipv6.gateway:"),
+    ("top-level-list", b"- bond\n", "t.yaml:1: <top>:"),
+]
+
+
+def write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "t.yaml"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("case", "data", "where"), BAD, ids=[case for case, _, _ in BAD])
+def test_bad_input_is_one_line_per_problem_with_field_and_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              case: str, data: bytes, where: str) -> None:
+    monkeypatch.chdir(tmp_path)  # `file` is then just t.yaml
+    write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        config.load("t.yaml")
+    assert info.value.problems, case
+    for p in info.value.problems:
+        text = str(p)
+        assert "\n" not in text, text
+        assert text.startswith(where), text
+        assert re.search(r"\. Fix: \S", text), text
+
+
+@pytest.mark.parametrize(("case", "data", "where"), BAD, ids=[case for case, _, _ in BAD])
+def test_bad_input_exits_2_from_both_commands_without_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, data: bytes, where: str) -> None:
+    path = write(tmp_path, data)
+    assert cli.main(["check-config", "-c", str(path)]) == exitcodes.USAGE
+    assert daemon.main(["--check", "-c", str(path)]) == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count(where.split(":", 2)[2].strip()) >= 2, err
+
+
+def test_every_failed_check_has_a_fix() -> None:
+    """One file that trips every value check at once: no report may leave Fix: empty."""
+    text = """\
+bond:
+  name: 'not a valid name'
+  slaves: [{mac: zz, name: 'a b', label: 5}, {mac: zz}]
+  miimon: 0
+  updelay: -1
+  downdelay: -1
+  num_grat_arp: 999
+  num_unsol_na: 999
+  mtu: 10
+  primary: nope
+  ipv4: {addresses: [x], gateway: y}
+probes: {targets: [x], interval_ms: 1, timeout_ms: 0, failures: 0, window: 0}
+alerts:
+  queue_size: 0
+  flap_limit: 0
+  syslog: [{host: h, port: -1, protocol: x, app_name: 5}]
+  snmp: [{host: h, port: -1, version: '3', engine_id: zz, auth_key: s, priv_key: s, inform: 5}]
+daemon: {history: 0, socket: 5, state_dir: 5}
+"""
+    found = problems(text)
+    assert len(found) > 20
+    for p in found:
+        assert re.search(r"\. Fix: \S", p), p
+
+
+def test_ipv6_link_local_gateway_is_accepted() -> None:
+    """Routers advertise their link-local address; it is in no configured subnet and needs none."""
+    c = config.parse(GOOD + "  ipv6: {addresses: ['2001:db8::10/64'], gateway: 'fe80::1'}\n")
+    assert c.bond.ipv6.gateway == "fe80::1"
+
+
+def test_global_ipv6_gateway_outside_the_subnets_is_still_refused() -> None:
+    (p,) = problems(GOOD + "  ipv6: {addresses: ['2001:db8::10/64'], gateway: '2001:db9::1'}\n")
+    assert "bond.ipv6.gateway" in p and "none of the bond's subnets" in p
+
+
+def test_ca_file_that_is_no_certificate_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+    (p,) = problems(SYSLOG_TLS + f"      ca_file: {tmp_path / 'ca.pem'}\n")
+    assert "alerts.syslog[0].ca_file" in p and "no PEM certificate" in p
+
+
+def test_existing_group_and_ca_file_are_accepted(tmp_path: Path) -> None:
+    ca = make_certs(tmp_path) / "ca.pem"
+    c = config.parse(SYSLOG_TLS + f"      ca_file: {ca}\ndaemon:\n  socket_group: root\n")
+    assert c.alerts.syslog[0].ca_file == str(ca) and c.daemon.socket_group == "root"
+
+
+def test_host_checks_can_be_left_to_the_target_machine() -> None:
+    """day0 render validates a file for another VM: its groups and CA files are not on this host."""
+    text = SYSLOG_TLS + "      ca_file: /nonexistent/ca.pem\ndaemon:\n  socket_group: no-such-group-vfbond\n"
+    c = config.parse(text, host_checks=False)
+    assert c.daemon.socket_group == "no-such-group-vfbond"
+
+
+@pytest.mark.parametrize("family", ["ipv4: {gateway: 10.0.0.1}", "ipv6: {gateway: 'fe80::1'}"])
+def test_a_gateway_without_addresses_is_refused(family: str) -> None:
+    """NetworkManager and ifcfg leave a family without addresses off: its gateway would be dropped silently."""
+    text = "bond:\n  slaves:\n    - mac: fa:16:3e:00:00:01\n    - name: ens7\n  " + family + "\n"
+    (p,) = problems(text)
+    assert p.startswith("t.yaml:5: bond.ipv") and ".gateway: " in p and "without addresses" in p
+
+
+def _laughs(levels: int = 8) -> str:
+    """Anchors a0..a7, each ten aliases of the one before (10**8 values once expanded), used everywhere."""
+    lines = ["x0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    top = f"*a{levels - 1}"
+    return "\n".join(lines) + (f"\nbond:\n  mode: {top}\n  slaves: {top}\n  ipv4: {{addresses: {top}}}\n"
+                               f"probes: {{targets: {top}}}\nalerts:\n  snmp: [{{host: h, version: {top}}}]\n")
+
+
+HOSTILE = [
+    ("recursive-alias", "bond: &b\n  slaves: [*b, *b]\n"),
+    ("alias-bomb", _laughs()),
+    ("deep-nesting", "bond: " + "[" * 5000 + "]" * 5000 + "\n"),
+]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(("case", "text"), HOSTILE, ids=[case for case, _ in HOSTILE])
+def test_hostile_yaml_is_a_short_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              case: str, text: str) -> None:
+    """Aliases are shared, not copied: neither the line map nor a message may expand them."""
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert 0 < len(str(info.value)) < 20_000, len(str(info.value))
+    for p in info.value.problems:
+        assert p.line and "\n" not in str(p) and re.search(r"\. Fix: \S", str(p)), str(p)
+    assert cli.main(["check-config", "-c", str(path)]) == exitcodes.USAGE
+    assert "Traceback" not in capsys.readouterr().err

@@ -121,3 +121,12 @@ def test_invalid_config_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytes
     assert "exactly two slaves" in err and "fail_over_mac" in err
     with pytest.raises(ConfigError):
         day0.load(str(bad))
+
+
+def test_config_for_another_vm_is_not_checked_against_this_host(tmp_path: Path) -> None:
+    """The group and the CA file exist in the VM that runs the config, not where day0 is rendered."""
+    config = tmp_path / "vfbond.yaml"
+    config.write_text(EXAMPLE.read_text().replace(
+        "backend: auto", "backend: auto\ndaemon: {socket_group: vfbond-ops-not-here}").replace(
+        "  syslog: []", "  syslog: [{host: 192.0.2.50, protocol: tls, ca_file: /etc/vfbond/not-here-ca.pem}]"))
+    assert "vfbond-ops-not-here" in day0.load(str(config)).config_text

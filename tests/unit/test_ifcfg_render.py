@@ -21,7 +21,8 @@ DEVICE=bond0
 NAME=bond0
 TYPE=Bond
 BONDING_MASTER=yes
-BONDING_OPTS="mode=active-backup miimon=100 updelay=0 downdelay=0 fail_over_mac=active primary_reselect=failure num_grat_arp=1 primary=ens6"
+BONDING_OPTS="mode=active-backup miimon=100 updelay=0 downdelay=0 fail_over_mac=active primary_reselect=failure \
+num_grat_arp=1 primary=ens6"
 BOOTPROTO=none
 ONBOOT=yes
 NM_CONTROLLED=no
@@ -115,3 +116,10 @@ def test_conflicts() -> None:
     assert "bond0 too" in c(PLAN, "ifcfg-Bond_connection_1", {"DEVICE": "bond0", "TYPE": "Bond"})
     assert "does not" in c(PLAN, "ifcfg-eth3", {"DEVICE": "eth3", "MASTER": "bond0", "SLAVE": "yes"})
     assert c(PLAN, "ifcfg-eth0", {"DEVICE": "eth0", "BOOTPROTO": "dhcp", "HWADDR": "52:54:00:12:34:56"}) is None
+
+
+def test_link_local_ipv6_gateway_names_the_bond() -> None:
+    """initscripts needs the interface for a link-local gateway (IPV6_DEFAULTGW=<address>%<interface>)."""
+    text = ifcfg_render.render_bond(replace(PLAN, ipv6=IPConfig(("2001:db8::10/64",), "fe80::1")))
+    assert "IPV6_DEFAULTGW=fe80::1%bond0\n" in text
+    assert ifcfg_render.parse(text)["IPV6_DEFAULTGW"] == "fe80::1%bond0"

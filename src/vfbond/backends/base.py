@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from collections.abc import Callable
 
 from ..inspect import BondState
 from ..plan import BondPlan, Change
@@ -32,5 +32,5 @@ class Backend(ABC):
         """Drift the kernel cannot show (files, profiles): applied even when the kernel matches."""
         return []
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - an optional hook: most backends hold nothing to release
         """Release connections (D-Bus, netlink); the default has nothing to release."""

@@ -9,6 +9,7 @@ boot are moved aside the same way. The runtime is changed through the netlink ba
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -56,10 +57,8 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(path.parent)
 
@@ -168,10 +167,8 @@ class IfcfgBackend(Backend):
         """Put back the files `write` replaced, created or moved aside (best effort)."""
         d = self.directory
         for name in done.created:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(d / name)
-            except FileNotFoundError:
-                pass
         for name, backup in done.backups.items():
             try:
                 shutil.copy2(d / backup, d / f".{name}.restore")
@@ -179,14 +176,10 @@ class IfcfgBackend(Backend):
             except OSError:
                 pass
         for name, aside in done.moved_aside.items():
-            try:
+            with contextlib.suppress(OSError):
                 os.replace(d / aside, d / name)
-            except OSError:
-                pass
-        try:
+        with contextlib.suppress(OSError):
             _fsync_dir(d)
-        except OSError:
-            pass
 
     def _backup_name(self, name: str) -> str:
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S.%f")
@@ -201,7 +194,5 @@ class IfcfgBackend(Backend):
         for name in done.backups:
             old = sorted(self.directory.glob(f"{name}.vfbond-*.bak"))  # the name holds the time
             for path in old[:-KEEP_BACKUPS]:
-                try:
+                with contextlib.suppress(OSError):
                     path.unlink()
-                except OSError:
-                    pass

@@ -64,8 +64,10 @@ def render_bond(plan: BondPlan) -> str:
         pairs += [("IPV6INIT", "yes"), ("IPV6ADDR", plan.ipv6.addresses[0])]
         if len(plan.ipv6.addresses) > 1:
             pairs.append(("IPV6ADDR_SECONDARIES", " ".join(plan.ipv6.addresses[1:])))
-        if plan.ipv6.gateway:
-            pairs.append(("IPV6_DEFAULTGW", plan.ipv6.gateway))
+        if gateway := plan.ipv6.gateway:
+            # A link-local gateway is only reachable through a named link: initscripts takes it as %interface.
+            zone = f"%{plan.name}" if ipaddress.ip_address(gateway).is_link_local else ""
+            pairs.append(("IPV6_DEFAULTGW", gateway + zone))
     else:
         pairs.append(("IPV6INIT", "no"))
     return _lines(pairs)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -263,7 +264,8 @@ class _Converger:
         for cidr in [a for a in have if str(ipaddress.ip_interface(a)) not in norm]:
             address, prefix = cidr.split("/")
             self.progress(f"{name}: removing address {cidr} (not in the plan)")
-            await self.step(f"remove address {cidr} from {name}", f"remove it by hand (`ip addr del {cidr} dev {name}`)",
+            await self.step(f"remove address {cidr} from {name}",
+                            f"remove it by hand (`ip addr del {cidr} dev {name}`)",
                             ipr.addr("del", index=index, address=address, prefixlen=int(prefix),
                                      family=_family(address)))
         have_norm = {str(ipaddress.ip_interface(a)) for a in have}
@@ -289,9 +291,12 @@ class _Converger:
         present = {r.gateway for r in current}
         for gateway in sorted(wanted - present):
             family = _family(gateway)
+            # oif makes the route correct for a link-local gateway too: fe80::/10 is on every link.
+            where = "answers on the link" if ipaddress.ip_address(gateway).is_link_local else \
+                f"is inside one of {name}'s subnets"
             self.progress(f"{name}: default route via {gateway}")
             await self.step(f"add default route via {gateway} dev {name}",
-                            f"check {gateway} is inside one of {name}'s subnets and {name} is up, {RERUN}",
+                            f"check {gateway} {where} and {name} is up, {RERUN}",
                             ipr.route("replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0",
                                       gateway=gateway, oif=index, family=family))
 

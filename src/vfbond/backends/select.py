@@ -80,7 +80,7 @@ async def nm_on_bus(bus: Any = None, timeout: float = 5.0) -> bool:
         reply = await asyncio.wait_for(bus.call(Message(
             destination="org.freedesktop.DBus", path="/org/freedesktop/DBus", interface="org.freedesktop.DBus",
             member="NameHasOwner", signature="s", body=[NM_BUS_NAME])), timeout)
-    except (OSError, asyncio.TimeoutError, EOFError):
+    except (TimeoutError, OSError, EOFError):
         return False
     except Exception as exc:  # dbus-fast's auth/connection errors have no common base but Exception
         if type(exc).__module__.startswith("dbus_fast"):

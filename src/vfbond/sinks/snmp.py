@@ -41,6 +41,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 
 from vfbond.config import SnmpTarget
 from vfbond.events import Event, EventType
+from vfbond.redact import scrub
 from vfbond.sinks.base import SinkUnavailable
 
 # IF-MIB (RFC 2863)
@@ -125,6 +126,7 @@ class SnmpSink:
         self.name = f"snmp v{target.version} {kind} {target.host}:{target.port}"
         self._kind = kind
         self._auth = _auth(target)
+        self._secrets = (target.community, target.auth_key, target.priv_key)  # kept out of error texts
         self._timeout = timeout
         self._retries = retries
         # v3 traps are sent with the local engine ID, which the receiver must know
@@ -139,7 +141,7 @@ class SnmpSink:
         error, status, index, _ = await send_notification(
             self._engine, self._auth, await self._transport(), ContextData(), self._kind, notification)
         if error:  # an inform without answer, a USM failure, ...
-            raise SinkUnavailable(str(error))
+            raise SinkUnavailable(scrub(str(error), self._secrets))
         if status:
             raise SinkUnavailable(f"receiver answered {status.prettyPrint()} at varbind {index}")
 
@@ -154,7 +156,7 @@ class SnmpSink:
             return await kind.create((self.target.host, self.target.port), timeout=self._timeout,
                                      retries=self._retries)
         except PySnmpError as exc:  # the name did not resolve; DNS may be back later
-            raise SinkUnavailable(str(exc)) from exc
+            raise SinkUnavailable(scrub(str(exc), self._secrets)) from None
 
     async def close(self) -> None:
         self._engine.close_dispatcher()

@@ -9,10 +9,11 @@ deliveries. The formatter and an asyncio stream are a few dozen lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from vfbond.config import SyslogTarget
 from vfbond.events import Event
@@ -51,7 +52,7 @@ def _sd_element(sd_id: str, params: dict[str, object]) -> str:
 def format_message(event: Event, *, hostname: str, app_name: str, procid: str) -> bytes:
     """The event as one RFC 5424 message, facility daemon, MSGID the event type."""
     pri = FACILITY_DAEMON * 8 + int(event.severity)
-    timestamp = datetime.fromtimestamp(event.time, timezone.utc).isoformat(timespec="microseconds")
+    timestamp = datetime.fromtimestamp(event.time, UTC).isoformat(timespec="microseconds")
     header = " ".join((f"<{pri}>1", timestamp.replace("+00:00", "Z"), _header_field(hostname, 255),
                        _header_field(app_name, 48), _header_field(procid, 128),
                        _header_field(event.type.value, 32)))
@@ -129,10 +130,8 @@ class SyslogSink:
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-            try:
+            with contextlib.suppress(OSError):  # reset by the peer meanwhile; nothing left to release
                 await self._writer.wait_closed()
-            except OSError:
-                pass  # reset by the peer meanwhile; nothing left to release
             self._reader = self._writer = None
         if self._udp is not None:
             self._udp.close()

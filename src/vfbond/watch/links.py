@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.rtnl import RTMGRP_LINK
@@ -23,7 +24,7 @@ class LinkEvent:
     at: float  # time.monotonic() when the message was read
 
     @classmethod
-    def from_msg(cls, msg: dict, at: float) -> LinkEvent:
+    def from_msg(cls, msg: Any, at: float) -> LinkEvent:  # a pyroute2 nlmsg (tuple paths for nested NLAs)
         return cls(
             gone=msg.get("event") == "RTM_DELLINK",
             index=msg["index"],

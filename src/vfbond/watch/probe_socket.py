@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 SO_ATTACH_FILTER = 26  # not exported by Python's socket module
 PACKET_HOST = 0  # frame addressed to this interface's own MAC

@@ -18,7 +18,7 @@ import errno
 import ipaddress
 import logging
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import ProbeConfig
 from ..health import ProbeResult, normalize_target
@@ -51,7 +51,7 @@ class SlaveProber:
             raise ValueError("a prober needs at least one target")
         self.slave = slave
         self.ifname = ifname
-        self._targets = {normalize_target(t): ipaddress.ip_address(normalize_target(t)).version
+        self._targets: dict[str, int] = {normalize_target(t): ipaddress.ip_address(normalize_target(t)).version
                          for t in config.targets}
         self._interval = config.interval_ms / 1000
         self._timeout = config.timeout_ms / 1000
