@@ -23,6 +23,7 @@ Fixtures
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -282,15 +283,13 @@ class Topology:
 
     def _cable(self, idx: list[int], names: list[str]) -> None:
         ip_batch([f"link add {n} address {self.macs[i]} type veth peer name {self.sws[i]} "
-                  f"netns {self.ns}" for i, n in zip(idx, names)])
+                  f"netns {self.ns}" for i, n in zip(idx, names, strict=True)])
         for n in names:  # IPv6 DAD on the VF netdev itself only adds noise
-            try:
+            with contextlib.suppress(OSError):
                 Path(f"/proc/sys/net/ipv6/conf/{n}/accept_dad").write_text("0")
-            except OSError:
-                pass
         ip_batch([c for i in idx for c in (f"link set {self.sws[i]} master {self.bridge}",
                                            f"link set {self.sws[i]} up")], ns=self.ns)
-        for i, n in zip(idx, names):
+        for i, n in zip(idx, names, strict=True):
             self.vfs[i] = n
         # let udev (and so NetworkManager) see the new VFs before anyone uses them
         run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)

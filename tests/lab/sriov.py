@@ -159,7 +159,7 @@ class SriovTopology(Topology):
                 self._numvfs(i, 0)
                 self._create_vf(i)
         for i, vf in enumerate(self.vfs):
-            wait_until(lambda: self._vf_ready(i), 30, 0.1, f"{vf} with its admin MAC {self.macs[i]}")
+            wait_until(lambda i=i: self._vf_ready(i), 30, 0.1, f"{vf} with its admin MAC {self.macs[i]}")
         # a fresh VF: down, no addresses, trust off, spoof check on (as Nova leaves it)
         ip_batch([c for vf in self.vfs for c in (f"link set {vf} down", f"addr flush dev {vf}")])
         ip_batch([f"link set {pf} vf 0 trust off spoofchk on" for pf in self.pfs], ns=self.host_ns)
@@ -171,7 +171,7 @@ class SriovTopology(Topology):
         nics = [wait_until(lambda m=mac: _netdev_with_mac(m), 30, 0.1, f"virtio switch port {mac}")
                 for mac in SW_NIC_MACS]
         run(["ip", "netns", "add", self.ns])
-        ip_batch([c for nic, sw in zip(nics, self.sws) for c in (f"link set {nic} down",
+        ip_batch([c for nic, sw in zip(nics, self.sws, strict=True) for c in (f"link set {nic} down",
                   f"link set {nic} name {sw}", f"link set {sw} netns {self.ns}")])
         ip_batch([
             "link set lo up",

@@ -82,7 +82,8 @@ def summary(rows: dict[str, list[dict[str, float | None]]]) -> dict[str, dict[st
 def table(kind: str, n: int, s: dict[str, dict[str, tuple[float, float] | None]]) -> str:
     cause = "PF reset (host)" if kind == "sriov" else "switch port down"
     names = {"carrier_loss": "VF carrier loss seen", "active": "new slave ACTIVE",
-             "announce": "first GARP/NA out of it", "reply": "first gateway reply on it", "lost": "pings lost at 100 pps"}
+             "announce": "first GARP/NA out of it", "reply": "first gateway reply on it",
+             "lost": "pings lost at 100 pps"}
     head = [f"{k} miimon={m}" for k, m in COLUMNS]
     lines = [f"| {kind}: {cause} -> (median / p95 of {n}, ms) | " + " | ".join(head)
              + " | kernel@1000 / vfbondd@1000 | kernel@100 / vfbondd@100 |",
@@ -137,7 +138,7 @@ def test_failover_end_to_end(daemon: LabDaemon, tmp_path: Path) -> None:
         Path(out, f"bench-failover-{topo.kind}.json").write_text(json.dumps(rows))
     for m in (1000, 100):
         kernel, ours = s[f"kernel@{m}"]["active"], s[f"vfbondd@{m}"]["active"]
-        assert kernel and ours and ours[0] < kernel[0], f"miimon={m}: vfbondd {ours} not faster than the kernel {kernel}"
+        assert kernel and ours and ours[0] < kernel[0], f"miimon={m}: vfbondd {ours} not faster than kernel {kernel}"
         assert s[f"vfbondd@{m}"]["reply"], "no gateway reply through the new VF was seen"
 
 

@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 _TS = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\] (?:\d+: )?([^:@\s]+)[@:]")
@@ -56,7 +56,7 @@ def parse_links(text: str, ns: str) -> list[LinkRecord]:
     for line in text.splitlines():
         m = _TS.match(line)
         if m:
-            t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+            t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
             records.append(LinkRecord(t + int(m.group(2)) / 1e6, ns, m.group(3), line))
         elif records and line.startswith((" ", "\t")):
             last = records[-1]
@@ -70,7 +70,7 @@ def parse_packets(text: str, dev: str) -> list[Packet]:
 
 def is_announcement(p: Packet, mac: str, ip4: str) -> bool:
     """A gratuitous ARP or an unsolicited neighbour advertisement sent from `mac`."""
-    if not p.text.split(" ", 2)[1].lower() == mac.lower():
+    if p.text.split(" ", 2)[1].lower() != mac.lower():
         return False
     return (f"who-has {ip4} tell {ip4}" in p.text or f"Reply {ip4} is-at" in p.text
             or "neighbor advertisement" in p.text)
