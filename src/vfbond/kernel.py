@@ -24,3 +24,13 @@ async def enslave(ipr: AsyncIPRoute, bond: str, slave: str) -> None:
     await ipr.link("set", index=slave_index, state="down")
     await ipr.link("set", index=slave_index, master=await index(ipr, bond))
     await ipr.link("set", index=slave_index, state="up")
+
+
+async def bounce(ipr: AsyncIPRoute, ifname: str) -> None:
+    """Set a VF down and up: its driver resets and asks the PF for its configuration again.
+
+    By name, looked up now: the VF may have been re-created (new ifindex) since it was last seen.
+    """
+    slave_index = await index(ipr, ifname)
+    await ipr.link("set", index=slave_index, state="down")
+    await ipr.link("set", index=slave_index, state="up")

@@ -95,3 +95,11 @@ def test_snmp_v3_needs_user_and_long_keys() -> None:
     found = problems(GOOD + "alerts:\n  snmp:\n    - host: 127.0.0.1\n      version: '3'\n      auth_key: short\n")
     assert any("alerts.snmp[0].user" in p for p in found)
     assert any("alerts.snmp[0].auth_key" in p for p in found)
+
+
+def test_bounce_after_a_pf_reset_defaults_to_30s_accepts_0_and_refuses_too_short() -> None:
+    assert config.parse(GOOD).failover.bounce_after_s == 30
+    assert config.parse(GOOD + "failover: {bounce_after_s: 0}\n").failover.bounce_after_s == 0
+    (p,) = problems(GOOD + "failover:\n  bounce_after_s: 2\n")
+    assert p.startswith("t.yaml:7: failover.bounce_after_s: 2 is neither 0 nor 5..3600 seconds")
+    assert "Fix: set 0 (never bounce) or 5..3600 seconds" in p
