@@ -84,6 +84,11 @@ class PfResetTracker:
                             "check the PF on the host; the VF recovers by itself once the PF is up",
                      details={"down_at": outage.down_at})
 
+    def outages(self, now: float) -> dict[str, dict[str, object]]:
+        """The VFs without carrier now, for status."""
+        return {slave: {"down_s": round(now - o.down_at, 1), "pf_reset": o.pf_reset, "bounced": o.bounced}
+                for slave, o in self._outages.items()}
+
     def next_deadline(self) -> float | None:
         """Monotonic time of the next bounce that may fall due."""
         if not self.bounce_after:

@@ -110,3 +110,10 @@ async def test_a_failing_bounce_is_reported_and_the_monitor_goes_on() -> None:
     await asyncio.sleep(0.3)
     assert events[-1].type is EventType.RECOVERY_ATTEMPT and "Device or resource busy" in events[-1].reason
     await monitor.close()
+
+
+def test_outages_in_progress_for_status() -> None:
+    t = PfResetTracker("bond0", bounce_after=30)
+    t.carrier(VF, False, 100.0)
+    t.kernel(line(Kind.PF_RESETTING, 101.0))
+    assert t.outages(112.25) == {VF: {"down_s": 12.2, "pf_reset": True, "bounced": False}}
