@@ -235,6 +235,36 @@ def _check_managers(facts: Facts) -> Finding | None:
     return None
 
 
+def _check_mac_lock(facts: Facts) -> Finding | None:
+    """From vfbondd's MAC-lock probes and the kernel lines it read: a locked VF needs fail_over_mac=active."""
+    locks = [(name, info["mac_lock"]) for name, info in
+             ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")]
+    if not locks:
+        return None  # nothing known: vfbondd is not running, or has no backup it could probe yet
+    locked = [(name, lock) for name, lock in locks if lock["state"] == "locked"]
+    if not locked:
+        return Finding("mac-lock", Status.PASS, "; ".join(lock["text"] for _, lock in locks))
+    fom = facts.bond.fail_over_mac if facts.bond else (facts.config.bond.fail_over_mac if facts.config else None)
+    text = "; ".join(lock["text"] for _, lock in locked)
+    if fom != "active":
+        return Finding("mac-lock", Status.FAIL, f"{text}, and fail_over_mac={fom}: the bond cannot give it "
+                       "another MAC, so enslaving or failover fails",
+                       f"fail_over_mac: active, or `ip link set <pf> vf N trust on` on the host for {locked[0][0]}")
+    return Finding("mac-lock", Status.PASS, f"{text}; fail_over_mac=active, so no MAC has to change")
+
+
+def _check_path_monitoring(facts: Facts) -> Finding | None:
+    if facts.config is None:
+        return None
+    probes = facts.config.probes
+    if not probes.enabled:
+        return Finding("path-monitoring", Status.WARN, "probes off: a dead path with carrier up (forced link state, "
+                       "upstream failure) goes unnoticed", "enable probes: probes.enabled: true, "
+                       "probes.targets: [<gateway>]")
+    return Finding("path-monitoring", Status.PASS, f"probes of {', '.join(probes.targets)} on each VF catch a dead "
+                   "path with carrier up")
+
+
 def _check_daemon(facts: Facts) -> list[Finding]:
     if facts.daemon is None:
         found = [Finding("daemon", Status.FAIL, f"vfbondd is not running ({facts.daemon_error}): no fast failover, "
@@ -262,6 +292,7 @@ def check(facts: Facts) -> list[Finding]:
     b = facts.bond
     if b is not None:
         found += [_check_fail_over_mac(b), _check_mtu(b), _check_monitoring(b), _check_addresses(facts, b)]
+    found += [_check_mac_lock(facts), _check_path_monitoring(facts)]
     found += [_check_drift(facts), _check_managers(facts), *_check_daemon(facts)]
     return [f for f in found if f is not None]
 

@@ -13,6 +13,7 @@ from vfbond.inspect import BondState, LinkInfo, SlaveState
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+WITH_PROBES = parse(EXAMPLE.read_text().replace("enabled: false", "enabled: true"), str(EXAMPLE))
 
 
 def vf(i: int, **kw: Any) -> LinkInfo:
@@ -36,7 +37,7 @@ def bond(slaves: list[LinkInfo], **kw: Any) -> BondState:
 
 def healthy(**kw: Any) -> Facts:
     vfs = [vf(0), vf(1)]
-    facts = Facts(config_path=str(EXAMPLE), config=load(EXAMPLE), config_problems=[], bond_name="bond0",
+    facts = Facts(config_path=str(EXAMPLE), config=WITH_PROBES, config_problems=[], bond_name="bond0",
                   bond=bond(vfs), links=vfs, slave_addresses={"ens6": [], "ens7": []},
                   daemon={"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}},
                   daemon_error=None, nm_running=True, nm_bond="active", ifcfg_nm_controlled=None, unit_enabled=True)
@@ -154,3 +155,29 @@ def test_no_bond_fails_and_skips_what_needs_one() -> None:
     assert found["bond"].status is Status.FAIL and "systemctl start vfbondd" in found["bond"].fix
     assert found["slaves"].status is Status.PASS and "mtu" not in found
     assert exit_code(list(found.values())) == exitcodes.FAILED
+
+
+def locked(state: str = "locked") -> dict[str, Any]:
+    text = {"locked": "sriov1: MAC locked by the host (untrusted VF): refused a MAC change (EADDRNOTAVAIL)",
+            "unlocked": "sriov1: MAC not locked: accepted a MAC change"}[state]
+    return {"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"},
+            "vf": {"slaves": {"ens7": {"mac_lock": {"state": state, "text": text}}}}}
+
+
+def test_a_mac_locked_vf_passes_with_fail_over_mac_active_and_fails_without() -> None:
+    ok = by_check(healthy(daemon=locked()))["mac-lock"]
+    assert ok.status is Status.PASS and ok.message.startswith("sriov1: MAC locked by the host (untrusted VF)")
+    f = by_check(healthy(daemon=locked(), bond=bond([vf(0), vf(1)], fail_over_mac="follow")))["mac-lock"]
+    assert f.status is Status.FAIL and "fail_over_mac=follow" in f.message
+    assert f.fix == "fail_over_mac: active, or `ip link set <pf> vf N trust on` on the host for ens7"
+    assert by_check(healthy(daemon=locked("unlocked")))["mac-lock"].status is Status.PASS
+    assert "mac-lock" not in by_check(healthy())  # vfbondd has not probed (or is not running): nothing to say
+
+
+def test_without_probes_doctor_warns_that_the_path_is_unmonitored() -> None:
+    f = by_check(healthy(config=load(EXAMPLE)))["path-monitoring"]  # the example ships with probes off
+    assert f.status is Status.WARN
+    assert f.message == ("probes off: a dead path with carrier up (forced link state, upstream failure) goes "
+                         "unnoticed")
+    assert "probes.enabled: true" in f.fix
+    assert by_check(healthy())["path-monitoring"].status is Status.PASS
