@@ -120,7 +120,7 @@ class VfWatch:
             self.locks.pop(ev.index, None)  # a re-created VF is a new device: probe it again
             return
         self.pf.carrier(ev.name, ev.carrier, ev.at)
-        if ev.index not in self.locks:
+        if ev.carrier and ev.index not in self.locks:
             self._probe_soon()
 
     # -- MAC lock ---------------------------------------------------------------------------------
