@@ -9,7 +9,7 @@ to summarise at the end: a repeat says nothing new, only how often.)
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .events import Event, EventType
 from .kmsg_rules import KernelObservation, Kind
@@ -37,7 +37,7 @@ class KernelEvents:
             return None
         self._last[key] = now
         repeats = self._held.pop(key, 0)
-        reason = f"{obs.text}: {obs.hint}" + (f" ({repeats} more in the last {now - last:.0f}s)" if repeats else "")
-        return Event(EventType.KERNEL_MESSAGE, self.bond, slave=obs.slave, reason=reason,
+        held = f" ({repeats} more in the last {now - last:.0f}s)" if last is not None and repeats else ""
+        return Event(EventType.KERNEL_MESSAGE, self.bond, slave=obs.slave, reason=f"{obs.text}: {obs.hint}{held}",
                      details={"kind": obs.kind.value, "driver": obs.driver, "pci": obs.pci, "line": obs.text,
                               "hint": obs.hint, "repeats": repeats})

@@ -13,9 +13,9 @@ Kernel formats (include/linux/dev_printk.h, net/core/dev.c netdev_printk, bondin
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
-from typing import Callable
+from enum import StrEnum
 
 PCI = r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]"
 DEVICE_LINE = re.compile(rf"^(?P<driver>[\w-]+) (?P<pci>{PCI})(?: (?P<ifname>[^\s:]+)(?: \(\w+\))?)?: (?P<msg>.*)$")
@@ -26,7 +26,7 @@ OLD_BOND_SLAVE = re.compile(r"interface (?P<ifname>[^\s,]+)")
 VF_DRIVERS = frozenset({"igbvf", "ixgbevf", "iavf", "i40evf", "bnxt_en_vf"})
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     PF_RESETTING = "pf_resetting"
     PF_NOT_READY = "pf_not_ready"
     LINK_DOWN = "link_down"

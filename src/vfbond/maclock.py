@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -27,7 +27,7 @@ from .kmsg_rules import KernelObservation, Kind
 REFUSALS = {errno.EADDRNOTAVAIL: "EADDRNOTAVAIL", errno.EPERM: "EPERM", errno.EACCES: "EACCES"}
 
 
-class MacLock(str, Enum):
+class MacLock(StrEnum):
     LOCKED = "locked"
     UNLOCKED = "unlocked"
     UNKNOWN = "unknown"
@@ -52,12 +52,13 @@ class LockVerdict:
 
 
 def verdict_of_error(code: int | None, detail: str = "") -> LockVerdict:
-    """What the answer to a MAC change says; code None: it was accepted and read back."""
+    """What the answer to a MAC change says; code None: it was accepted."""
     if code is None:
         return LockVerdict(MacLock.UNLOCKED, "accepted a MAC change (trusted VF, or no MAC set by the host)")
     if code in REFUSALS:
         return LockVerdict(MacLock.LOCKED, f"refused a MAC change ({REFUSALS[code]})")
-    return LockVerdict(MacLock.UNKNOWN, f"the MAC change failed otherwise ({detail or errno.errorcode.get(code, code)})")
+    why = detail or errno.errorcode.get(code, str(code))
+    return LockVerdict(MacLock.UNKNOWN, f"the MAC change failed otherwise ({why})")
 
 
 def verdict_of_kernel(obs: KernelObservation) -> LockVerdict | None:

@@ -15,9 +15,9 @@ import errno
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 log = logging.getLogger("vfbond")
 
