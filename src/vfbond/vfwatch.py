@@ -113,7 +113,14 @@ class VfWatch:
             self.locks[index] = (self._label(obs.slave, self._mac(obs.slave)), verdict)
 
     def on_link(self, ev: object) -> None:
-        """Every link observation of the link watcher; only the configured VFs' count."""
+        """Every link observation of the link watcher; only the configured VFs' count. Never raises: it runs
+        in the daemon's link-watch loop, which must go on whatever happens here."""
+        try:
+            self._on_link(ev)
+        except Exception:
+            log.exception("link event not handled by the VF watch: %r", ev)
+
+    def _on_link(self, ev: object) -> None:
         if not isinstance(ev, LinkEvent) or not self._configured(ev.name, ev.mac):
             return
         if ev.gone:
@@ -131,7 +138,11 @@ class VfWatch:
             self._probing = self._spawn(self._probe_backups())
 
     async def _probe_backups(self) -> None:
-        """Probe every backup slave not probed yet, while the active slave carries the traffic."""
+        """Probe every backup slave not probed yet, while the active slave carries the traffic.
+
+        The trial MAC's RTM_NEWLINK makes the supervisor re-read the bond; it does so through the same
+        netlink socket (`ipr`), after our restore request, so it reads the VF's own MAC back, not the
+        trial one (no false mac_changed)."""
         try:
             state = await read_bond(self.ipr, self.bond)
             active = state.slave(state.active_slave) if state and state.active_slave else None

@@ -119,6 +119,8 @@ def test_a_trusted_vf_is_not_mac_locked_and_gets_its_mac_back(topology: Any, tmp
             lock = wait_until(lambda: vf_status(d, vf1).get("mac_lock"), 30, 0.5, "a MAC-lock verdict")
             assert lock["state"] == "unlocked" and lock["restore_error"] is None
             assert Path(SYS_NET / vf1 / "address").read_text().strip() == topology.macs[1]
+            # The supervisor re-read the bond on the trial MAC's link event and must not have seen it.
+            assert not [e for e in d.events() if e["type"] == "mac_changed"], d.events()
     finally:
         topology.set_trust(1, False)
 

@@ -122,3 +122,14 @@ async def test_a_reload_changes_the_bounce_time(watch: Any) -> None:
     w, _ = watch
     w.reconfigure(parse(CONFIG_TEXT + "failover: {bounce_after_s: 0}\n"))
     assert w.pf.tracker.bounce_after == 0
+
+
+async def test_a_fault_in_the_vf_watch_never_reaches_the_link_watch_loop(watch: Any) -> None:
+    w, _ = watch
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("bug")
+
+    w.pf.carrier = broken
+    w.on_link(LinkEvent(gone=False, index=10, name="enp1s0v0", mac="fa:16:3e:00:00:01", carrier=False,
+                        operstate="DOWN", master=5, kind=None, at=1.0))  # logged, not raised
