@@ -318,8 +318,9 @@ def parser() -> argparse.ArgumentParser:
         "standing warning), 7 (down: no usable slave) or 3 (no bond). Suited to monitoring checks.")
     ev = add("events", cmd_events, "list recorded events, oldest first",
              "List the persisted event history (failover, failback, slave down/up/missing/returned, degraded,\n"
-             "restored, isolated, MAC changed, warnings). Asks vfbondd; when it is not running, reads the\n"
-             "history file it left in --state-dir.")
+             "restored, isolated, MAC changed, warnings, VF driver and bonding kernel messages with a hint for\n"
+             "the host, PF reset / recovered with the outage / recovery attempt). Asks vfbondd; when it is not\n"
+             "running, reads the history file it left in --state-dir.")
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
     ev.add_argument("--state-dir", default=config_mod.DaemonConfig.state_dir,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
