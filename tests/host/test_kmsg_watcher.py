@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 import time
 import uuid
@@ -59,9 +60,10 @@ async def test_a_line_written_to_kmsg_arrives_parsed_within_ms_and_old_lines_are
 
 
 async def test_overwritten_records_and_read_errors_are_counted_and_the_watch_goes_on(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A pipe stands in for /dev/kmsg, and its reads fail as the device's can: EPIPE (skipped, counted),
     then EIO (logged, counted, the reader paused for a second instead of spinning, then back)."""
+    caplog.set_level(logging.INFO, logger="vfbond")
     fifo = tmp_path / "kmsg"
     os.mkfifo(fifo)
     writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
@@ -85,6 +87,9 @@ async def test_overwritten_records_and_read_errors_are_counted_and_the_watch_goe
         assert watcher.errors == 3, "the reader comes back after each pause"
         rec = await next_with(watcher, "first")
         assert rec.seq == 1
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warnings) == 1 and "I/O error" in warnings[0], "one warning per outage, not one a second"
+        assert any("works again after 3 errors" in r.getMessage() for r in caplog.records)
     finally:
         watcher.close()
         os.close(writer)

@@ -64,7 +64,8 @@ class KmsgWatcher:
         self._retry: asyncio.TimerHandle | None = None
         self.overwritten = 0  # EPIPE: the ring buffer wrapped past us
         self.dropped = 0  # our queue was full
-        self.errors = 0  # other read errors (logged)
+        self.errors = 0  # other read errors
+        self._failing: str | None = None  # the error being retried, logged once until a read succeeds
 
     def start(self) -> None:
         """Open and seek to the end; raises OSError when there is no readable /dev/kmsg."""
@@ -92,6 +93,9 @@ class KmsgWatcher:
                 return
             if not data:
                 return
+            if self._failing is not None:
+                log.info("reading %s works again after %d errors", self._path, self.errors)
+                self._failing = None
             record = parse_record(data, time.monotonic())
             if record is None:
                 continue
@@ -103,7 +107,9 @@ class KmsgWatcher:
     def _pause(self, exc: OSError) -> None:
         """Stop reading for a second: a persistent error must neither spin the loop nor end the watch."""
         self.errors += 1
-        log.warning("reading %s failed (%s); retrying in %gs", self._path, exc, RETRY_SECONDS)
+        if self._failing != str(exc):
+            self._failing = str(exc)
+            log.warning("reading %s failed (%s); retrying every %gs", self._path, exc, RETRY_SECONDS)
         loop = asyncio.get_running_loop()
         assert self._fd is not None
         loop.remove_reader(self._fd)
