@@ -127,24 +127,27 @@ def test_a_trusted_vf_is_not_mac_locked_and_gets_its_mac_back(topology: Any, tmp
 
 @SRIOV
 def test_fail_over_mac_none_on_locked_vfs_is_seen_as_bondings_error_99_for_that_vf(topology: Any) -> None:
-    """A hand-made bond9 with fail_over_mac none: the kernel line names the VF, and the watcher reads it."""
-    vf0 = topology.vfs[0]
+    """A hand-made bond9 with fail_over_mac none: the VF refused (the first may lend the bond its own MAC, the
+    second must take it and cannot), the kernel line names it, and the watcher reads it from /dev/kmsg."""
+    vfs = list(topology.vfs)
 
-    async def watch() -> list[Any]:
+    async def watch() -> tuple[list[str], list[Any]]:
         watcher = KmsgWatcher()
         watcher.start()
+        refused_by_ip: list[str] = []
+        found: list[Any] = []
         try:
-            run(["ip", "link", "set", vf0, "nomaster"], check=False)
             run(["ip", "link", "add", "bond9", "type", "bond", "mode", "active-backup", "fail_over_mac", "none"])
-            run(["ip", "link", "set", vf0, "down"])
-            refused = run(["ip", "link", "set", vf0, "master", "bond9"], check=False)
-            assert refused.returncode != 0, "the untrusted VF took bond9's MAC"
-            found = []
+            for vf in vfs:
+                run(["ip", "link", "set", vf, "nomaster"], check=False)
+                run(["ip", "link", "set", vf, "down"])
+                if run(["ip", "link", "set", vf, "master", "bond9"], check=False).returncode != 0:
+                    refused_by_ip.append(vf)
             try:
                 async with asyncio.timeout(10):
                     async for rec in watcher.records():
                         obs = classify(rec.text, bond="bond9", netdev_of=lambda pci: None,
-                                       is_slave=lambda name: name == vf0, at=rec.at)
+                                       is_slave=lambda name: name in vfs, at=rec.at)
                         if obs is not None:
                             found.append(obs)
                             if obs.kind is Kind.MAC_REFUSED:
@@ -154,13 +157,15 @@ def test_fail_over_mac_none_on_locked_vfs_is_seen_as_bondings_error_99_for_that_
         finally:
             watcher.close()
             run(["ip", "link", "del", "bond9"], check=False)
-            run(["ip", "link", "set", vf0, "up"], check=False)
-        return found
+            for vf in vfs:
+                run(["ip", "link", "set", vf, "up"], check=False)
+        return refused_by_ip, found
 
-    found = asyncio.run(watch())
+    refused_by_ip, found = asyncio.run(watch())
+    assert refused_by_ip, "an untrusted VF took bond9's MAC"
     refused = [o for o in found if o.kind is Kind.MAC_REFUSED]
-    assert refused and refused[0].slave == vf0 and "Error -99 calling set_mac_address" in refused[0].text
-    assert "trust on" in refused[0].hint
+    assert refused and refused[0].slave == refused_by_ip[0], found
+    assert "Error -99 calling set_mac_address" in refused[0].text and "trust on" in refused[0].hint
 
 
 @SRIOV
