@@ -356,6 +356,7 @@ def parser() -> argparse.ArgumentParser:
              "can see it (physical function, NUMA node); fail_over_mac=active and no VF carries another's MAC;\n"
              "bond and slaves share one MTU; miimon on and kernel ARP monitoring off; addresses on the bond,\n"
              "none on a slave; a VF whose MAC the host locked has fail_over_mac=active (from vfbondd's probe);\n"
+             "no recent VF driver or bonding kernel line needs the host (with what to do there);\n"
              "probes watch the path behind each VF; the bond matches the config; NetworkManager and\n"
              "ifcfg/initscripts do not both manage it; vfbondd runs (on this config) and its unit is enabled.\n"
              "Changes nothing.")

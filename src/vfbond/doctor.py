@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,12 @@ from .backends.select import NM_BUS_NAME, nm_on_bus
 from .config import Config, ConfigError, SlaveSpec
 from .control import CommandError, DaemonNotRunning, request
 from .inspect import BondState, LinkInfo, addresses, links, read_bond
+from .kmsg_rules import ALERTS
 from .plan import PlanError, build, diff, resolve_slave
 
 UNIT = "vfbondd.service"
+KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health
+ALERT_KINDS = {kind.value for kind in ALERTS}
 
 
 class Status(str, Enum):
@@ -58,6 +62,7 @@ class Facts:
     nm_bond: str | None = None  # NetworkManager's hold on the bond: active | managed | unmanaged; None: no device
     ifcfg_nm_controlled: bool | None = None  # ifcfg-<bond>: NM_CONTROLLED not "no"; None: no such file
     unit_enabled: bool | None = None  # None: systemd is not the init
+    now: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,27 @@ def _check_mac_lock(facts: Facts) -> Finding | None:
     return Finding("mac-lock", Status.PASS, f"{text}; fail_over_mac=active, so no MAC has to change")
 
 
+def _check_kernel_messages(facts: Facts) -> Finding | None:
+    """The VF drivers' and bonding's lines vfbondd read: the newest that needs the host, with what to do there."""
+    vf = (facts.daemon or {}).get("vf")
+    if vf is None:
+        return None
+    if vf.get("kmsg", {}).get("error"):
+        return Finding("kernel-messages", Status.WARN, f"vfbondd cannot read the kernel log ({vf['kmsg']['error']}): "
+                       "PF resets and refused MACs reported by the VF driver go unseen",
+                       "run vfbondd as root with CAP_SYSLOG and /dev/kmsg, as the shipped unit does")
+    recent = sorted((line["time"], name, line) for name, info in vf.get("slaves", {}).items()
+                    for line in info.get("kernel", [])
+                    if line["kind"] in ALERT_KINDS and facts.now - line["time"] < KERNEL_RECENT_S)
+    if not recent:
+        return Finding("kernel-messages", Status.PASS, f"no VF driver or bonding line needing the host in the last "
+                       f"{KERNEL_RECENT_S // 60} minutes")
+    when, name, line = recent[-1]
+    more = f" (and {len(recent) - 1} more)" if len(recent) > 1 else ""
+    return Finding("kernel-messages", Status.WARN, f"{name}, {facts.now - when:.0f}s ago: {line['line']}{more}",
+                   line["hint"])
+
+
 def _check_path_monitoring(facts: Facts) -> Finding | None:
     if facts.config is None:
         return None
@@ -292,7 +318,7 @@ def check(facts: Facts) -> list[Finding]:
     b = facts.bond
     if b is not None:
         found += [_check_fail_over_mac(b), _check_mtu(b), _check_monitoring(b), _check_addresses(facts, b)]
-    found += [_check_mac_lock(facts), _check_path_monitoring(facts)]
+    found += [_check_mac_lock(facts), _check_kernel_messages(facts), _check_path_monitoring(facts)]
     found += [_check_drift(facts), _check_managers(facts), *_check_daemon(facts)]
     return [f for f in found if f is not None]
 

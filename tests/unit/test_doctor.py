@@ -181,3 +181,21 @@ def test_without_probes_doctor_warns_that_the_path_is_unmonitored() -> None:
                          "unnoticed")
     assert "probes.enabled: true" in f.fix
     assert by_check(healthy())["path-monitoring"].status is Status.PASS
+
+
+def with_vf(vf: dict[str, Any]) -> dict[str, Any]:
+    return {"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}, "vf": vf}
+
+
+def test_a_recent_vf_driver_line_warns_with_the_host_side_hint_and_an_old_one_does_not() -> None:
+    line = {"time": 1000.0, "kind": "pf_resetting", "line": "igbvf 0000:01:10.0: PF still resetting",
+            "hint": "check the PF on the host (`ip link show <pf>`)"}
+    up = {**line, "time": 1010.0, "kind": "link_up", "line": "igbvf 0000:01:10.0 ens6: Link is Up", "hint": ""}
+    vf = {"slaves": {"ens6": {"kernel": [line, up]}}, "kmsg": {"error": None}}
+    f = by_check(healthy(daemon=with_vf(vf), now=1100.0))["kernel-messages"]
+    assert f.status is Status.WARN and f.message == "ens6, 100s ago: igbvf 0000:01:10.0: PF still resetting"
+    assert f.fix == "check the PF on the host (`ip link show <pf>`)"  # link_up needs nothing: not shown
+    assert by_check(healthy(daemon=with_vf(vf), now=5000.0))["kernel-messages"].status is Status.PASS
+    blind = by_check(healthy(daemon=with_vf({"slaves": {}, "kmsg": {"error": "/dev/kmsg: Permission denied"}})))
+    assert blind["kernel-messages"].status is Status.WARN and "CAP_SYSLOG" in blind["kernel-messages"].fix
+    assert "kernel-messages" not in by_check(healthy())  # a vfbondd without the VF watch, or none
