@@ -44,11 +44,15 @@ log = logging.getLogger("vfbond")
 SYS_PCI = Path("/sys/bus/pci/devices")
 KERNEL_FACILITY = 0  # userspace can write to /dev/kmsg too; only the kernel's own lines count
 RECENT_LINES = 5  # kernel lines kept per VF for status
+# The MAC-lock probe waits for the bond to settle (a start's convergence, NetworkManager activating a
+# port, a returned VF being enslaved) before it touches a backup's MAC.
+PROBE_SETTLE_S = 5.0
 
 
 class VfWatch:
     def __init__(self, config: Config, ipr: AsyncIPRoute, emit: Callable[[Event], None],
-                 kmsg: KmsgWatcher | None = None, sys_net: Path = SYS_NET, sys_pci: Path = SYS_PCI) -> None:
+                 kmsg: KmsgWatcher | None = None, sys_net: Path = SYS_NET, sys_pci: Path = SYS_PCI,
+                 probe_settle: float = PROBE_SETTLE_S) -> None:
         self.config = config
         self.ipr = ipr
         self.emit = emit
@@ -63,6 +67,7 @@ class VfWatch:
         self.lines: dict[str, deque[dict[str, Any]]] = {}  # VF (name or PCI address) -> its recent lines
         self._tasks: set[asyncio.Task[None]] = set()
         self._probing: asyncio.Task[None] | None = None
+        self._probe_settle = probe_settle
 
     @property
     def bond(self) -> str:
@@ -143,6 +148,7 @@ class VfWatch:
         The trial MAC's RTM_NEWLINK makes the supervisor re-read the bond; it does so through the same
         netlink socket (`ipr`), after our restore request, so it reads the VF's own MAC back, not the
         trial one (no false mac_changed)."""
+        await asyncio.sleep(self._probe_settle)
         try:
             state = await read_bond(self.ipr, self.bond)
             active = state.slave(state.active_slave) if state and state.active_slave else None

@@ -71,6 +71,8 @@ def test_pf_reset_fails_over_reports_pf_reset_from_the_vf_lines_and_recovered_wi
         assert {e["details"]["driver"] for e in kernel} <= {"igbvf", "bonding"}, kernel
         assert all(e["slave"] == vf0 for e in kernel), kernel
         assert f"{vf0}: kernel" in d.bondctl("status").stdout
+        doctor = d.bondctl("doctor", "-c", str(d.config), check=False).stdout
+        assert any(line.startswith("WARN  kernel-messages") for line in doctor.splitlines()), doctor
 
 
 @SRIOV

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vfbond import maclock, vfwatch
 from vfbond.config import parse
 from vfbond.events import Event, EventType
+from vfbond.inspect import BondState, LinkInfo, SlaveState
 from vfbond.vfwatch import VfWatch
 from vfbond.watch.kmsg import KmsgRecord
 from vfbond.watch.links import LinkEvent
@@ -133,3 +136,42 @@ async def test_a_fault_in_the_vf_watch_never_reaches_the_link_watch_loop(watch: 
     w.pf.carrier = broken
     w.on_link(LinkEvent(gone=False, index=10, name="enp1s0v0", mac="fa:16:3e:00:00:01", carrier=False,
                         operstate="DOWN", master=5, kind=None, at=1.0))  # logged, not raised
+
+
+def bond_state(active_carrier: bool = True) -> BondState:
+    def link(index: int, name: str, mac: str, carrier: bool = True) -> LinkInfo:
+        return LinkInfo(index=index, name=name, mac=mac, perm_mac=None, kind=None, master=5, carrier=carrier,
+                        operstate="UP", mtu=1500)
+
+    slaves = [SlaveState(link(10, "enp1s0v0", "fa:16:3e:00:00:01", active_carrier), "active", "up", 0,
+                         "fa:16:3e:00:00:01"),
+              SlaveState(link(11, "enp2s0v0", "fa:16:3e:00:00:02"), "backup", "up", 0, "fa:16:3e:00:00:02")]
+    return BondState(link=link(5, "bond0", "fa:16:3e:00:00:01"), mode="active-backup", active_slave="enp1s0v0",
+                     miimon=100, updelay=0, downdelay=0, fail_over_mac="active", primary=None,
+                     primary_reselect="always", arp_interval=0, arp_ip_targets=[], num_peer_notif=1, slaves=slaves)
+
+
+@pytest.mark.parametrize("active_carrier", [True, False])
+async def test_only_the_backup_is_probed_and_only_while_the_active_has_carrier(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, active_carrier: bool) -> None:
+    probed: list[str] = []
+
+    async def read_bond(ipr: Any, name: str) -> Any:
+        return bond_state(active_carrier)
+
+    async def probe(ipr: Any, ifname: str, index: int, mac: str) -> maclock.LockVerdict:
+        probed.append(ifname)
+        return maclock.verdict_of_error(99)
+
+    monkeypatch.setattr(vfwatch, "read_bond", read_bond)
+    monkeypatch.setattr(maclock, "probe", probe)
+    net, pci = sysfs(tmp_path)
+    w = VfWatch(CONFIG, NoBond(), [].append, kmsg=Records(), sys_net=net, sys_pci=pci,  # type: ignore[arg-type]
+                probe_settle=0)
+    await w.start()
+    await asyncio.sleep(0.05)
+    await w.close()
+    assert probed == (["enp2s0v0"] if active_carrier else [])
+    if active_carrier:
+        lock = w.status()["slaves"]["enp2s0v0"]["mac_lock"]
+        assert lock["state"] == "locked" and lock["label"] == "sriov1"
