@@ -22,7 +22,8 @@ DEVICE_LINE = re.compile(rf"^(?P<driver>[\w-]+) (?P<pci>{PCI})(?: (?P<ifname>[^\
 BOND_LINE = re.compile(r"^(?P<bond>[^\s:]+): (?:\(slave (?P<ifname>[^\s)]+)\): )?(?P<msg>.*)$")
 OLD_BOND_SLAVE = re.compile(r"interface (?P<ifname>[^\s,]+)")
 
-# Drivers that only ever drive VFs: their lines concern a VF even before it has a netdev (re-created).
+# Drivers that only ever drive VFs: a line of theirs about a device without a netdev (yet) is taken as
+# the bond's re-created VF; with a netdev, it must be one of the bond's.
 VF_DRIVERS = frozenset({"igbvf", "ixgbevf", "iavf", "i40evf", "bnxt_en_vf"})
 
 
@@ -114,8 +115,9 @@ def classify(text: str, *, bond: str, netdev_of: Callable[[str], str | None], is
         kind = _first(DEVICE_RULES, m["msg"])
         driver, pci = m["driver"], m["pci"]
         ifname = m["ifname"] or netdev_of(pci)
-        if kind is None or not (driver in VF_DRIVERS or (ifname is not None and is_slave(ifname))):
-            return None  # a line that does not matter, a PF's line, or a device that is not ours
+        ours = is_slave(ifname) if ifname is not None else driver in VF_DRIVERS
+        if kind is None or not ours:
+            return None  # a line that does not matter, a PF's line, or another VF than the bond's
         return KernelObservation(kind, ifname, pci, driver, text, at)
     if (m := BOND_LINE.match(text)) and m["bond"] == bond and (kind := _first(BOND_RULES, m["msg"])):
         ifname = m["ifname"] or ((old := OLD_BOND_SLAVE.search(m["msg"])) and old["ifname"]) or None

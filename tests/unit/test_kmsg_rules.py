@@ -10,7 +10,7 @@ from vfbond.kmsg_rules import KernelObservation, Kind, classify
 from vfbond.watch.kmsg import parse_record
 
 PCI_NETDEV = {"0000:01:10.0": "enp1s0v0", "0000:02:10.0": "enp2s0v0", "0000:01:00.0": "enp1s0",
-              "0000:00:05.0": "ens5"}
+              "0000:00:05.0": "ens5", "0000:03:10.0": "enp3s0v0"}
 SLAVES = {"enp1s0v0", "enp2s0v0", "ens5"}
 
 
@@ -57,6 +57,7 @@ def test_a_vf_without_netdev_yet_is_named_by_its_pci_address() -> None:
     "igb 0000:01:00.0 enp1s0: igb: enp1s0 NIC Link is Down",  # the PF's own link
     "igb 0000:01:00.0: PF still resetting",  # even with VF wording: igb is a PF and enp1s0 no slave
     "mlx5_core 0000:00:09.0 ens9: Link down",  # a VF driver shared with PFs, not a slave of ours
+    "igbvf 0000:03:10.0: PF still resetting",  # a third VF of this VM, in no bond of ours
     "bond1: (slave enp1s0v0): Error -99 calling set_mac_address",  # another bond
     "igbvf 0000:01:10.0: Intel(R) I350 Virtual Function",  # does not matter
     "vfbond-test: hello",
