@@ -121,8 +121,7 @@ class KmsgWatcher:
             asyncio.get_running_loop().add_reader(self._fd, self._readable)
 
     async def records(self) -> AsyncIterator[KmsgRecord]:
-        if self._fd is None:
-            self.start()
+        """Every record read since start(), in order."""
         while True:
             yield await self._queue.get()
 
