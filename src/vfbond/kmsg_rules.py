@@ -22,8 +22,9 @@ DEVICE_LINE = re.compile(rf"^(?P<driver>[\w-]+) (?P<pci>{PCI})(?: (?P<ifname>[^\
 BOND_LINE = re.compile(r"^(?P<bond>[^\s:]+): (?:\(slave (?P<ifname>[^\s)]+)\): )?(?P<msg>.*)$")
 OLD_BOND_SLAVE = re.compile(r"interface (?P<ifname>[^\s,]+)")
 
-# Drivers that only ever drive VFs: a line of theirs about a device without a netdev (yet) is taken as
-# the bond's re-created VF; with a netdev, it must be one of the bond's.
+# Drivers that only ever drive VFs: their lines while a VF is probed (no netdev yet, or one not yet
+# carrying the MAC the bond knows it by) are taken as the bond's re-created VF; any other line must be
+# about one of the bond's VFs.
 VF_DRIVERS = frozenset({"igbvf", "ixgbevf", "iavf", "i40evf", "bnxt_en_vf"})
 
 
@@ -55,6 +56,7 @@ HINTS: dict[Kind, str] = {
     Kind.BOND_SLAVE_DOWN: "",
     Kind.BOND_SLAVE_UP: "",
 }
+PROBE_TIME = frozenset({Kind.RANDOM_MAC, Kind.PF_NOT_READY})  # logged while a VF driver binds
 # Kinds an operator is alerted to; the others only feed status and the PF-reset tracker.
 ALERTS = frozenset({Kind.PF_RESETTING, Kind.PF_NOT_READY, Kind.LINK_DOWN, Kind.MAC_REFUSED,
                     Kind.MAC_FILTER_REFUSED, Kind.RANDOM_MAC})
@@ -115,14 +117,20 @@ def classify(text: str, *, bond: str, netdev_of: Callable[[str], str | None], is
         kind = _first(DEVICE_RULES, m["msg"])
         driver, pci = m["driver"], m["pci"]
         ifname = m["ifname"] or netdev_of(pci)
-        ours = is_slave(ifname) if ifname is not None else driver in VF_DRIVERS
-        if kind is None or not ours:
+        if kind is None or not _ours(kind, driver, ifname, is_slave):
             return None  # a line that does not matter, a PF's line, or another VF than the bond's
         return KernelObservation(kind, ifname, pci, driver, text, at)
     if (m := BOND_LINE.match(text)) and m["bond"] == bond and (kind := _first(BOND_RULES, m["msg"])):
         ifname = m["ifname"] or ((old := OLD_BOND_SLAVE.search(m["msg"])) and old["ifname"]) or None
         return KernelObservation(kind, ifname, None, "bonding", text, at)
     return None
+
+
+def _ours(kind: Kind, driver: str, ifname: str | None, is_slave: Callable[[str], bool]) -> bool:
+    if ifname is not None and is_slave(ifname):
+        return True
+    # A VF being (re)created cannot be told apart yet: no netdev, or one with a random MAC.
+    return driver in VF_DRIVERS and (ifname is None or kind in PROBE_TIME)
 
 
 def _first(rules: tuple[tuple[re.Pattern[str], Kind], ...], message: str) -> Kind | None:

@@ -52,6 +52,14 @@ def test_a_vf_without_netdev_yet_is_named_by_its_pci_address() -> None:
     assert "not found by its configured MAC" in found.hint
 
 
+def test_a_recreated_vf_whose_netdev_exists_by_now_but_has_no_known_mac_is_still_reported() -> None:
+    """Read a moment after the probe, the line's VF has a netdev already, but with a random MAC the bond
+    does not know it by: the probe-time lines of a VF driver still count."""
+    found = obs("igbvf 0000:03:10.0: Assigning random MAC address.")  # enp3s0v0: in no bond (yet)
+    assert found is not None and (found.kind, found.slave) == (Kind.RANDOM_MAC, "enp3s0v0")
+    assert obs("igbvf 0000:03:10.0: PF still in reset state. Is the PF interface up?") is not None
+
+
 @pytest.mark.parametrize("line", [
     "igb 0000:01:00.0: VF 0 attempted to override administratively set MAC address",  # the PF's (host) line
     "igb 0000:01:00.0 enp1s0: igb: enp1s0 NIC Link is Down",  # the PF's own link
