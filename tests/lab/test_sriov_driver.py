@@ -28,9 +28,14 @@ SRIOV = pytest.mark.parametrize("topology", ["sriov"], indirect=True)
 
 
 @contextmanager
-def daemon(topology: Any, workdir: Path, extra: str = "") -> Iterator[LabDaemon]:
+def daemon(topology: Any, workdir: Path, bounce_after_s: int | None = None) -> Iterator[LabDaemon]:
     d = LabDaemon(topology, workdir)
-    d.write_config(miimon=100, extra=extra)
+    d.write_config(miimon=100)
+    if bounce_after_s is not None:
+        text = d.config.read_text()
+        assert "failover: {fast: true}" in text
+        d.config.write_text(text.replace("failover: {fast: true}",
+                                         f"failover: {{fast: true, bounce_after_s: {bounce_after_s}}}"))
     try:
         d.start()
         wait_until(lambda: active() == topology.vfs[0], 30, 0.2, f"{topology.vfs[0]} active\n{d.log_tail()}")
@@ -79,7 +84,7 @@ def test_pf_reset_fails_over_reports_pf_reset_from_the_vf_lines_and_recovered_wi
 def test_a_vf_still_down_after_bounce_after_s_is_bounced_once_and_that_is_reported(
         topology: Any, tmp_path: Path) -> None:
     vf0, vf1 = topology.vfs
-    with daemon(topology, tmp_path, extra="failover: {fast: true, bounce_after_s: 5}\n") as d:
+    with daemon(topology, tmp_path, bounce_after_s=5) as d:
         t0 = time.time()
         topology.pf_reset(1)  # the backup: the bond keeps running on vf0
         try:
