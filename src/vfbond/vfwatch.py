@@ -6,13 +6,14 @@ status dict for `bondctl status` and `doctor`. It never calls into the superviso
 of its own stops the daemon: a kernel log that cannot be read, a line that breaks a rule, a
 probe that fails are logged, shown in status, and the watch goes on.
 
-Daemon wiring:
-    self.vfwatch = VfWatch(config, self.ipr, emit=self.supervisor.emit)   # __init__
+Daemon wiring (`emit`: the daemon's one path to history and sinks, the supervisor's or reporter's emit;
+`ipr`: the supervisor's own netlink socket, see _probe_backups):
+    self.vfwatch = VfWatch(config, self.ipr, emit=...)  # __init__
     await self.vfwatch.start()                      # run(), after the first refresh
-    self.vfwatch.on_link(ev)                        # _watch(), after supervisor.on_link(ev)
+    self.vfwatch.on_link(ev)                        # _watch(), after the supervisor has the event
     "vf": self.vfwatch.status()                     # _status()
-    self.vfwatch.reconfigure(new)                   # _reload()
-    await self.vfwatch.close()                      # run(), at stop
+    self.vfwatch.reconfigure(new)                   # where a reload swaps the config in
+    await self.vfwatch.close()                      # run(), at stop, before ipr.close()
 """
 
 from __future__ import annotations
