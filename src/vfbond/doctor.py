@@ -11,7 +11,7 @@ import asyncio
 import json
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,15 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 
 from . import config as config_mod
-from . import exitcodes
+from . import exitcodes, maclock
 from .backends import ifcfg_render
 from .backends.select import NM_BUS_NAME, nm_on_bus
 from .config import Config, ConfigError, SlaveSpec
 from .control import CommandError, DaemonNotRunning, request
 from .inspect import BondState, LinkInfo, addresses, links, read_bond
-from .kmsg_rules import ALERTS
+from .kmsg_rules import ALERTS, classify
 from .plan import PlanError, build, diff, resolve_slave
+from .watch.kmsg import backlog
 
 UNIT = "vfbondd.service"
 KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health
@@ -63,6 +64,8 @@ class Facts:
     ifcfg_nm_controlled: bool | None = None  # ifcfg-<bond>: NM_CONTROLLED not "no"; None: no such file
     unit_enabled: bool | None = None  # None: systemd is not the init
     now: float = field(default_factory=time.time)
+    # slave -> a MAC-lock verdict ({"state", "text"}) from a refusal still in the kernel's ring buffer
+    kernel_locks: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,9 +244,10 @@ def _check_managers(facts: Facts) -> Finding | None:
 
 
 def _check_mac_lock(facts: Facts) -> Finding | None:
-    """From vfbondd's MAC-lock probes and the kernel lines it read: a locked VF needs fail_over_mac=active."""
-    locks = [(name, info["mac_lock"]) for name, info in
-             ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")]
+    """From vfbondd's MAC-lock probes and the kernel's refusals: a locked VF needs fail_over_mac=active."""
+    probed = {name: info["mac_lock"] for name, info in
+              ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")}
+    locks = sorted({**facts.kernel_locks, **probed}.items())  # vfbondd's probe is newer than any log line
     if not locks:
         return None  # nothing known: vfbondd is not running, or has no backup it could probe yet
     locked = [(name, lock) for name, lock in locks if lock["state"] == "locked"]
@@ -264,18 +268,18 @@ def _check_kernel_messages(facts: Facts) -> Finding | None:
     if vf is None:
         return None
     if vf.get("kmsg", {}).get("error"):
-        return Finding("kernel-messages", Status.WARN, f"vfbondd cannot read the kernel log ({vf['kmsg']['error']}): "
+        return Finding("kernel-log", Status.WARN, f"vfbondd cannot read the kernel log ({vf['kmsg']['error']}): "
                        "PF resets and refused MACs reported by the VF driver go unseen",
                        "run vfbondd as root with CAP_SYSLOG and /dev/kmsg, as the shipped unit does")
     recent = sorted((line["time"], name, line) for name, info in vf.get("slaves", {}).items()
                     for line in info.get("kernel", [])
                     if line["kind"] in ALERT_KINDS and facts.now - line["time"] < KERNEL_RECENT_S)
     if not recent:
-        return Finding("kernel-messages", Status.PASS, f"no VF driver or bonding line needing the host in the last "
+        return Finding("kernel-log", Status.PASS, f"no VF driver or bonding line needing the host in the last "
                        f"{KERNEL_RECENT_S // 60} minutes")
     when, name, line = recent[-1]
     more = f" (and {len(recent) - 1} more)" if len(recent) > 1 else ""
-    return Finding("kernel-messages", Status.WARN, f"{name}, {facts.now - when:.0f}s ago: {line['line']}{more}",
+    return Finding("kernel-log", Status.WARN, f"{name}, {facts.now - when:.0f}s ago: {line['line']}{more}",
                    line["hint"])
 
 
@@ -284,10 +288,10 @@ def _check_path_monitoring(facts: Facts) -> Finding | None:
         return None
     probes = facts.config.probes
     if not probes.enabled:
-        return Finding("path-monitoring", Status.WARN, "probes off: a dead path with carrier up (forced link state, "
+        return Finding("path-probes", Status.WARN, "probes off: a dead path with carrier up (forced link state, "
                        "upstream failure) goes unnoticed", "enable probes: probes.enabled: true, "
                        "probes.targets: [<gateway>]")
-    return Finding("path-monitoring", Status.PASS, f"probes of {', '.join(probes.targets)} on each VF catch a dead "
+    return Finding("path-probes", Status.PASS, f"probes of {', '.join(probes.targets)} on each VF catch a dead "
                    "path with carrier up")
 
 
@@ -389,6 +393,21 @@ async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
             "nm_bond": await _nm_bond(bond_name) if nm_running else None}
 
 
+def _kernel_locks(bond: str, slaves: dict[str, str]) -> dict[str, dict[str, str]]:
+    """MAC refusals for these slaves (name -> label) still in the kernel log; none when it cannot be read."""
+    try:
+        records = backlog()
+    except OSError:
+        return {}  # not root, or no /dev/kmsg: vfbondd's probe is the other source
+    found: dict[str, dict[str, str]] = {}
+    for record in records:
+        obs = classify(record.text, bond=bond, netdev_of=lambda pci: None, is_slave=slaves.__contains__)
+        verdict = maclock.verdict_of_kernel(obs) if obs and record.facility == 0 else None
+        if obs and obs.slave in slaves and verdict:
+            found[obs.slave] = {**verdict.to_dict(), "text": verdict.text(slaves[obs.slave])}
+    return found
+
+
 def gather(config_path: str, bond_name: str, socket: str) -> Facts:
     config: Config | None = None
     problems: list[str] = []
@@ -404,9 +423,12 @@ def gather(config_path: str, bond_name: str, socket: str) -> Facts:
         daemon_error = f"no socket at {exc}"
     except CommandError as exc:
         daemon_error = str(exc)
-    return Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
-                 daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
-                 unit_enabled=_unit_enabled(), **asyncio.run(_system(name, config)))
+    system = asyncio.run(_system(name, config))
+    facts = Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
+                  daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
+                  unit_enabled=_unit_enabled(), **system)
+    slaves = {s.link.name: s.label for s in _slaves(facts) if s.link}
+    return replace(facts, kernel_locks=_kernel_locks(name, slaves))
 
 
 # --- the command -----------------------------------------------------------------------------

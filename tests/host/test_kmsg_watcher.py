@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from vfbond.watch.kmsg import KMSG, KmsgWatcher
+from vfbond.watch.kmsg import KMSG, KmsgWatcher, backlog
 
 pytestmark = pytest.mark.host
 
@@ -93,3 +93,11 @@ async def test_overwritten_records_and_read_errors_are_counted_and_the_watch_goe
     finally:
         watcher.close()
         os.close(writer)
+
+
+def test_the_backlog_holds_what_is_already_in_the_kernel_log() -> None:
+    """bondctl doctor looks back: a line written before is found by a one-off read of the ring buffer."""
+    marker = f"vfbond-test: backlog {uuid.uuid4().hex}"
+    write_kmsg(marker)
+    found = [r for r in backlog() if r.text == marker]
+    assert len(found) == 1 and found[0].facility == 1

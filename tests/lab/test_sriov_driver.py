@@ -77,7 +77,7 @@ def test_pf_reset_fails_over_reports_pf_reset_from_the_vf_lines_and_recovered_wi
         assert all(e["slave"] == vf0 for e in kernel), kernel
         assert f"{vf0}: kernel" in d.bondctl("status").stdout
         doctor = d.bondctl("doctor", "-c", str(d.config), check=False).stdout
-        assert any(line.startswith("WARN  kernel-messages") for line in doctor.splitlines()), doctor
+        assert any(line.startswith("WARN  kernel-log") for line in doctor.splitlines()), doctor
 
 
 @SRIOV
@@ -190,7 +190,7 @@ def test_a_cable_pull_keeps_vf_carrier_and_without_probes_status_and_doctor_say_
             assert "NOTE: probes off: a dead path with carrier up (forced link state, upstream failure) goes " \
                    "unnoticed" in status
             doctor = d.bondctl("doctor", "-c", str(d.config), check=False).stdout
-            assert any(line.startswith("WARN  path-monitoring") for line in doctor.splitlines()), doctor
+            assert any(line.startswith("WARN  path-probes") for line in doctor.splitlines()), doctor
         finally:
             topology.cable_restore(0)
 

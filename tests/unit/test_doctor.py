@@ -175,12 +175,12 @@ def test_a_mac_locked_vf_passes_with_fail_over_mac_active_and_fails_without() ->
 
 
 def test_without_probes_doctor_warns_that_the_path_is_unmonitored() -> None:
-    f = by_check(healthy(config=load(EXAMPLE)))["path-monitoring"]  # the example ships with probes off
+    f = by_check(healthy(config=load(EXAMPLE)))["path-probes"]  # the example ships with probes off
     assert f.status is Status.WARN
     assert f.message == ("probes off: a dead path with carrier up (forced link state, upstream failure) goes "
                          "unnoticed")
     assert "probes.enabled: true" in f.fix
-    assert by_check(healthy())["path-monitoring"].status is Status.PASS
+    assert by_check(healthy())["path-probes"].status is Status.PASS
 
 
 def with_vf(vf: dict[str, Any]) -> dict[str, Any]:
@@ -192,10 +192,21 @@ def test_a_recent_vf_driver_line_warns_with_the_host_side_hint_and_an_old_one_do
             "hint": "check the PF on the host (`ip link show <pf>`)"}
     up = {**line, "time": 1010.0, "kind": "link_up", "line": "igbvf 0000:01:10.0 ens6: Link is Up", "hint": ""}
     vf = {"slaves": {"ens6": {"kernel": [line, up]}}, "kmsg": {"error": None}}
-    f = by_check(healthy(daemon=with_vf(vf), now=1100.0))["kernel-messages"]
+    f = by_check(healthy(daemon=with_vf(vf), now=1100.0))["kernel-log"]
     assert f.status is Status.WARN and f.message == "ens6, 100s ago: igbvf 0000:01:10.0: PF still resetting"
     assert f.fix == "check the PF on the host (`ip link show <pf>`)"  # link_up needs nothing: not shown
-    assert by_check(healthy(daemon=with_vf(vf), now=5000.0))["kernel-messages"].status is Status.PASS
+    assert by_check(healthy(daemon=with_vf(vf), now=5000.0))["kernel-log"].status is Status.PASS
     blind = by_check(healthy(daemon=with_vf({"slaves": {}, "kmsg": {"error": "/dev/kmsg: Permission denied"}})))
-    assert blind["kernel-messages"].status is Status.WARN and "CAP_SYSLOG" in blind["kernel-messages"].fix
-    assert "kernel-messages" not in by_check(healthy())  # a vfbondd without the VF watch, or none
+    assert blind["kernel-log"].status is Status.WARN and "CAP_SYSLOG" in blind["kernel-log"].fix
+    assert "kernel-log" not in by_check(healthy())  # a vfbondd without the VF watch, or none
+
+
+def test_a_mac_refusal_still_in_the_kernel_log_counts_without_vfbondd_and_a_probe_overrides_it() -> None:
+    refused = {"ens7": {"state": "locked", "text": "sriov1: MAC locked by the host (untrusted VF): the kernel "
+                                                   "logged 'bond0: (slave ens7): Error -99 calling set_mac_address'"}}
+    f = by_check(healthy(daemon=None, daemon_error="no socket", kernel_locks=refused,
+                         bond=bond([vf(0), vf(1)], fail_over_mac="none")))["mac-lock"]
+    assert f.status is Status.FAIL and "Error -99 calling set_mac_address" in f.message
+    assert "fail_over_mac=none" in f.message and "trust on" in f.fix
+    probed = by_check(healthy(daemon=locked("unlocked"), kernel_locks=refused))["mac-lock"]
+    assert probed.status is Status.PASS and probed.message == "sriov1: MAC not locked: accepted a MAC change"

@@ -54,6 +54,26 @@ def parse_record(data: bytes, at: float = 0.0) -> KmsgRecord | None:
     return KmsgRecord(priority=prefix & 7, facility=prefix >> 3, seq=seq, usec=usec, text=text, fields=fields, at=at)
 
 
+def backlog(path: Path = KMSG) -> list[KmsgRecord]:
+    """Every record still in the kernel's ring buffer, oldest first: a one-off look back (bondctl doctor)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    records: list[KmsgRecord] = []
+    try:
+        while True:
+            try:
+                data = os.read(fd, RECORD_MAX)
+            except BlockingIOError:
+                return records
+            except BrokenPipeError:  # overwritten while we read: go on from the oldest still there
+                continue
+            if not data:
+                return records
+            if (record := parse_record(data)) is not None:
+                records.append(record)
+    finally:
+        os.close(fd)
+
+
 class KmsgWatcher:
     """Follows /dev/kmsg through loop.add_reader: no polling, no thread."""
 
