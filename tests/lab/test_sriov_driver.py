@@ -9,6 +9,7 @@ topology and leaves the VFs cabled, their PFs up and trust off.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import run, wait_until
-from vfbondd_lab import LabDaemon, active
+from vfbondd_lab import BIN, LabDaemon, active
 
 from vfbond.inspect import SYS_NET
 from vfbond.kmsg_rules import Kind, classify
@@ -173,6 +174,32 @@ def test_fail_over_mac_none_on_locked_vfs_is_seen_as_bondings_error_99_for_that_
     refused = [o for o in found if o.kind is Kind.MAC_REFUSED]
     assert refused and refused[0].slave == refused_by_ip[0], found
     assert "Error -99 calling set_mac_address" in refused[0].text and "trust on" in refused[0].hint
+
+
+@SRIOV
+def test_doctor_without_vfbondd_names_the_mac_locked_vf_from_the_kernel_log(topology: Any, tmp_path: Path) -> None:
+    """A hand-made bond0 with fail_over_mac none (the seed's mistake): doctor reads bonding's refusal back from
+    the kernel log and FAILs with the fix, though no vfbondd ever probed."""
+    d = LabDaemon(topology, tmp_path)
+    d.write_config(miimon=100)  # the config doctor checks against; vfbondd is not started
+    refused = []
+    try:
+        run(["ip", "link", "add", "bond0", "type", "bond", "mode", "active-backup", "fail_over_mac", "none"])
+        for vf in topology.vfs:
+            run(["ip", "link", "set", vf, "nomaster"], check=False)
+            run(["ip", "link", "set", vf, "down"])
+            if run(["ip", "link", "set", vf, "master", "bond0"], check=False).returncode != 0:
+                refused.append(vf)
+        assert refused, "an untrusted VF took bond0's MAC"
+        done = run([str(BIN / "bondctl"), "doctor", "-c", str(d.config), "--json"], check=False)
+        found = {f["check"]: f for f in json.loads(done.stdout)["findings"]}
+        lock = found["mac-lock"]
+        assert lock["status"] == "FAIL" and "Error -99 calling set_mac_address" in lock["message"], lock
+        assert "fail_over_mac=none" in lock["message"] and "trust on" in lock["fix"]
+    finally:
+        run(["ip", "link", "del", "bond0"], check=False)
+        for vf in topology.vfs:
+            run(["ip", "link", "set", vf, "up"], check=False)
 
 
 @SRIOV
