@@ -169,7 +169,8 @@ async def test_only_the_backup_is_probed_and_only_while_the_active_has_carrier(
     w = VfWatch(CONFIG, NoBond(), [].append, kmsg=Records(), sys_net=net, sys_pci=pci,  # type: ignore[arg-type]
                 probe_settle=0)
     await w.start()
-    await asyncio.sleep(0.05)
+    assert w._probing is not None
+    await asyncio.wait_for(w._probing, 5)
     await w.close()
     assert probed == (["enp2s0v0"] if active_carrier else [])
     if active_carrier:
