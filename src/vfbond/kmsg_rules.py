@@ -25,7 +25,7 @@ OLD_BOND_SLAVE = re.compile(r"interface (?P<ifname>[^\s,]+)")
 # Drivers that only ever drive VFs: their lines while a VF is probed (no netdev yet, or one not yet
 # carrying the MAC the bond knows it by) are taken as the bond's re-created VF; any other line must be
 # about one of the bond's VFs.
-VF_DRIVERS = frozenset({"igbvf", "ixgbevf", "iavf", "i40evf", "bnxt_en_vf"})
+VF_DRIVERS = frozenset({"igbvf", "ixgbevf", "iavf", "i40evf"})
 
 
 class Kind(StrEnum):
@@ -77,7 +77,8 @@ DEVICE_RULES: tuple[tuple[re.Pattern[str], Kind], ...] = tuple((re.compile(p), k
     (r"^Invalid MAC address .*, using random", Kind.RANDOM_MAC),  # iavf
 ))
 BOND_RULES: tuple[tuple[re.Pattern[str], Kind], ...] = tuple((re.compile(p), k) for p, k in (
-    (r"Error -?\d+ calling set_mac_address", Kind.MAC_REFUSED),
+    # the refusals of a host-locked MAC: EADDRNOTAVAIL (igbvf), EPERM (ixgbevf), EACCES (iavf)
+    (r"Error -(?:99|1|13) calling set_mac_address", Kind.MAC_REFUSED),
     (r"link status definitely down", Kind.BOND_SLAVE_DOWN),
     (r"link status definitely up", Kind.BOND_SLAVE_UP),
 ))

@@ -68,6 +68,7 @@ def test_a_recreated_vf_whose_netdev_exists_by_now_but_has_no_known_mac_is_still
     "igbvf 0000:03:10.0: PF still resetting",  # a third VF of this VM, in no bond of ours
     "bond1: (slave enp1s0v0): Error -99 calling set_mac_address",  # another bond
     "igbvf 0000:01:10.0: Intel(R) I350 Virtual Function",  # does not matter
+    "bond0: (slave enp1s0v0): Error -95 calling set_mac_address",  # cannot set a MAC at all: no host lock
     "vfbond-test: hello",
 ])
 def test_pf_lines_other_bonds_and_chatter_are_ignored(line: str) -> None:
