@@ -247,7 +247,8 @@ def _check_mac_lock(facts: Facts) -> Finding | None:
     """From vfbondd's MAC-lock probes and the kernel's refusals: a locked VF needs fail_over_mac=active."""
     probed = {name: info["mac_lock"] for name, info in
               ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")}
-    locks = sorted({**facts.kernel_locks, **probed}.items())  # vfbondd's probe is newer than any log line
+    merged = {**facts.kernel_locks, **probed}  # vfbondd's probe is newer than any log line
+    locks = sorted((name, lock) for name, lock in merged.items() if lock["state"] != "unknown")
     if not locks:
         return None  # nothing known: vfbondd is not running, or has no backup it could probe yet
     locked = [(name, lock) for name, lock in locks if lock["state"] == "locked"]

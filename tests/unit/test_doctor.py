@@ -210,3 +210,9 @@ def test_a_mac_refusal_still_in_the_kernel_log_counts_without_vfbondd_and_a_prob
     assert "fail_over_mac=none" in f.message and "trust on" in f.fix
     probed = by_check(healthy(daemon=locked("unlocked"), kernel_locks=refused))["mac-lock"]
     assert probed.status is Status.PASS and probed.message == "sriov1: MAC not locked: accepted a MAC change"
+
+
+def test_a_probe_that_could_not_tell_says_nothing() -> None:
+    daemon = locked()
+    daemon["vf"]["slaves"]["ens7"]["mac_lock"] = {"state": "unknown", "text": "sriov1: MAC lock unknown: EBUSY"}
+    assert "mac-lock" not in by_check(healthy(daemon=daemon))
