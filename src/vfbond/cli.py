@@ -78,6 +78,37 @@ def _probe_text(probe: dict[str, Any]) -> str:
             f"loss {'-' if loss is None else f'{loss:.0f}%'}")
 
 
+UNMONITORED = ("probes off: a dead path with carrier up (forced link state, upstream failure) goes unnoticed; "
+               "enable probes (probes.enabled: true, probes.targets: [<gateway>])")
+
+
+def _vf_lines(vf: dict[str, Any], fail_over_mac: str) -> list[str]:
+    """What only real VFs show: MAC lock, an outage after a PF reset, the VF driver's last kernel line."""
+    lines = []
+    for name, info in sorted(vf.get("slaves", {}).items()):
+        lock = info.get("mac_lock")
+        if lock:
+            lines.append(f"  {lock['text']}")
+            if lock["state"] == "locked" and fail_over_mac != "active":
+                lines.append(f"WARNING: {name}'s MAC is locked and fail_over_mac={fail_over_mac}: the bond cannot "
+                             "move its MAC, failover fails. Fix: fail_over_mac: active, or "
+                             "`ip link set <pf> vf <n> trust on` on the host")
+            if lock.get("restore_error"):
+                lines.append(f"WARNING: {lock['restore_error']}")
+        outage = info.get("outage")
+        if outage and outage["pf_reset"]:
+            bounce = ("bounced once" if outage["bounced"] else f"bounce at {outage['bounce_after_s']}s"
+                      if outage["bounce_after_s"] else "no bounce configured")
+            lines.append(f"  {name}: no carrier for {outage['down_s']:.0f}s after a PF reset ({bounce})")
+        if info.get("kernel"):
+            last = info["kernel"][-1]
+            lines.append(f"  {name}: kernel {_ago(last['time'])}: {last['line']}"
+                         + (f" -> {last['hint']}" if last["hint"] else ""))
+    if (vf.get("kmsg") or {}).get("error"):
+        lines.append(f"kernel messages not followed: {vf['kmsg']['error']}")
+    return lines
+
+
 def render_status(data: dict[str, Any]) -> str:
     b = data["bond"]
     link = b["link"]
@@ -105,6 +136,7 @@ def render_status(data: dict[str, Any]) -> str:
             f"{(s['perm_mac'] or '-'):<17} {(sl['driver'] or '-'):<8} {(sl['pci_address'] or '-'):<13} "
             f"{sl['numa_node'] if sl['numa_node'] is not None else '-':>4}  {probe_text}")
     lines.append("  (* active slave)")
+    lines += _vf_lines(data.get("vf") or {}, b["fail_over_mac"])
     last = data.get("last_failover")
     if last:
         lines.append(f"\nlast {last['type']}: {_ago(last['time'])} "
@@ -114,6 +146,8 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append("\nlast failover: none recorded")
     if data.get("isolated"):
         lines.append("ALERT: bond isolated: no slave reaches the gateway")
+    if data.get("probes") == "disabled":
+        lines.append(f"NOTE: {UNMONITORED}")
     for name, stats in data.get("alerts", {}).items():
         if stats.get("dropped") or stats.get("last_error"):
             lines.append(f"alert sink {name}: {stats.get('queued', 0)} queued, {stats.get('dropped', 0)} dropped, "
@@ -284,15 +318,17 @@ def parser() -> argparse.ArgumentParser:
 
     add("status", cmd_status, "show the bond, its slaves, health and the last failover",
         "Show bond options, each slave (active marked *, MII, health verdict, link failure count, own and current\n"
-        "MAC, driver, PCI address, NUMA node, probe results), the last failover and warnings.\n"
+        "MAC, driver, PCI address, NUMA node, probe results), per VF whether the host locked its MAC, an outage\n"
+        "after a PF reset and its driver's last kernel line with a hint, the last failover and warnings.\n"
         "Uses vfbondd when it runs, else reads the kernel directly. Exit 3 when the bond does not exist.")
     add("health", cmd_health, "one-line verdict for scripts and monitoring: exit 0 ok, 6 degraded, 7 down",
         "Print ok / degraded / down with the reason, and exit 0 (ok), 6 (degraded: one usable slave or a\n"
         "standing warning), 7 (down: no usable slave) or 3 (no bond). Suited to monitoring checks.")
     ev = add("events", cmd_events, "list recorded events, oldest first",
              "List the persisted event history (failover, failback, slave down/up/missing/returned, degraded,\n"
-             "restored, isolated, MAC changed, warnings). Asks vfbondd; when it is not running, reads the\n"
-             "history file it left in --state-dir.")
+             "restored, isolated, MAC changed, warnings, VF driver and bonding kernel messages with a hint for\n"
+             "the host, PF reset / recovered with the outage / recovery attempt). Asks vfbondd; when it is not\n"
+             "running, reads the history file it left in --state-dir.")
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
     ev.add_argument("--state-dir", default=config_mod.DaemonConfig.state_dir,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
@@ -327,8 +363,11 @@ def parser() -> argparse.ArgumentParser:
              "(found by MAC or name) and enslaved; their MACs differ; they come from different NICs where the VM\n"
              "can see it (physical function, NUMA node); fail_over_mac=active and no VF carries another's MAC;\n"
              "bond and slaves share one MTU; miimon on and kernel ARP monitoring off; addresses on the bond,\n"
-             "none on a slave; the bond matches the config; NetworkManager and ifcfg/initscripts do not both\n"
-             "manage it; vfbondd runs (on this config) and its unit is enabled. Changes nothing.")
+             "none on a slave; a VF whose MAC the host locked has fail_over_mac=active (from vfbondd's probe);\n"
+             "no recent VF driver or bonding kernel line needs the host (with what to do there);\n"
+             "probes watch the path behind each VF; the bond matches the config; NetworkManager and\n"
+             "ifcfg/initscripts do not both manage it; vfbondd runs (on this config) and its unit is enabled.\n"
+             "Changes nothing.")
     doctor.add_arguments(dr)
     dr.epilog = ("exit codes:\n  0  every check passed\n  6  warnings, no failure\n  1  at least one check failed\n"
                  "  2  bad arguments")

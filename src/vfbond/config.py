@@ -78,6 +78,8 @@ class BondConfig:
 class FailoverConfig:
     # Switch on the netlink carrier event instead of waiting for the next miimon poll.
     fast: bool = True
+    # Seconds a VF may stay without carrier after a PF reset before vfbondd bounces it once; 0: never.
+    bounce_after_s: int = 30
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,11 @@ def _non_negative(v: int) -> str | None:
 
 def _positive(v: int) -> str | None:
     return None if v > 0 else "must be more than 0"
+
+
+def _bounce_after(v: int) -> str | None:
+    # igbvf regains carrier 4-8 s after its PF is back: a shorter bounce would hit a VF still recovering.
+    return None if v == 0 or 5 <= v <= 3600 else f"{v} is neither 0 nor 5..3600 seconds"
 
 
 def _ip(v: str) -> str | None:
@@ -571,11 +578,13 @@ def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Con
     if "bond" not in top:
         r.problem("bond", "missing", "add a bond: section with two slaves")
     bond = _read_bond(r, top.get("bond"))
-    fo = r.section(top.get("failover"), "failover", ("fast",))
+    fo = r.section(top.get("failover"), "failover", ("fast", "bounce_after_s"))
     dm = r.section(top.get("daemon"), "daemon", ("socket", "socket_group", "state_dir", "history"))
     config = Config(
         bond=bond,
-        failover=FailoverConfig(fast=r.get(fo, "failover", "fast", bool, True)),
+        failover=FailoverConfig(fast=r.get(fo, "failover", "fast", bool, True),
+                                bounce_after_s=r.get(fo, "failover", "bounce_after_s", int, 30, _bounce_after,
+                                                     "set 0 (never bounce) or 5..3600 seconds, e.g. 30")),
         probes=_read_probes(r, top.get("probes")),
         alerts=_read_alerts(r, top.get("alerts")),
         daemon=DaemonConfig(

@@ -24,6 +24,7 @@ from .events import Event, EventType, History
 from .plan import PlanError
 from .sinks import Dispatcher, build_sinks
 from .supervisor import Supervisor
+from .vfwatch import VfWatch
 from .watch.links import LinkWatcher
 
 log = logging.getLogger("vfbond")
@@ -50,6 +51,7 @@ class Daemon:
         self.alerts = Dispatcher(build_sinks(config.alerts), config.alerts.queue_size)
         self.supervisor = Supervisor(config, self.ipr, self.history, publish=self.alerts.publish)
         self.watcher = LinkWatcher()
+        self.vfwatch = VfWatch(config, self.ipr, emit=self.supervisor.emit)  # kernel messages, MAC lock, PF resets
         self.control = ControlServer(config.daemon.socket, {
             "status": self._status,
             "events": self._events,
@@ -60,7 +62,7 @@ class Daemon:
     async def _status(self, args: dict[str, Any]) -> Any:
         return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
                            "backend": self.backend_reason},
-                **self.supervisor.status(), "alerts": self.alerts.stats()}
+                **self.supervisor.status(), "alerts": self.alerts.stats(), "vf": self.vfwatch.status()}
 
     async def _converge(self) -> None:
         """Bring the bond to the config (adopting one that exists); on failure keep supervising as is."""
@@ -120,6 +122,7 @@ class Daemon:
             await self._close_backend()
         old = self.config
         self.config = self.supervisor.config = new
+        self.vfwatch.reconfigure(new)
         if new.probes != old.probes or new.bond != old.bond:
             await self._start_probes()
         await self._prepare_announce()
@@ -137,6 +140,7 @@ class Daemon:
     async def _watch(self) -> None:
         async for ev in self.watcher.events():
             await self.supervisor.on_link(ev)
+            self.vfwatch.on_link(ev)
 
     async def _resync(self) -> None:
         while True:
@@ -179,6 +183,7 @@ class Daemon:
         if self.apply:
             await self._converge()
         await self.supervisor.refresh()
+        await self.vfwatch.start()
         await self.control.start()
         bond = self.config.bond.name
         state = self.supervisor.state
@@ -204,6 +209,7 @@ class Daemon:
         await asyncio.gather(stopped, *tasks, return_exceptions=True)
         await self.control.close()
         await self._close_backend()
+        await self.vfwatch.close()
         if self.supervisor.probing is not None:
             await self.supervisor.probing.stop()
         self.watcher.close()

@@ -10,7 +10,8 @@ import argparse
 import asyncio
 import json
 import subprocess
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,19 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 
 from . import config as config_mod
-from . import exitcodes
+from . import exitcodes, maclock
 from .backends import ifcfg_render
 from .backends.select import NM_BUS_NAME, nm_on_bus
 from .config import Config, ConfigError, SlaveSpec
 from .control import CommandError, DaemonNotRunning, request
 from .inspect import BondState, LinkInfo, addresses, links, read_bond
+from .kmsg_rules import ALERTS, classify
 from .plan import PlanError, build, diff, resolve_slave
+from .watch.kmsg import backlog
 
 UNIT = "vfbondd.service"
+KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health
+ALERT_KINDS = {kind.value for kind in ALERTS}
 
 
 class Status(StrEnum):
@@ -58,6 +63,9 @@ class Facts:
     nm_bond: str | None = None  # NetworkManager's hold on the bond: active | managed | unmanaged; None: no device
     ifcfg_nm_controlled: bool | None = None  # ifcfg-<bond>: NM_CONTROLLED not "no"; None: no such file
     unit_enabled: bool | None = None  # None: systemd is not the init
+    now: float = field(default_factory=time.time)
+    # slave -> a MAC-lock verdict ({"state", "text"}) from a refusal still in the kernel's ring buffer
+    kernel_locks: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,59 @@ def _check_managers(facts: Facts) -> Finding | None:
     return None
 
 
+def _check_mac_lock(facts: Facts) -> Finding | None:
+    """From vfbondd's MAC-lock probes and the kernel's refusals: a locked VF needs fail_over_mac=active."""
+    probed = {name: info["mac_lock"] for name, info in
+              ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")}
+    merged = {**facts.kernel_locks, **probed}  # vfbondd's probe is newer than any log line
+    locks = sorted((name, lock) for name, lock in merged.items() if lock["state"] != "unknown")
+    if not locks:
+        return None  # nothing known: vfbondd is not running, or has no backup it could probe yet
+    locked = [(name, lock) for name, lock in locks if lock["state"] == "locked"]
+    if not locked:
+        return Finding("mac-lock", Status.PASS, "; ".join(lock["text"] for _, lock in locks))
+    fom = facts.bond.fail_over_mac if facts.bond else (facts.config.bond.fail_over_mac if facts.config else None)
+    text = "; ".join(lock["text"] for _, lock in locked)
+    if fom != "active":
+        return Finding("mac-lock", Status.FAIL, f"{text}, and fail_over_mac={fom}: the bond cannot give it "
+                       "another MAC, so enslaving or failover fails",
+                       f"fail_over_mac: active, or `ip link set <pf> vf N trust on` on the host for {locked[0][0]}")
+    return Finding("mac-lock", Status.PASS, f"{text}; fail_over_mac=active, so no MAC has to change")
+
+
+def _check_kernel_messages(facts: Facts) -> Finding | None:
+    """The VF drivers' and bonding's lines vfbondd read: the newest that needs the host, with what to do there."""
+    vf = (facts.daemon or {}).get("vf")
+    if vf is None:
+        return None
+    if vf.get("kmsg", {}).get("error"):
+        return Finding("kernel-log", Status.WARN, f"vfbondd cannot read the kernel log ({vf['kmsg']['error']}): "
+                       "PF resets and refused MACs reported by the VF driver go unseen",
+                       "run vfbondd as root with CAP_SYSLOG and /dev/kmsg, as the shipped unit does")
+    recent = sorted((line["time"], name, line) for name, info in vf.get("slaves", {}).items()
+                    for line in info.get("kernel", [])
+                    if line["kind"] in ALERT_KINDS and facts.now - line["time"] < KERNEL_RECENT_S)
+    if not recent:
+        return Finding("kernel-log", Status.PASS, f"no VF driver or bonding line needing the host in the last "
+                       f"{KERNEL_RECENT_S // 60} minutes")
+    when, name, line = recent[-1]
+    more = f" (and {len(recent) - 1} more)" if len(recent) > 1 else ""
+    return Finding("kernel-log", Status.WARN, f"{name}, {facts.now - when:.0f}s ago: {line['line']}{more}",
+                   line["hint"])
+
+
+def _check_path_monitoring(facts: Facts) -> Finding | None:
+    if facts.config is None:
+        return None
+    probes = facts.config.probes
+    if not probes.enabled:
+        return Finding("path-probes", Status.WARN, "probes off: a dead path with carrier up (forced link state, "
+                       "upstream failure) goes unnoticed", "enable probes: probes.enabled: true, "
+                       "probes.targets: [<gateway>]")
+    return Finding("path-probes", Status.PASS, f"probes of {', '.join(probes.targets)} on each VF catch a dead "
+                   "path with carrier up")
+
+
 def _check_daemon(facts: Facts) -> list[Finding]:
     if facts.daemon is None:
         found = [Finding("daemon", Status.FAIL, f"vfbondd is not running ({facts.daemon_error}): no fast failover, "
@@ -262,6 +323,7 @@ def check(facts: Facts) -> list[Finding]:
     b = facts.bond
     if b is not None:
         found += [_check_fail_over_mac(b), _check_mtu(b), _check_monitoring(b), _check_addresses(facts, b)]
+    found += [_check_mac_lock(facts), _check_kernel_messages(facts), _check_path_monitoring(facts)]
     found += [_check_drift(facts), _check_managers(facts), *_check_daemon(facts)]
     return [f for f in found if f is not None]
 
@@ -332,6 +394,21 @@ async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
             "nm_bond": await _nm_bond(bond_name) if nm_running else None}
 
 
+def _kernel_locks(bond: str, slaves: dict[str, str]) -> dict[str, dict[str, str]]:
+    """MAC refusals for these slaves (name -> label) still in the kernel log; none when it cannot be read."""
+    try:
+        records = backlog()
+    except OSError:
+        return {}  # not root, or no /dev/kmsg: vfbondd's probe is the other source
+    found: dict[str, dict[str, str]] = {}
+    for record in records:
+        obs = classify(record.text, bond=bond, netdev_of=lambda pci: None, is_slave=slaves.__contains__)
+        verdict = maclock.verdict_of_kernel(obs) if obs and record.facility == 0 else None
+        if obs and obs.slave in slaves and verdict:
+            found[obs.slave] = {**verdict.to_dict(), "text": verdict.text(slaves[obs.slave])}
+    return found
+
+
 def gather(config_path: str, bond_name: str, socket: str) -> Facts:
     config: Config | None = None
     problems: list[str] = []
@@ -347,9 +424,12 @@ def gather(config_path: str, bond_name: str, socket: str) -> Facts:
         daemon_error = f"no socket at {exc}"
     except CommandError as exc:
         daemon_error = str(exc)
-    return Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
-                 daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
-                 unit_enabled=_unit_enabled(), **asyncio.run(_system(name, config)))
+    system = asyncio.run(_system(name, config))
+    facts = Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
+                  daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
+                  unit_enabled=_unit_enabled(), **system)
+    slaves = {s.link.name: s.label for s in _slaves(facts) if s.link}
+    return replace(facts, kernel_locks=_kernel_locks(name, slaves))
 
 
 # --- the command -----------------------------------------------------------------------------

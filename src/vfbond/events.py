@@ -47,6 +47,10 @@ class EventType(StrEnum):
     FLAP_SUMMARY = "flap_summary"
     WARNING = "warning"
     DAEMON = "daemon"
+    KERNEL_MESSAGE = "kernel_message"  # a VF driver or bonding line that needs the host's attention
+    PF_RESET = "pf_reset"  # a VF lost carrier because its PF is resetting
+    RECOVERED = "recovered"  # that VF has carrier again; details["outage_ms"]
+    RECOVERY_ATTEMPT = "recovery_attempt"  # it stayed down: vfbondd bounced it once
 
 
 SEVERITY: dict[EventType, Severity] = {
@@ -63,6 +67,10 @@ SEVERITY: dict[EventType, Severity] = {
     EventType.FLAP_SUMMARY: Severity.WARNING,
     EventType.WARNING: Severity.WARNING,
     EventType.DAEMON: Severity.INFO,
+    EventType.KERNEL_MESSAGE: Severity.WARNING,
+    EventType.PF_RESET: Severity.WARNING,
+    EventType.RECOVERED: Severity.NOTICE,
+    EventType.RECOVERY_ATTEMPT: Severity.ERR,
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 
 async def index(ipr: AsyncIPRoute, ifname: str) -> int:
@@ -26,3 +29,21 @@ async def enslave(ipr: AsyncIPRoute, bond: str, slave_index: int) -> None:
     await ipr.link("set", index=slave_index, state="down")
     await ipr.link("set", index=slave_index, master=await index(ipr, bond))
     await ipr.link("set", index=slave_index, state="up")
+
+
+async def bounce(ipr: AsyncIPRoute, ifname: str, attempts: int = 3, pause: float = 1.0) -> None:
+    """Set a VF down and up: its driver resets and asks the PF for its configuration again.
+
+    By name, looked up now: the VF may have been re-created (new ifindex) since it was last seen.
+    Once it is down, bringing it up is retried: a recovery attempt must never leave a VF down.
+    """
+    slave_index = await index(ipr, ifname)
+    await ipr.link("set", index=slave_index, state="down")
+    for attempt in range(attempts):
+        try:
+            await ipr.link("set", index=slave_index, state="up")
+            return
+        except NetlinkError as exc:
+            if attempt == attempts - 1:
+                raise NetlinkError(exc.code, f"{ifname} left down, {exc}. Fix: ip link set {ifname} up") from exc
+            await asyncio.sleep(pause)

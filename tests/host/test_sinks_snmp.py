@@ -37,6 +37,10 @@ NAMES = {
     EventType.FLAP_SUMMARY: "VFBOND-MIB::vfbondFlapSummary",
     EventType.WARNING: "VFBOND-MIB::vfbondWarning",
     EventType.DAEMON: "VFBOND-MIB::vfbondDaemonEvent",
+    EventType.KERNEL_MESSAGE: "VFBOND-MIB::vfbondKernelMessage",
+    EventType.PF_RESET: "VFBOND-MIB::vfbondPfReset",
+    EventType.RECOVERED: "VFBOND-MIB::vfbondRecovered",
+    EventType.RECOVERY_ATTEMPT: "VFBOND-MIB::vfbondRecoveryAttempt",
     EventType.SLAVE_DOWN: "IF-MIB::linkDown",
     EventType.SLAVE_UP: "IF-MIB::linkUp",
 }

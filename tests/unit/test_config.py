@@ -259,3 +259,11 @@ def test_hostile_yaml_is_a_short_config_error(tmp_path: Path, capsys: pytest.Cap
         assert p.line and "\n" not in str(p) and re.search(r"\. Fix: \S", str(p)), str(p)
     assert cli.main(["check-config", "-c", str(path)]) == exitcodes.USAGE
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bounce_after_a_pf_reset_defaults_to_30s_accepts_0_and_refuses_too_short() -> None:
+    assert config.parse(GOOD).failover.bounce_after_s == 30
+    assert config.parse(GOOD + "failover: {bounce_after_s: 0}\n").failover.bounce_after_s == 0
+    (p,) = problems(GOOD + "failover:\n  bounce_after_s: 2\n")
+    assert p.startswith("t.yaml:7: failover.bounce_after_s: 2 is neither 0 nor 5..3600 seconds")
+    assert "Fix: set 0 (never bounce) or 5..3600 seconds" in p

@@ -13,6 +13,7 @@ from vfbond.inspect import BondState, LinkInfo, SlaveState
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+WITH_PROBES = parse(EXAMPLE.read_text().replace("enabled: false", "enabled: true"), str(EXAMPLE))
 
 
 def vf(i: int, **kw: Any) -> LinkInfo:
@@ -36,7 +37,7 @@ def bond(slaves: list[LinkInfo], **kw: Any) -> BondState:
 
 def healthy(**kw: Any) -> Facts:
     vfs = [vf(0), vf(1)]
-    facts = Facts(config_path=str(EXAMPLE), config=load(EXAMPLE), config_problems=[], bond_name="bond0",
+    facts = Facts(config_path=str(EXAMPLE), config=WITH_PROBES, config_problems=[], bond_name="bond0",
                   bond=bond(vfs), links=vfs, slave_addresses={"ens6": [], "ens7": []},
                   daemon={"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}},
                   daemon_error=None, nm_running=True, nm_bond="active", ifcfg_nm_controlled=None, unit_enabled=True)
@@ -154,3 +155,64 @@ def test_no_bond_fails_and_skips_what_needs_one() -> None:
     assert found["bond"].status is Status.FAIL and "systemctl start vfbondd" in found["bond"].fix
     assert found["slaves"].status is Status.PASS and "mtu" not in found
     assert exit_code(list(found.values())) == exitcodes.FAILED
+
+
+def locked(state: str = "locked") -> dict[str, Any]:
+    text = {"locked": "sriov1: MAC locked by the host (untrusted VF): refused a MAC change (EADDRNOTAVAIL)",
+            "unlocked": "sriov1: MAC not locked: accepted a MAC change"}[state]
+    return {"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"},
+            "vf": {"slaves": {"ens7": {"mac_lock": {"state": state, "text": text}}}}}
+
+
+def test_a_mac_locked_vf_passes_with_fail_over_mac_active_and_fails_without() -> None:
+    ok = by_check(healthy(daemon=locked()))["mac-lock"]
+    assert ok.status is Status.PASS and ok.message.startswith("sriov1: MAC locked by the host (untrusted VF)")
+    f = by_check(healthy(daemon=locked(), bond=bond([vf(0), vf(1)], fail_over_mac="follow")))["mac-lock"]
+    assert f.status is Status.FAIL and "fail_over_mac=follow" in f.message
+    assert f.fix == "fail_over_mac: active, or `ip link set <pf> vf N trust on` on the host for ens7"
+    assert by_check(healthy(daemon=locked("unlocked")))["mac-lock"].status is Status.PASS
+    assert "mac-lock" not in by_check(healthy())  # vfbondd has not probed (or is not running): nothing to say
+
+
+def test_without_probes_doctor_warns_that_the_path_is_unmonitored() -> None:
+    f = by_check(healthy(config=load(EXAMPLE)))["path-probes"]  # the example ships with probes off
+    assert f.status is Status.WARN
+    assert f.message == ("probes off: a dead path with carrier up (forced link state, upstream failure) goes "
+                         "unnoticed")
+    assert "probes.enabled: true" in f.fix
+    assert by_check(healthy())["path-probes"].status is Status.PASS
+
+
+def with_vf(vf: dict[str, Any]) -> dict[str, Any]:
+    return {"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "nm"}, "vf": vf}
+
+
+def test_a_recent_vf_driver_line_warns_with_the_host_side_hint_and_an_old_one_does_not() -> None:
+    line = {"time": 1000.0, "kind": "pf_resetting", "line": "igbvf 0000:01:10.0: PF still resetting",
+            "hint": "check the PF on the host (`ip link show <pf>`)"}
+    up = {**line, "time": 1010.0, "kind": "link_up", "line": "igbvf 0000:01:10.0 ens6: Link is Up", "hint": ""}
+    vf = {"slaves": {"ens6": {"kernel": [line, up]}}, "kmsg": {"error": None}}
+    f = by_check(healthy(daemon=with_vf(vf), now=1100.0))["kernel-log"]
+    assert f.status is Status.WARN and f.message == "ens6, 100s ago: igbvf 0000:01:10.0: PF still resetting"
+    assert f.fix == "check the PF on the host (`ip link show <pf>`)"  # link_up needs nothing: not shown
+    assert by_check(healthy(daemon=with_vf(vf), now=5000.0))["kernel-log"].status is Status.PASS
+    blind = by_check(healthy(daemon=with_vf({"slaves": {}, "kmsg": {"error": "/dev/kmsg: Permission denied"}})))
+    assert blind["kernel-log"].status is Status.WARN and "CAP_SYSLOG" in blind["kernel-log"].fix
+    assert "kernel-log" not in by_check(healthy())  # a vfbondd without the VF watch, or none
+
+
+def test_a_mac_refusal_still_in_the_kernel_log_counts_without_vfbondd_and_a_probe_overrides_it() -> None:
+    refused = {"ens7": {"state": "locked", "text": "sriov1: MAC locked by the host (untrusted VF): the kernel "
+                                                   "logged 'bond0: (slave ens7): Error -99 calling set_mac_address'"}}
+    f = by_check(healthy(daemon=None, daemon_error="no socket", kernel_locks=refused,
+                         bond=bond([vf(0), vf(1)], fail_over_mac="none")))["mac-lock"]
+    assert f.status is Status.FAIL and "Error -99 calling set_mac_address" in f.message
+    assert "fail_over_mac=none" in f.message and "trust on" in f.fix
+    probed = by_check(healthy(daemon=locked("unlocked"), kernel_locks=refused))["mac-lock"]
+    assert probed.status is Status.PASS and probed.message == "sriov1: MAC not locked: accepted a MAC change"
+
+
+def test_a_probe_that_could_not_tell_says_nothing() -> None:
+    daemon = locked()
+    daemon["vf"]["slaves"]["ens7"]["mac_lock"] = {"state": "unknown", "text": "sriov1: MAC lock unknown: EBUSY"}
+    assert "mac-lock" not in by_check(healthy(daemon=daemon))

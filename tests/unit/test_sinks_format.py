@@ -118,3 +118,10 @@ def test_flap_summary_carries_the_suppressed_count() -> None:
     _, varbinds = notification_varbinds(Event(EventType.FLAP_SUMMARY, "bond0", slave="vf0",
                                               details={"suppressed": 12}))
     assert varbinds[-1][0] == f"{SNMP_ROOT}.1.7.0" and int(varbinds[-1][1]) == 12
+
+
+def test_recovered_carries_the_outage_in_ms() -> None:
+    oid, varbinds = notification_varbinds(Event(EventType.RECOVERED, "bond0", slave="enp1s0v0",
+                                                details={"outage_ms": 5123}))
+    assert oid == f"{SNMP_ROOT}.0.14"
+    assert varbinds[-1][0] == f"{SNMP_ROOT}.1.8.0" and int(varbinds[-1][1]) == 5123

@@ -37,6 +37,10 @@ MESSAGE_IDS: dict[EventType, str] = {
     EventType.FLAP_SUMMARY: "addd97ebe4df413d9800e0d5e5528c6d",
     EventType.WARNING: "2ef9953406534a1486e231869daa336e",
     EventType.DAEMON: "88101d956efd447ba4dd81d4eda1348c",
+    EventType.KERNEL_MESSAGE: "260fe59274d64d26aad67673ae05f1c8",
+    EventType.PF_RESET: "90340aa2a37b4e6ead93a3f3ca3cc3e0",
+    EventType.RECOVERED: "19ee49c2a7a1438abf0d57bd7b84abc0",
+    EventType.RECOVERY_ATTEMPT: "038e0152c0a6442281acb5edab1934cc",
 }
 
 

@@ -67,8 +67,12 @@ NOTIFICATIONS: dict[EventType, int] = {  # vfbondNotifications (SNMP_ROOT.0) mem
     EventType.FLAP_SUMMARY: 9,
     EventType.WARNING: 10,
     EventType.DAEMON: 11,
+    EventType.KERNEL_MESSAGE: 12,
+    EventType.PF_RESET: 13,
+    EventType.RECOVERED: 14,
+    EventType.RECOVERY_ATTEMPT: 15,
 }
-OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED = range(1, 8)  # vfbondObjects
+OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE = range(1, 9)  # vfbondObjects
 
 AUTH_PROTOCOLS = {"sha": USM_AUTH_HMAC96_SHA, "sha256": USM_AUTH_HMAC192_SHA256, "md5": USM_AUTH_HMAC96_MD5}
 # aes256 is the Blumenthal draft key extension, what Net-SNMP calls AES256 (Cisco's is AES256C).
@@ -92,6 +96,8 @@ def notification_varbinds(event: Event) -> tuple[str, VarBinds]:
     ]
     if event.type is EventType.FLAP_SUMMARY:
         varbinds.append((f"{obj}.{OBJ_SUPPRESSED}.0", Unsigned32(int(event.details.get("suppressed", 0)))))
+    if event.type is EventType.RECOVERED:
+        varbinds.append((f"{obj}.{OBJ_OUTAGE}.0", Unsigned32(int(event.details.get("outage_ms", 0)))))
     return f"{SNMP_ROOT}.0.{NOTIFICATIONS[event.type]}", varbinds
 
 

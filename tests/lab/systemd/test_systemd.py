@@ -140,6 +140,8 @@ def test_cloud_init_day0_brings_the_bond_up_under_vfbondd(day0: Topology) -> Non
     assert bond["active_slave"] == "vf0" and bond["fail_over_mac"] == "active"  # primary: sriov0
     assert "192.0.2.10/24" in bond["addresses"]
     assert day0.ping_gateway(), "gateway unreachable through the bond cloud-init set up"
+    # The hardened unit still lets vfbondd follow the VF drivers' kernel messages (/dev/kmsg, CAP_SYSLOG).
+    assert status["vf"]["kmsg"]["error"] is None, status["vf"]
 
 
 def test_unit_is_ready_hardened_and_verified(day0: Topology) -> None:
@@ -149,7 +151,7 @@ def test_unit_is_ready_hardened_and_verified(day0: Topology) -> None:
     assert props["WatchdogUSec"] == "30s" and props["NRestarts"] == "0"
     proc = dict(line.split(":\t", 1) for line in
                 Path(f"/proc/{props['MainPID']}/status").read_text().splitlines() if ":\t" in line)
-    caps = {12: "CAP_NET_ADMIN", 13: "CAP_NET_RAW", 0: "CAP_CHOWN"}
+    caps = {12: "CAP_NET_ADMIN", 13: "CAP_NET_RAW", 0: "CAP_CHOWN", 34: "CAP_SYSLOG"}
     assert int(proc["CapBnd"], 16) == sum(1 << bit for bit in caps), f"CapBnd {proc['CapBnd']}, want {caps}"
     assert proc["NoNewPrivs"].strip() == "1" and proc["Seccomp"].strip() == "2"
     assert b"/opt/vfbond/bin/vfbondd" in Path(f"/proc/{props['MainPID']}/cmdline").read_bytes().split(b"\0")
