@@ -24,7 +24,8 @@ from conftest import wait_until
 from timeline import Timeline, failover_times
 from vfbondd_lab import LabDaemon, active, running_daemon
 
-pytestmark = pytest.mark.bench
+# A run of 20 trials x 4 columns x 2 topologies takes most of an hour under emulation.
+pytestmark = [pytest.mark.bench, pytest.mark.timeout(3600)]
 
 TRIALS = int(os.environ.get("VFBOND_BENCH_TRIALS", "20"))
 SRIOV_TRIALS = int(os.environ.get("VFBOND_BENCH_SRIOV_TRIALS", "10"))  # a PF reset takes 4-8 s to undo
@@ -118,11 +119,11 @@ def test_failover_end_to_end(daemon: LabDaemon, tmp_path: Path) -> None:
         for _ in range(n):
             for kind, miimon in COLUMNS:
                 daemon.write_config(miimon=miimon, fast=kind == "vfbondd")
-                daemon.bondctl("reload")
+                daemon.reload()
                 trials[f"{kind}@{miimon}"].append(failover_trial(daemon))
     finally:
         daemon.write_config()
-        daemon.bondctl("reload")
+        daemon.reload()
         time.sleep(1)
         tl.close()
     links, packets = tl.links(), tl.packets()
@@ -162,11 +163,11 @@ def test_daemon_cost(daemon: LabDaemon) -> None:
     assert daemon.proc is not None
     idle_cpu, idle_rss = cpu_and_rss(daemon.proc.pid, 30)
     daemon.write_config(extra=PROBES)
-    daemon.bondctl("reload")
+    daemon.reload()
     wait_until(lambda: set(daemon.status()["verdicts"].values()) == {"up"}, 30, 0.5, "probes up")
     probe_cpu, probe_rss = cpu_and_rss(daemon.proc.pid, 30)
     daemon.write_config()
-    daemon.bondctl("reload")
+    daemon.reload()
     text = "\n".join([
         "| vfbondd, idle 30 s | probes off | probes on (2 slaves x 2 targets, 500 ms) | ratio |",
         "| --- | --- | --- | --- |",

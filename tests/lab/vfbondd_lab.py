@@ -69,6 +69,10 @@ class LabDaemon:
     def status(self) -> dict[str, Any]:
         return request(self.socket, "status", timeout=10)
 
+    def reload(self) -> Any:
+        """Reload through the socket, in-process: a bondctl process costs seconds of imports under TCG."""
+        return request(self.socket, "reload", timeout=300)
+
     def events(self, count: int = 200) -> list[dict[str, Any]]:
         return request(self.socket, "events", {"count": count}, timeout=10)
 
