@@ -83,10 +83,12 @@ class LabDaemon:
         return run([BIN / "bondctl", *args, "--socket", self.socket], check=check, timeout=120)
 
     def log_tail(self, lines: int = 40) -> str:
+        rc = self.proc.poll() if self.proc else None
+        state = f"vfbondd exited with {rc}" if rc is not None else "vfbondd running"
         try:
-            return "--- vfbondd log ---\n" + "\n".join(self.log.read_text().splitlines()[-lines:])
+            return f"--- vfbondd log ({state}) ---\n" + "\n".join(self.log.read_text().splitlines()[-lines:])
         except OSError:
-            return "(no vfbondd log)"
+            return f"(no vfbondd log; {state})"
 
 
 def active() -> str:
