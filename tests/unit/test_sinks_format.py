@@ -118,3 +118,15 @@ def test_flap_summary_carries_the_suppressed_count() -> None:
     _, varbinds = notification_varbinds(Event(EventType.FLAP_SUMMARY, "bond0", slave="vf0",
                                               details={"suppressed": 12}))
     assert varbinds[-1][0] == f"{SNMP_ROOT}.1.7.0" and int(varbinds[-1][1]) == 12
+
+
+def test_a_link_trap_for_a_vanished_interface_without_ifindex_is_a_permanent_failure() -> None:
+    """Retrying cannot bring the interface back: the queue must drop the trap, not retry it forever
+    with every later trap queued behind it."""
+    from vfbond.sinks.base import TRANSIENT
+
+    event = Event(EventType.SLAVE_DOWN, "bond0", slave="vf-gone-0", reason="path failure")
+    with pytest.raises(Exception) as caught:
+        notification_varbinds(event)
+    assert not isinstance(caught.value, TRANSIENT)
+    assert "vf-gone-0" in str(caught.value)
