@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import grp
 import json
+import logging
 import os
 import socket
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from . import exitcodes
+
+log = logging.getLogger("vfbond")
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -70,6 +73,10 @@ class ControlServer:
             return {"ok": True, "data": await handler(request.get("args") or {})}
         except CommandError as exc:
             return {"ok": False, "error": str(exc), "code": exc.code}
+        except Exception as exc:  # noqa: BLE001 - a bug in one command must not leave bondctl without an answer
+            log.exception("control command %s failed", request["cmd"])
+            return {"ok": False, "error": f"vfbondd failed on {request['cmd']}: {type(exc).__name__}: {exc}",
+                    "code": exitcodes.FAILED}
 
     async def close(self) -> None:
         if self._server is not None:

@@ -90,6 +90,7 @@ class LinkWatcher:
         self._marshal = MarshalRtnl()
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
         self._overrun_queued = False  # one Overrun in the queue is enough to trigger the resync
+        self._error: OSError | None = None
         self.overruns = 0
 
     async def start(self) -> None:
@@ -116,10 +117,14 @@ class LinkWatcher:
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno != errno.ENOBUFS:
-                    raise
-                self._overrun()
-                continue
+                if exc.errno == errno.ENOBUFS:
+                    self._overrun()
+                    continue
+                # The socket itself broke: stop reading it and let the consumer see why.
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+                self._error = exc
+                self._queue.put_nowait(Overrun(time.monotonic()))
+                return
             at = time.monotonic()
             for msg in self._marshal.parse(data):
                 if msg.get("event") not in ("RTM_NEWLINK", "RTM_DELLINK"):
@@ -140,6 +145,9 @@ class LinkWatcher:
             await self.start()
         while True:
             observation = await self._queue.get()
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
             if isinstance(observation, Overrun):
                 self._overrun_queued = False
             yield observation
