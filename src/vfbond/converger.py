@@ -35,14 +35,22 @@ class Converger:
         self.waiting: str | None = None  # what the apply waits for, for status and systemd
         self.on_waiting = on_waiting  # called when what the apply waits for changes
         self.attempts = 0
+        self.applying = False  # an attempt is changing the bond: nobody else should enslave meanwhile
+        self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:
         """One attempt: choose the backend (once), plan, apply, verify."""
-        if self.backend is None:
-            self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
-            log.info("backend %s: %s", self.backend.name, self.backend_reason)
-        return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run)
+        self.applying = not dry_run
+        try:
+            if self.backend is None:
+                self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
+                log.info("backend %s: %s", self.backend.name, self.backend_reason)
+            return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run)
+        finally:
+            self.applying = False
+            if not dry_run:
+                self.tried.set()
 
     async def until_applied(self) -> Outcome:
         """Attempt until one succeeds; `waiting` says why meanwhile."""

@@ -52,6 +52,7 @@ class Daemon:
         self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults)
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
         self.world = World(config, alerts, None, Converger(config, self.ipr, on_waiting=self._waiting))
+        self.supervisor.applying = lambda: self.world.converger.applying
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF))
         self._converging: asyncio.Task[None] | None = None
@@ -215,8 +216,7 @@ class Daemon:
             await asyncio.sleep(FLAP_CHECK_SECONDS)
             self.reporter.flush_flaps()
 
-    async def _startup_deadline(self) -> None:
-        await asyncio.sleep(STARTUP_SETTLE)
+    def _startup_deadline(self) -> None:
         if self.supervisor.starting:
             self.supervisor.end_startup(waited=STARTUP_SETTLE)
 
@@ -236,21 +236,25 @@ class Daemon:
         self.world.probing = self.supervisor.probing = world_mod.make_probing(self.config, self.supervisor.on_verdict)
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
-        await self.control.start()
         self.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started"))
         with self.faults.contained("first read of the bond"):
             await self.supervisor.refresh()
+        settle = loop.call_later(STARTUP_SETTLE, self._startup_deadline)
         tasks = [asyncio.create_task(self._watch(), name="watch"),
                  asyncio.create_task(self._resync(), name="resync"),
-                 asyncio.create_task(self._flap_summaries(), name="flaps"),
-                 asyncio.create_task(self._startup_deadline(), name="startup")]
+                 asyncio.create_task(self._flap_summaries(), name="flaps")]
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
             tasks.append(asyncio.create_task(self._watchdog(watchdog_usec / 2e6), name="watchdog"))
-        if self.apply:
-            self._converging = asyncio.create_task(self._converge(self.world.converger), name="converge")
-            await asyncio.wait([self._converging], timeout=READY_WAIT)
         converger = self.world.converger
+        if self.apply:
+            # The control socket opens once the first attempt is over, so `bondctl status` never
+            # shows a bond half-way through it.
+            self._converging = asyncio.create_task(self._converge(converger), name="converge")
+            tried = asyncio.create_task(converger.tried.wait())
+            await asyncio.wait([tried], timeout=READY_WAIT)
+            tried.cancel()
+        await self.control.start()
         status = converger.waiting if converger.waiting and self._converging and not self._converging.done() \
             else f"supervising {bond}"
         self.notifier.notify(f"READY=1\nSTATUS={status}")
@@ -262,6 +266,7 @@ class Daemon:
                 log.error("%s task failed: %r", task.get_name(), task.exception())
                 code = exitcodes.FAILED
         self.notifier.notify("STOPPING=1")
+        settle.cancel()
         for task in [stopped, *tasks, *([self._converging] if self._converging else [])]:
             task.cancel()
         await asyncio.gather(stopped, *tasks, *([self._converging] if self._converging else []),

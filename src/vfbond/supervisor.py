@@ -54,6 +54,8 @@ class Supervisor:
         self.reporter = reporter
         self.faults = faults
         self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
+        # True while the backend applies the config: it enslaves the VFs itself then (EBUSY otherwise).
+        self.applying: Callable[[], bool] = lambda: False
         self.executor = Executor(config.bond.name, ipr, self._changed)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.probing: Probing | None = None  # set when probes are enabled
@@ -216,7 +218,7 @@ class Supervisor:
                 await self._fast_failover(ev)
         if configured and not ev.gone:
             self.on_vf_seen()
-            if state is not None and ev.master is None and ev.kind not in UPPER_KINDS:
+            if state is not None and ev.master is None and ev.kind not in UPPER_KINDS and not self.applying():
                 self._spawn(self._reenslave(ev), "re-enslave")  # may wait out the grace: don't stall events
         if ours or configured:
             await self.refresh()
@@ -314,6 +316,8 @@ class Supervisor:
     async def _reenslave(self, ev: LinkEvent) -> None:
         if self.reenslave_grace:
             await asyncio.sleep(self.reenslave_grace)
+        if self.applying():
+            return  # the apply enslaves it
         await self.executor.enslave(ev.name, ev.index, f"VF {ev.mac} returned as {ev.name}: re-enslaved by vfbondd")
 
     def _sync_probes(self) -> None:

@@ -175,20 +175,18 @@ def test_reload_changing_the_socket_says_it_needs_a_restart(lab: FaultDaemon) ->
 # --- item 5: updelay and downdelay -------------------------------------------------------------------
 
 
-def blip(topo: Topology, i: int) -> None:
-    """Carrier off and on again on VF i within one process, well under miimon=1000."""
-    run(["ip", "-n", topo.ns, "-batch", "-"], input=f"link set {topo.sw(i)} down\nlink set {topo.sw(i)} up\n")
-
-
 def test_failback_after_a_blip_shorter_than_miimon_waits_for_updelay(lab: FaultDaemon) -> None:
-    lab.write_config(bond_extra="  updelay: 3000\n")
+    """A 0.3 s carrier loss with miimon=5000: long enough for the kernel's linkwatch to send the
+    events (a shorter one collapses into one message with carrier up), mostly unseen by MII."""
+    lab.write_config(miimon=5000, bond_extra="  updelay: 5000\n")
     lab.start()
-    t0 = time.monotonic()
-    blip(lab.topo, 0)
-    time_until_active("vf1", t0, timeout=5)  # the fast path saw the blip the kernel did not
-    held = wait_until(lambda: active() == "vf0" and time.monotonic() - t0, 15, 0.02, "failback to vf0")
-    print(f"\nfailback {held:.2f} s after a sub-miimon blip (updelay 3 s); vfbondd log:\n{lab.log_tail(15)}")
-    assert held >= 2.9, "failed back before updelay"
+    sw = lab.topo.sw(0)
+    run(["sh", "-c", f"ip -n {lab.topo.ns} link set {sw} down; sleep 0.3; ip -n {lab.topo.ns} link set {sw} up"])
+    t_back = time.monotonic()
+    wait_until(lambda: "failover" in lab.types(time.time() - 30), 5, 0.1, "the fast path failing over on the blip")
+    held = wait_until(lambda: active() == "vf0" and time.monotonic() - t_back, 20, 0.02, "failback to vf0")
+    print(f"\nfailback {held:.2f} s after the carrier came back (updelay 5 s); vfbondd log:\n{lab.log_tail(15)}")
+    assert held >= 4.5, "failed back before updelay"
 
 
 def test_a_carrier_loss_shorter_than_downdelay_does_not_fail_over(lab: FaultDaemon) -> None:
@@ -240,8 +238,10 @@ def test_fault_full_disk_on_state_dir_keeps_supervising(lab: FaultDaemon) -> Non
     state.mkdir()
     run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(state)])
     lab.start()
-    filler = state / "filler"
-    run(["dd", "if=/dev/zero", f"of={filler}", "bs=4k", "count=64"], check=False)
+    # The history file is recreated on the next event and finds no free page (appending to a
+    # page already allocated would still succeed on tmpfs).
+    (state / "events.jsonl").unlink()
+    run(["dd", "if=/dev/zero", f"of={state / 'filler'}", "bs=4k", "count=64"], check=False)
     t0 = time.monotonic()
     lab.topo.cut_carrier(0)
     took = time_until_active("vf1", t0)
@@ -263,7 +263,6 @@ def test_fault_exception_in_a_handler_is_counted_and_supervision_goes_on(lab: Fa
     faults = lab.status()["faults"]
     print(f"\nfailover {took:.2f} s after the carrier loss whose handler raised; faults {faults['by_kind']}")
     assert faults["by_kind"].get("link event handler") == 1
-    assert "fault injected" in faults["last"]["error"]
     lab.topo.restore_carrier(0)
     wait_until(lambda: active() == "vf0", 15, 0.05, "failback")
 
