@@ -46,12 +46,15 @@ class Daemon:
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
         self.ipr = AsyncIPRoute()
+        # Applies get their own netlink socket: the kernel refuses a second dump on a socket whose
+        # dump is still running (EBUSY), and the supervisor reads the bond while an apply runs.
+        self.apply_ipr = AsyncIPRoute()
         self.faults = Faults()
         self.history = History(Path(config.daemon.state_dir) / "events.jsonl", config.daemon.history)
         alerts = world_mod.make_alerts(config)
         self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults)
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
-        self.world = World(config, alerts, None, Converger(config, self.ipr, on_waiting=self._waiting))
+        self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting))
         self.supervisor.applying = lambda: self.world.converger.applying
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF))
@@ -146,19 +149,26 @@ class Daemon:
             raise self._refuse(f"reload refused, config invalid: {exc.problems[0]}", exitcodes.USAGE,
                                problems=[str(p) for p in exc.problems]) from None
         old = self.world
+        # One apply at a time (they share a socket): a first apply still retrying pauses meanwhile.
+        retrying = self._converging is not None and not self._converging.done()
+        if retrying:
+            self._converging.cancel()  # type: ignore[union-attr]
+            await asyncio.gather(self._converging, return_exceptions=True)  # type: ignore[arg-type]
         try:
-            world = await world_mod.build(new, old, self.ipr, self.supervisor.on_verdict, self._waiting,
+            world = await world_mod.build(new, old, self.apply_ipr, self.supervisor.on_verdict, self._waiting,
                                           check_plan=self.apply)
+            if self.apply:
+                try:
+                    outcome = await world.converger.apply()
+                except BaseException:
+                    await world_mod.discard(world, old)
+                    raise
         except Exception as exc:  # noqa: BLE001 - whatever failed, the running config stays
+            if retrying:
+                self._converging = asyncio.create_task(self._converge(old.converger), name="converge")
             raise self._refuse(f"reload refused, {self.config_path} not taken, the running config kept: "
                                f"{type(exc).__name__}: {exc}") from None
         if self.apply:
-            try:
-                outcome = await world.converger.apply()
-            except Exception as exc:  # noqa: BLE001
-                await world_mod.discard(world, old)
-                raise self._refuse(f"reload failed while applying, the running config kept: "
-                                   f"{type(exc).__name__}: {exc}") from None
             if outcome.changes:
                 self.emit(Event(EventType.DAEMON, new.bond.name, reason=f"{world.converger.backend.name} backend "  # type: ignore[union-attr]
                                 "applied: " + "; ".join(str(c) for c in outcome.changes)))
@@ -170,8 +180,6 @@ class Daemon:
         return {"reloaded": self.config_path, "restart_needed": restart}
 
     async def _swap(self, world: World, old: World) -> None:
-        if self._converging is not None and not self._converging.done():
-            self._converging.cancel()  # the new config was just applied: nothing left to retry
         self.world = world
         self.supervisor.set_config(world.config)
         self.supervisor.probing = world.probing
@@ -277,6 +285,7 @@ class Daemon:
             await self.supervisor.probing.stop()
         self.watcher.close()
         self.ipr.close()
+        self.apply_ipr.close()
         self.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
         await self.world.alerts.close()
         return code

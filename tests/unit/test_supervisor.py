@@ -202,3 +202,30 @@ async def test_a_failing_history_write_is_counted_and_the_alert_still_goes_out()
     reporter = Reporter(FullDisk(None), published.append, FlapLimiter(10), faults)
     reporter.emit(Event(EventType.WARNING, "bond0", reason="x"))
     assert len(published) == 1 and faults.counts["history write"] == 1
+
+
+def test_a_probe_socket_that_fails_to_open_is_retried_on_the_next_sync(monkeypatch) -> None:
+    from vfbond import probing as probing_mod
+
+    opened: list[str] = []
+
+    class FlakySocketProber:
+        def __init__(self, label: str, ifname: str, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            self.ifname = ifname
+
+        def start(self) -> None:
+            opened.append(self.ifname)
+            if len(opened) == 1:
+                raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(probing_mod, "SlaveProber", FlakySocketProber)
+    cfg = config()
+    probing = probing_mod.Probing(cfg.bond, replace(cfg.probes, enabled=True, targets=("192.0.2.1",)),
+                                  lambda *a: None)
+    try:
+        probing.bind("sriov0", "vf0")
+    except PermissionError:
+        pass
+    assert "sriov0" not in probing.probers
+    probing.bind("sriov0", "vf0")
+    assert opened == ["vf0", "vf0"] and "sriov0" in probing.probers
