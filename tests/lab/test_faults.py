@@ -323,3 +323,54 @@ def test_fault_control_request_always_answered(lab: FaultDaemon) -> None:
     with pytest.raises(CommandError, match="vfbondd failed on events"):
         lab.request("events", {"count": "not a number"})
     assert lab.status()["bond"] is not None
+
+
+# --- NetworkManager faults ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nm_lab(topology: Topology, networkmanager: Any, tmp_path: Path) -> Iterator[tuple[FaultDaemon, Any]]:
+    """vfbondd with the nm backend over the lab's private NetworkManager."""
+    for vf in topology.vfs:
+        networkmanager.nmcli("device", "set", vf, "managed", "yes")
+    for vf in topology.vfs:
+        wait_until(lambda vf=vf: not networkmanager.nmcli("-g", "GENERAL.STATE", "device", "show", vf)
+                   .startswith("10 "), 30, 0.2, f"NetworkManager to manage {vf}")
+    d = FaultDaemon(topology, tmp_path)
+    d.write_config()
+    d.config.write_text(d.config.read_text().replace("backend: netlink", "backend: nm"))
+    try:
+        yield d, networkmanager
+    finally:
+        d.stop()
+
+
+def test_fault_networkmanager_stopped_the_fast_path_does_not_wait_on_it(nm_lab: tuple[FaultDaemon, Any]) -> None:
+    lab, nm = nm_lab
+    lab.start()
+    assert lab.status()["daemon"]["backend"].startswith("backend: nm")
+    os.kill(nm.pid, signal.SIGSTOP)  # a hung D-Bus peer
+    try:
+        t0 = time.monotonic()
+        lab.topo.cut_carrier(0)
+        took = time_until_active("vf1", t0, timeout=10)
+        print(f"\nfailover with NetworkManager stopped: {took * 1000:.0f} ms (miimon 1000)")
+        assert took < 0.9, "the fast path waited (for NetworkManager or the kernel's MII poll)"
+        assert lab.status()["bond"]["active_slave"] == "vf1"
+    finally:
+        os.kill(nm.pid, signal.SIGCONT)
+
+
+def test_fault_networkmanager_restarted_mid_apply_is_retried(nm_lab: tuple[FaultDaemon, Any]) -> None:
+    lab, nm = nm_lab
+    with lab.log.open("ab") as log:
+        lab.proc = subprocess.Popen([str(Path(sys.executable).parent / "vfbondd"), "-c", str(lab.config)],
+                                    stdout=log, stderr=log)
+    wait_until(lambda: "nm: checkpoint on" in lab.log.read_text(), 120, 0.1, f"the apply under way\n{lab.log_tail()}")
+    t0 = time.monotonic()
+    nm.restart()
+    wait_until(lambda: lab._serving() and lab._ready() and lab.status()["daemon"]["waiting"] is None, 240, 1,
+               f"bond0 applied after NetworkManager came back\n{lab.log_tail()}")
+    print(f"\nbond0 applied {time.monotonic() - t0:.0f} s after NetworkManager was restarted mid-apply; "
+          f"attempts {lab.status()['daemon']['apply_attempts']}")
+    assert lab.topo.ping_gateway()
