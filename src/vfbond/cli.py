@@ -64,9 +64,14 @@ def gather_status(bond: str, socket: str, timeout: float | None = None) -> dict[
         if data is None:
             return None
         data["source"] = "kernel (vfbondd not running)"
-    if data.get("bond") is None:
+    if data.get("bond") is None and not _waiting(data):
         return None
     return data
+
+
+def _waiting(data: dict[str, Any]) -> str | None:
+    """What vfbondd's apply waits for ("waiting for sriov1 fa:16:3e:..."), if it waits."""
+    return (data.get("daemon") or {}).get("waiting")
 
 
 def _probe_text(probe: dict[str, Any]) -> str:
@@ -148,6 +153,12 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append("ALERT: bond isolated: no slave reaches the gateway")
     if data.get("probes") == "disabled":
         lines.append(f"NOTE: {UNMONITORED}")
+    if _waiting(data):
+        lines.append(f"config not applied yet: {_waiting(data)}")
+    faults = data.get("faults") or {}
+    if faults.get("total"):
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(faults["by_kind"].items()))
+        lines.append(f"faults survived: {counts}; last: {faults['last']['error']}")
     for name, stats in data.get("alerts", {}).items():
         if stats.get("dropped") or stats.get("last_error"):
             lines.append(f"alert sink {name}: {stats.get('queued', 0)} queued, {stats.get('dropped', 0)} dropped, "
@@ -167,15 +178,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         return exitcodes.NO_BOND
     if args.json:
         _print_json(data)
+    elif data.get("bond") is None:
+        print(f"{args.bond}: not present; vfbondd is {_waiting(data)}")
     else:
         print(render_status(data))
-    return exitcodes.OK
+    return exitcodes.OK if data.get("bond") else exitcodes.NO_BOND
 
 
 def cmd_health(args: argparse.Namespace) -> int:
     data = gather_status(args.bond, args.socket, args.timeout)
-    if data is None:
-        verdict, code, why = "absent", exitcodes.NO_BOND, f"{args.bond} not present"
+    if data is None or data.get("bond") is None:
+        verdict, code, why = "absent", exitcodes.NO_BOND, f"{args.bond} not present" + (
+            f"; vfbondd is {_waiting(data)}" if data else "")
     else:
         slaves = data["bond"]["slaves"]
         up = [s["link"]["name"] for s in slaves if data.get("verdicts", {}).get(s["link"]["name"],

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import grp
 import json
+import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import exitcodes
+
+log = logging.getLogger("vfbond")
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -36,7 +39,7 @@ class DaemonNotRunning(Exception):
 
 
 class ControlServer:
-    def __init__(self, path: str, handlers: dict[str, Handler], group: str | None = None) -> None:
+    def __init__(self, path: str, handlers: Mapping[str, Handler], group: str | None = None) -> None:
         self.path = Path(path)
         self.handlers = handlers
         self.group = group
@@ -76,6 +79,10 @@ class ControlServer:
             return {"ok": True, "data": await handler(request.get("args") or {})}
         except CommandError as exc:
             return {"ok": False, "error": str(exc), "code": exc.code}
+        except Exception as exc:  # noqa: BLE001 - a bug in one command must not leave bondctl without an answer
+            log.exception("control command %s failed", request["cmd"])
+            return {"ok": False, "error": f"vfbondd failed on {request['cmd']}: {type(exc).__name__}: {exc}",
+                    "code": exitcodes.FAILED}
 
     async def close(self) -> None:
         if self._server is not None:

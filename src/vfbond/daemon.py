@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -14,72 +15,102 @@ from typing import Any
 import sdnotify
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, announce, exitcodes
+from . import __version__, exitcodes
 from . import config as config_mod
-from .apply import converge
-from .backends.base import Backend, BackendError
-from .backends.select import select_backend
+from . import world as world_mod
 from .control import CommandError, ControlServer
+from .converger import Converger
 from .events import Event, EventType, History
-from .plan import PlanError
-from .sinks import Dispatcher, build_sinks
+from .faults import Faults
+from .flap import FlapLimiter
+from .reporter import Reporter
 from .supervisor import Supervisor
 from .vfwatch import VfWatch
-from .watch.links import LinkWatcher
+from .watch.links import RCVBUF, LinkWatcher
+from .world import World
 
 log = logging.getLogger("vfbond")
 
-# A full re-read now and then, in case netlink dropped messages under load (ENOBUFS).
-# Failover never waits for it: carrier changes arrive as events.
+# A full re-read now and then, in case netlink dropped messages unnoticed. Failover never waits
+# for it: carrier changes arrive as events, and a reported overrun (ENOBUFS) re-reads at once.
 RESYNC_SECONDS = 60.0
 FLAP_CHECK_SECONDS = 5.0  # a flap summary goes out at most this late after its window closes
 NM_REENSLAVE_GRACE = 3.0
+# READY=1 goes out after the first apply attempt, or after this long (systemd's default start
+# timeout is 90 s, a NetworkManager apply can take longer); STATUS= then says what it waits for.
+READY_WAIT = 45.0
+STARTUP_SETTLE = 30.0  # VFs report link seconds after enslaving (igbvf: ~4 s); after this, say how it stands
+WATCHER_RESTART = 1.0  # seconds before reopening a netlink socket that failed
 
 
 class Daemon:
     def __init__(self, config: config_mod.Config, config_path: str, apply: bool = True) -> None:
-        self.config = config
         self.config_path = config_path
         self.apply = apply
-        self.backend: Backend | None = None
-        self.backend_reason = "none (--no-apply: supervising only)"
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
         self.ipr = AsyncIPRoute()
-        state_dir = Path(config.daemon.state_dir)
-        self.history = History(state_dir / "events.jsonl", config.daemon.history)
-        self.alerts = Dispatcher(build_sinks(config.alerts), config.alerts.queue_size)
-        self.supervisor = Supervisor(config, self.ipr, self.history, publish=self.alerts.publish)
-        self.watcher = LinkWatcher()
-        self.vfwatch = VfWatch(config, self.ipr, emit=self.supervisor.emit)  # kernel messages, MAC lock, PF resets
-        self.control = ControlServer(config.daemon.socket, {
+        # Applies get their own netlink socket: the kernel refuses a second dump on a socket whose
+        # dump is still running (EBUSY), and the supervisor reads the bond while an apply runs.
+        self.apply_ipr = AsyncIPRoute()
+        self.faults = Faults()
+        self.history = History(Path(config.daemon.state_dir) / "events.jsonl", config.daemon.history)
+        alerts = world_mod.make_alerts(config)
+        self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults)
+        self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
+        self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting))
+        self.supervisor.applying = lambda: self.world.converger.applying
+        self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit)  # kernel messages, MAC lock, PF resets
+        # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
+        self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF))
+        self._converging: asyncio.Task[None] | None = None
+        handlers = {
             "status": self._status,
             "events": self._events,
             "reload": self._reload,
             "simulate-failover": self._simulate,
-        }, group=config.daemon.socket_group)
+        }
+        if os.environ.get("VFBOND_TEST_HOOKS") == "1":
+            handlers["test-fault"] = self._test_fault
+        self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group)
+
+    @property
+    def config(self) -> config_mod.Config:
+        return self.world.config
+
+    def emit(self, event: Event) -> None:
+        self.supervisor.emit(event)
 
     async def _status(self, args: dict[str, Any]) -> Any:
+        converger = self.world.converger
+        backend = (converger.backend_reason if converger.backend else "not chosen yet") if self.apply \
+            else "none (--no-apply: supervising only)"
+        write_errors = getattr(self.history, "write_errors", None)
         return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
-                           "backend": self.backend_reason},
-                **self.supervisor.status(), "alerts": self.alerts.stats(), "vf": self.vfwatch.status()}
+                           "backend": backend, "waiting": converger.waiting,
+                           "apply_attempts": converger.attempts,
+                           **({"history_write_errors": write_errors} if write_errors is not None else {})},
+                **self.supervisor.status(), "alerts": self.world.alerts.stats(), "vf": self.vfwatch.status()}
 
-    async def _converge(self) -> None:
-        """Bring the bond to the config (adopting one that exists); on failure keep supervising as is."""
+    def _vf_seen(self) -> None:
+        if self._converging is not None and not self._converging.done():
+            self.world.converger.kick()
+
+    def _waiting(self, text: str) -> None:
+        self.emit(Event(EventType.WARNING, self.config.bond.name, reason=f"config not applied, retrying: {text}"))
+        self.notifier.notify(f"STATUS={text}")
+
+    async def _converge(self, converger: Converger) -> None:
+        """Apply the config until it holds; meanwhile the bond is supervised as it is."""
+        outcome = await converger.until_applied()
         bond = self.config.bond.name
-        try:
-            if self.backend is None:
-                self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
-                # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
-                self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if self.backend.name == "nm" else 0.0
-                log.info("backend %s: %s", self.backend.name, self.backend_reason)
-            outcome = await converge(self.backend, self.config.bond, self.ipr, progress=log.info)
-        except (BackendError, PlanError) as exc:
-            self.supervisor.emit(Event(EventType.WARNING, bond, reason=f"config not applied: {exc}"))
-            return
         if outcome.changes:
-            self.supervisor.emit(Event(EventType.DAEMON, bond, reason=f"{self.backend.name} backend applied: "
-                                       + "; ".join(str(c) for c in outcome.changes)))
+            self.emit(Event(EventType.DAEMON, bond, reason=f"{converger.backend.name} backend applied: "  # type: ignore[union-attr]
+                            + "; ".join(str(c) for c in outcome.changes)))
+        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend and converger.backend.name == "nm" \
+            else 0.0
+        self.notifier.notify(f"STATUS=supervising {bond}")
+        await self.supervisor.refresh()
 
     async def _events(self, args: dict[str, Any]) -> Any:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
@@ -109,61 +140,100 @@ class Daemon:
             reports["restore"] = report_dict(await switch_and_prove(sup, active, "simulate-failover --restore"))
         return reports
 
+    def _refuse(self, reason: str, code: int = exitcodes.FAILED, **details: Any) -> CommandError:
+        # Keep running on the old config: a bad reload must not take the supervision down.
+        self.emit(Event(EventType.WARNING, self.config.bond.name, reason=reason, details=details))
+        return CommandError(reason, code)
+
     async def _reload(self, args: dict[str, Any]) -> Any:
+        """All or nothing: the new config's sinks, probing and plan are built (and applied) beside
+        the running ones, and swapped in only when every piece succeeded."""
         try:
             new = config_mod.load(self.config_path)
         except config_mod.ConfigError as exc:
-            # Keep running on the old config: a typo must not take the supervision down.
-            self.supervisor.emit(Event(EventType.WARNING, self.config.bond.name,
-                                       reason=f"reload refused, config invalid: {exc.problems[0]}",
-                                       details={"problems": [str(p) for p in exc.problems]}))
-            raise CommandError(str(exc), exitcodes.USAGE) from None
-        if new.backend != self.config.backend:
-            await self._close_backend()
-        old = self.config
-        self.config = self.supervisor.config = new
-        self.vfwatch.reconfigure(new)
-        if new.probes != old.probes or new.bond != old.bond:
-            await self._start_probes()
-        await self._prepare_announce()
-        if new.alerts != old.alerts:
-            await self.alerts.close()
-            self.alerts = Dispatcher(build_sinks(new.alerts), new.alerts.queue_size)
-            self.alerts.start()
-            self.supervisor.publish = self.alerts.publish
-        self.supervisor.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}"))
-        if self.apply:
-            await self._converge()
+            raise self._refuse(f"reload refused, config invalid: {exc.problems[0]}", exitcodes.USAGE,
+                               problems=[str(p) for p in exc.problems]) from None
+        old = self.world
+        # One apply at a time (they share a socket): a first apply still retrying pauses meanwhile.
+        retrying = self._converging is not None and not self._converging.done()
+        if retrying:
+            self._converging.cancel()  # type: ignore[union-attr]
+            await asyncio.gather(self._converging, return_exceptions=True)  # type: ignore[arg-type]
+        try:
+            world = await world_mod.build(new, old, self.apply_ipr, self.supervisor.on_verdict, self._waiting,
+                                          check_plan=self.apply)
+            if self.apply:
+                try:
+                    outcome = await world.converger.apply()
+                except BaseException:
+                    await world_mod.discard(world, old)
+                    raise
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the running config stays
+            if retrying:
+                self._converging = asyncio.create_task(self._converge(old.converger), name="converge")
+            raise self._refuse(f"reload refused, {self.config_path} not taken, the running config kept: "
+                               f"{type(exc).__name__}: {exc}") from None
+        if self.apply and outcome.changes:
+            backend = world.converger.backend.name  # type: ignore[union-attr]
+            self.emit(Event(EventType.DAEMON, new.bond.name,
+                            reason=f"{backend} backend applied: " + "; ".join(str(c) for c in outcome.changes)))
+        await self._swap(world, old)
+        restart = world_mod.restart_needed(old.config, new)
+        self.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}" + (
+            f"; {', '.join(restart)} changed: takes effect after a restart of vfbondd" if restart else "")))
         await self.supervisor.refresh()
-        return {"reloaded": self.config_path}
+        return {"reloaded": self.config_path, "restart_needed": restart}
+
+    async def _swap(self, world: World, old: World) -> None:
+        self.world = world
+        self.supervisor.set_config(world.config)
+        self.vfwatch.reconfigure(world.config)
+        self.supervisor.probing = world.probing
+        self.reporter.publish = world.alerts.publish
+        if world.alerts is not old.alerts:
+            world.alerts.start()
+        await world_mod.discard(old, world)
+
+    async def _test_fault(self, args: dict[str, Any]) -> Any:
+        """Test hook (VFBOND_TEST_HOOKS=1 only): the next link event's handler raises."""
+        original = self.supervisor.observe
+
+        async def broken(ob: Any) -> None:
+            self.supervisor.observe = original  # type: ignore[method-assign]
+            raise RuntimeError("fault injected by the test hook")
+
+        self.supervisor.observe = broken  # type: ignore[method-assign]
+        return {"armed": "the next link event's handler raises"}
 
     async def _watch(self) -> None:
-        async for ev in self.watcher.events():
-            await self.supervisor.on_link(ev)
-            self.vfwatch.on_link(ev)
+        while True:
+            try:
+                async for ob in self.watcher.events():
+                    with self.faults.contained("link event handler"):
+                        await self.supervisor.observe(ob)
+                    self.vfwatch.on_link(ob)
+            except Exception as exc:  # noqa: BLE001 - the socket itself failed: reopen it
+                self.faults.record("netlink link watcher", exc)
+                self.watcher.close()
+                await asyncio.sleep(WATCHER_RESTART)
+                with self.faults.contained("netlink link watcher restart"):
+                    await self.watcher.start()
+                    await self.supervisor.refresh()
 
     async def _resync(self) -> None:
         while True:
             await asyncio.sleep(RESYNC_SECONDS)
-            await self.supervisor.refresh()
+            with self.faults.contained("resync"):
+                await self.supervisor.refresh()
 
     async def _flap_summaries(self) -> None:
         while True:
             await asyncio.sleep(FLAP_CHECK_SECONDS)
-            self.supervisor.flush_flaps()
+            self.reporter.flush_flaps()
 
-    async def _prepare_announce(self) -> None:
-        if max(self.config.bond.num_grat_arp, self.config.bond.num_unsol_na) == 0:
-            await asyncio.to_thread(announce.prepare)  # vfbondd announces failovers itself
-
-    async def _start_probes(self) -> None:
-        if self.supervisor.probing is not None:
-            await self.supervisor.probing.stop()
-            self.supervisor.probing = None
-        if self.config.probes.enabled:
-            from .probing import Probing  # scapy is loaded only when probes are on
-
-            self.supervisor.probing = Probing(self.config.bond, self.config.probes, self.supervisor.on_verdict)
+    def _startup_deadline(self) -> None:
+        if self.supervisor.starting:
+            self.supervisor.end_startup(waited=STARTUP_SETTLE)
 
     async def _watchdog(self, interval: float) -> None:
         while True:
@@ -175,27 +245,36 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
-        self.alerts.start()
-        await self._prepare_announce()
-        await self._start_probes()
+        bond = self.config.bond.name
+        self.world.alerts.start()
+        await world_mod.prepare_announce(self.config)
+        self.world.probing = self.supervisor.probing = world_mod.make_probing(self.config, self.supervisor.on_verdict)
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
-        if self.apply:
-            await self._converge()
-        await self.supervisor.refresh()
-        await self.vfwatch.start()
-        await self.control.start()
-        bond = self.config.bond.name
-        state = self.supervisor.state
-        self.supervisor.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started; " + (
-            f"{bond} active slave {state.active_slave}" if state else f"{bond} not present yet")))
+        self.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started"))
+        with self.faults.contained("first read of the bond"):
+            await self.supervisor.refresh()
+        with self.faults.contained("kernel message watch"):
+            await self.vfwatch.start()
+        settle = loop.call_later(STARTUP_SETTLE, self._startup_deadline)
         tasks = [asyncio.create_task(self._watch(), name="watch"),
                  asyncio.create_task(self._resync(), name="resync"),
                  asyncio.create_task(self._flap_summaries(), name="flaps")]
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
             tasks.append(asyncio.create_task(self._watchdog(watchdog_usec / 2e6), name="watchdog"))
-        self.notifier.notify(f"READY=1\nSTATUS=supervising {bond}")
+        converger = self.world.converger
+        if self.apply:
+            # The control socket opens once the first attempt is over, so `bondctl status` never
+            # shows a bond half-way through it.
+            self._converging = asyncio.create_task(self._converge(converger), name="converge")
+            tried = asyncio.create_task(converger.tried.wait())
+            await asyncio.wait([tried], timeout=READY_WAIT)
+            tried.cancel()
+        await self.control.start()
+        status = converger.waiting if converger.waiting and self._converging and not self._converging.done() \
+            else f"supervising {bond}"
+        self.notifier.notify(f"READY=1\nSTATUS={status}")
         stopped = asyncio.create_task(self.stop.wait())
         done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
         code = exitcodes.OK
@@ -204,30 +283,26 @@ class Daemon:
                 log.error("%s task failed: %r", task.get_name(), task.exception())
                 code = exitcodes.FAILED
         self.notifier.notify("STOPPING=1")
-        for task in [stopped, *tasks]:
+        settle.cancel()
+        for task in [stopped, *tasks, *([self._converging] if self._converging else [])]:
             task.cancel()
-        await asyncio.gather(stopped, *tasks, return_exceptions=True)
+        await asyncio.gather(stopped, *tasks, *([self._converging] if self._converging else []),
+                             return_exceptions=True)
         await self.control.close()
-        await self._close_backend()
-        await self.vfwatch.close()
+        await self.world.converger.close()
         if self.supervisor.probing is not None:
             await self.supervisor.probing.stop()
         self.watcher.close()
+        await self.vfwatch.close()
         self.ipr.close()
-        self.supervisor.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
-        await self.alerts.close()
+        self.apply_ipr.close()
+        self.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
+        await self.world.alerts.close()
         return code
 
-    async def _close_backend(self) -> None:
-        if self.backend is not None:
-            await self.backend.close()
-            self.backend = None
-
     async def _reload_quietly(self) -> None:
-        try:
+        with contextlib.suppress(CommandError):  # already reported as a WARNING event
             await self._reload({})
-        except CommandError:
-            pass  # already reported as a WARNING event
 
 
 def parser() -> argparse.ArgumentParser:

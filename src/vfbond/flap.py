@@ -1,9 +1,10 @@
 """Rate limiting of flapping links, so a bouncing VF does not flood operators with link traps.
 
-Per slave, a window opens at its first slave_up/slave_down event. The first `limit` events of the
+Per slave, a window opens at its first slave_up/slave_down event; per bond, one opens at its first
+failover/failback (a flapping active VF moves the bond each time). The first `limit` events of the
 window pass; later ones are suppressed and counted. When the window closes, one FLAP_SUMMARY
-event carries the counts and the state the link was left in (the last suppressed event), since
-the last event that passed may no longer be true. Other event types always pass.
+event carries the counts and the state the link or bond was left in (the last suppressed event),
+since the last event that passed may no longer be true. Other event types always pass.
 
 Pure logic: the caller feeds events through `filter`, and calls `expire` when `next_expiry` is
 reached so that a summary goes out even when the link has gone quiet.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from vfbond.events import Event, EventType
 
 LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
+SWITCH_EVENTS = (EventType.FAILOVER, EventType.FAILBACK)
 
 
 @dataclass
@@ -26,7 +28,7 @@ class _Window:
     start: float
     passed: int = 0
     suppressed: Counter[EventType] = field(default_factory=Counter)
-    last: EventType | None = None  # type of the last suppressed event
+    last: Event | None = None  # the last suppressed event
 
 
 class FlapLimiter:
@@ -34,21 +36,25 @@ class FlapLimiter:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._windows: dict[tuple[str, str], _Window] = {}  # (bond, slave) -> its open window
+        # (bond, slave) -> its open window; slave None: the bond's failover/failback window
+        self._windows: dict[tuple[str, str | None], _Window] = {}
 
     def filter(self, event: Event) -> list[Event]:
         """What to publish now for this event: summaries of windows that closed, then the event unless suppressed."""
         out = self.expire()
-        if event.type not in LINK_EVENTS or not event.slave:
+        if event.type in SWITCH_EVENTS:
+            key: tuple[str, str | None] = (event.bond, None)
+        elif event.type in LINK_EVENTS and event.slave:
+            key = (event.bond, event.slave)
+        else:
             return [*out, event]
-        key = (event.bond, event.slave)
         window = self._windows.setdefault(key, _Window(start=self._clock()))
         if window.passed < self.limit:
             window.passed += 1
             out.append(event)
         else:
             window.suppressed[event.type] += 1
-            window.last = event.type
+            window.last = event
         return out
 
     def expire(self) -> list[Event]:
@@ -66,9 +72,17 @@ class FlapLimiter:
         """Clock time at which the next window closes, None when none is open."""
         return min((w.start + self.window for w in self._windows.values()), default=None)
 
-    def _summary(self, bond: str, slave: str, window: _Window) -> Event:
+    def _summary(self, bond: str, slave: str | None, window: _Window) -> Event:
         total = sum(window.suppressed.values())
-        state = "down" if window.last is EventType.SLAVE_DOWN else "up"
+        if slave is None:
+            active = window.last.new_active if window.last else None
+            return Event(EventType.FLAP_SUMMARY, bond,
+                         reason=f"bond flapping: {total} failover/failback events not sent in {self.window:g}s, "
+                                f"active slave left {active or 'none'}",
+                         details={"suppressed": total, "failover": window.suppressed[EventType.FAILOVER],
+                                  "failback": window.suppressed[EventType.FAILBACK], "passed": window.passed,
+                                  "window_s": self.window, "active": active})
+        state = "down" if window.last and window.last.type is EventType.SLAVE_DOWN else "up"
         return Event(EventType.FLAP_SUMMARY, bond, slave=slave,
                      reason=f"link flapping: {total} up/down events not sent in {self.window:g}s, "
                             f"link left {state}",

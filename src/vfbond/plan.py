@@ -17,6 +17,14 @@ class PlanError(Exception):
     """The config cannot be mapped onto this machine (a VF is not there); nothing was changed."""
 
 
+class SlaveNotFound(PlanError):
+    """A configured VF is not (yet) on this machine: probed late at boot, or hot-plugged later."""
+
+    def __init__(self, message: str, wanted: str) -> None:
+        super().__init__(message)
+        self.wanted = wanted  # "sriov1 fa:16:3e:00:00:02": what an apply waits for
+
+
 @dataclass(frozen=True)
 class SlaveBinding:
     label: str
@@ -95,10 +103,11 @@ def build(bond: BondConfig, links: list[LinkInfo], state: BondState | None = Non
         link = resolve_slave(spec, links, state)
         if link is None:
             present = ", ".join(f"{x.name} ({x.mac})" for x in links if x.kind not in UPPER_KINDS and x.name != "lo")
-            raise PlanError(f"bond.slaves: no interface matches {spec.label} "
+            raise SlaveNotFound(f"bond.slaves: no interface matches {spec.label} "
                             f"({'mac ' + spec.mac if spec.mac else ''}{' name ' + spec.name if spec.name else ''}); "
                             f"present: {present or 'none'}. Fix: check the VF is attached to the VM "
-                            f"(`ip -br link`) and its MAC in the config")
+                            f"(`ip -br link`) and its MAC in the config",
+                                f"{spec.label} {spec.mac or spec.name}")
         if twin := next((b for b in bindings if b.ifname == link.name), None):
             raise PlanError(f"bond.slaves[{i}]: {twin.label} and {spec.label} are both {link.name}: a bond over one "
                             f"VF has no backup. Fix: name each VF by its own MAC (`ip -br link` lists them)")

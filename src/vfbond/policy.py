@@ -18,22 +18,27 @@ class Decision:
     isolated: bool = False  # no slave is usable: keep the current one and raise the alarm
 
 
-def decide(active: str | None, verdicts: dict[str, str], primary: str | None, reselect: str) -> Decision:
+def decide(active: str | None, verdicts: dict[str, str], primary: str | None, reselect: str,
+           settling: frozenset[str] = frozenset()) -> Decision:
     """Fail over off a bad active slave onto a healthy one; fail back per primary_reselect.
 
     Never picks a slave that is known bad. `better` acts like `failure` here: both VFs have the
-    same speed, and the kernel already applies `better` to carrier changes itself.
+    same speed, and the kernel already applies `better` to carrier changes itself. `settling`:
+    slaves up for less than updelay; no failback onto them, and a failover takes one only when no
+    settled slave is left (the kernel does the same: bonding.rst 13.1, mode-1-recovery-updelay.sh).
     """
     healthy = sorted(name for name, verdict in verdicts.items() if verdict == "up")
     state = verdicts.get(active, "missing") if active else "missing"
     if state in BAD:
-        candidates = [name for name in healthy if name != active]
+        others = [name for name in healthy if name != active]
+        candidates = [name for name in others if name not in settling] or others
         if not candidates:
             isolated = all(verdict in BAD for verdict in verdicts.values())
             return Decision(isolated=isolated, reason=f"{active or 'no slave'} is {state} and no backup is healthy")
         target = primary if primary in candidates else candidates[0]
         what = {"down": "carrier loss", "path_down": "path failure", "missing": "slave missing"}[state]
         return Decision(switch_to=target, reason=f"{what} on {active}" if active else "no active slave")
-    if primary and active != primary and reselect == "always" and verdicts.get(primary) == "up":
+    if primary and active != primary and reselect == "always" and verdicts.get(primary) == "up" \
+            and primary not in settling:
         return Decision(switch_to=primary, reason=f"primary {primary} healthy again (primary_reselect=always)")
     return Decision()

@@ -31,8 +31,8 @@ class Probing:
         if prober is None:
             prober = SlaveProber(label, ifname, self.config, on_result=self.health.record,
                                  on_presence=self.health.set_present)
+            prober.start()  # may fail (no CAP_NET_RAW): kept only once started, so the next sync retries
             self.probers[label] = prober
-            prober.start()
         elif prober.ifname != ifname:
             prober.reopen(ifname)
 

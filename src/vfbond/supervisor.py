@@ -1,75 +1,98 @@
-"""The supervisor core: kernel link events in, typed events and failover actions out."""
+"""The supervisor: what each observation (link event, overrun, probe verdict) means for the bond.
+
+Intake (watch/links.py, probing.py) turns kernel messages and probe replies into timestamped
+observations; the supervisor turns them into decisions (policy.py); the executor (executor.py)
+carries a decision out under the only lock and hands back what changed, with the decision's
+reason, which becomes events here (transitions.py) for the reporter (reporter.py).
+
+A start says two things: "started" (daemon.py) and, once the bond is up, "bond up". Carriers
+settling while VFs are enslaved are not news.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import kernel, policy, transitions, udev
+from . import policy, transitions, udev
 from .announce import announce
 from .config import Config
 from .diagnose import bond_warnings
-from .events import Event, EventType, History
-from .flap import FlapLimiter
+from .events import Event, EventType
+from .executor import Executor
+from .faults import Faults
 from .health import Verdict
-from .inspect import BondState, SlaveState, read_bond
+from .inspect import BondState, SlaveState
 from .plan import UPPER_KINDS
-from .watch.links import LinkEvent
+from .reporter import Reporter
+from .watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
     from .probing import Probing  # scapy: loaded only when probes are enabled
 
 log = logging.getLogger("vfbond")
 
-Publish = Callable[[Event], None]
+NEVER = float("-inf")
+
+
+def bond_up(state: BondState | None, expected: int) -> bool:
+    """Every configured slave enslaved with link, and one of them active."""
+    return state is not None and state.active_slave is not None and \
+        sum(1 for s in state.slaves if s.mii_status == "up" and s.link.carrier) >= expected
 
 
 class Supervisor:
-    def __init__(self, config: Config, ipr: AsyncIPRoute, history: History, publish: Publish) -> None:
+    def __init__(self, config: Config, ipr: AsyncIPRoute, reporter: Reporter, faults: Faults,
+                 on_vf_seen: Callable[[], None] = lambda: None) -> None:
         self.config = config
         self.ipr = ipr
-        self.history = history
-        self.publish = publish
-        self.flaps = FlapLimiter(config.alerts.flap_limit)
+        self.reporter = reporter
+        self.faults = faults
+        self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
+        # True while the backend applies the config: it enslaves the VFs itself then (EBUSY otherwise).
+        self.applying: Callable[[], bool] = lambda: False
+        self.executor = Executor(config.bond.name, ipr, self._changed)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
-        self.state: BondState | None = None
-        self._reason = ""  # why the next change we see happened, when we caused it
-        self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.probing: Probing | None = None  # set when probes are enabled
-        self._isolated = False
+        self.starting = True  # until the bond is first up: settling carriers are not reported
+        self.isolated = False  # reported isolated and not yet usable again
+        self._probe_isolated = False
+        self._up_since: dict[str, float] = {}  # ifname -> time.monotonic() its carrier came up
+        self._down_since: dict[str, float] = {}  # ifname -> time.monotonic() its carrier went down
+        self._reevaluate: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         # A slave the operator made active on purpose (simulate-failover): no failback off it
         # while it stays healthy. Cleared when it fails or the operator switches again.
         self.pinned: str | None = None
+
+    # --- views ----------------------------------------------------------------------------------
 
     @property
     def bond(self) -> str:
         return self.config.bond.name
 
+    @property
+    def state(self) -> BondState | None:
+        return self.executor.state
+
     def primary_ifname(self) -> str | None:
         label = self.config.bond.primary
         return self._ifname_of(label) if label else None
 
-    def emit(self, event: Event) -> None:
-        """Record and alert; a flapping link's up/down events are folded into one summary."""
-        for passed in self.flaps.filter(event):
-            self.history.append(passed)
-            self.publish(passed)
-
-    def flush_flaps(self) -> None:
-        for summary in self.flaps.expire():
-            self.history.append(summary)
-            self.publish(summary)
-
     def label_of(self, slave: SlaveState) -> str | None:
         return next((spec.label for spec in self.config.bond.slaves
                      if spec.matches(slave.name, slave.perm_mac, slave.link.mac)), None)
+
+    def _ifname_of(self, label: str) -> str | None:
+        if self.state is None:
+            return None
+        return next((s.name for s in self.state.slaves if self.label_of(s) == label), None)
 
     def verdicts(self) -> dict[str, str]:
         """Per-slave verdicts by interface name: carrier + probes when probing, else the kernel's MII view."""
@@ -77,122 +100,217 @@ class Supervisor:
             return {}
         if self.probing is not None:
             by_label = self.probing.verdicts()
-            return {s.name: by_label.get(self.label_of(s) or "", "unknown") for s in self.state.slaves}
-        return {s.name: "up" if s.mii_status == "up" and s.link.carrier else "down" for s in self.state.slaves}
+            verdicts = {s.name: by_label.get(self.label_of(s) or "", "unknown") for s in self.state.slaves}
+        else:
+            verdicts = {s.name: "up" if s.mii_status == "up" and s.link.carrier else "down" for s in self.state.slaves}
+        # Within downdelay a lost carrier is not a failure yet (the kernel waits as long).
+        return {name: "up" if verdict == "down" and name in self._holding_down() else verdict
+                for name, verdict in verdicts.items()}
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _holding_down(self) -> frozenset[str]:
+        """Slaves whose carrier went down less than downdelay ago while the kernel still says MII up."""
+        downdelay = self.config.bond.downdelay / 1000
+        now = time.monotonic()
+        mii_up = {s.name for s in self.state.slaves if s.mii_status == "up"} if self.state else set()
+        return frozenset(name for name, since in self._down_since.items()
+                         if now - since < downdelay and name in mii_up)
 
-    def on_verdict(self, label: str, old: Verdict, new: Verdict) -> None:
-        """Probe verdicts change outside netlink: report path failures and let the policy act."""
-        slave = self._ifname_of(label) or label
-        if new is Verdict.PATH_DOWN:
-            self.emit(Event(EventType.SLAVE_DOWN, self.bond, slave=slave,
-                            reason=f"path failure: no reply from {', '.join(self.config.probes.targets)} "
-                                   f"for {self.config.probes.failures} probes while carrier is up"))
-        elif old is Verdict.PATH_DOWN and new is Verdict.UP:
-            self.emit(Event(EventType.SLAVE_UP, self.bond, slave=slave, reason="path restored: the gateway answers"))
-        self._spawn(self.evaluate())
+    def _settling(self) -> frozenset[str]:
+        """Slaves whose carrier came back less than updelay ago."""
+        updelay = self.config.bond.updelay / 1000
+        now = time.monotonic()
+        return frozenset(name for name, since in self._up_since.items() if now - since < updelay)
 
-    def _ifname_of(self, label: str) -> str | None:
-        if self.state is None:
-            return None
-        return next((s.name for s in self.state.slaves if self.label_of(s) == label), None)
+    def set_config(self, config: Config) -> None:
+        """Take a reloaded config (daemon.py swaps it in after everything else was built)."""
+        self.config = config
+        self.executor.bond = config.bond.name
+        self.reporter.flaps.limit = config.alerts.flap_limit
 
-    async def evaluate(self) -> None:
-        """Act on the verdicts: fail over off a dead path, never onto a known-bad slave, fail back
-        per primary_reselect. Without probes this mostly agrees with the kernel, but it also fails
-        back after a carrier blip shorter than miimon, which the kernel never saw and so would never
-        undo. With probes it raises isolation (without, the kernel's MII view reports it)."""
-        if self.state is None or (self.probing is None and not self.config.failover.fast):
-            return  # failover.fast off and no probes: the kernel's miimon alone decides
-        verdicts = self.verdicts()
-        active = self.state.active_slave
-        if self.pinned is not None and verdicts.get(self.pinned, "missing") in policy.BAD:
-            self.pinned = None  # the slave the operator chose failed: the policy takes over again
-        decision = policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect)
-        if self.probing is not None and decision.isolated != self._isolated:
-            self._isolated = decision.isolated
-            kind = EventType.BOND_ISOLATED if decision.isolated else EventType.BOND_RESTORED
-            self.emit(Event(kind, self.bond, reason=decision.reason if decision.isolated
-                            else "a slave reaches the gateway again"))
-        # A healthy pinned slave stays active: no failback off it.
-        if decision.switch_to and decision.switch_to != active and self.pinned != active:
-            try:
-                await self.switch(decision.switch_to, decision.reason)
-            except NetlinkError as exc:
-                log.warning("switch to %s refused by the kernel: %s", decision.switch_to, exc)
+    # --- reporting ------------------------------------------------------------------------------
 
-    def _sync_probes(self) -> None:
-        if self.probing is None or self.state is None:
+    def emit(self, event: Event) -> None:
+        """Report one event; a bond is reported isolated once, until a usable slave proves otherwise."""
+        if event.type is EventType.BOND_ISOLATED:
+            if self.isolated:
+                return
+            self.isolated = True
+        elif event.type is EventType.BOND_RESTORED or (event.type is EventType.BOND_DEGRADED and self._usable()):
+            self.isolated = False
+        self.reporter.emit(event)
+
+    def _usable(self) -> bool:
+        return "up" in self.verdicts().values()
+
+    def _changed(self, prev: BondState | None, cur: BondState | None, reason: str) -> None:
+        """The executor read the bond: keep carriers and probes in step, report what changed."""
+        for slave in cur.slaves if cur else ():
+            # At our first look a carrier counts as settled; otherwise it changed since the last read.
+            since = NEVER if prev is None else self.executor.read_at
+            if not slave.link.carrier:
+                self._up_since.pop(slave.name, None)
+                self._down_since.setdefault(slave.name, since)
+            else:
+                self._down_since.pop(slave.name, None)
+                self._up_since.setdefault(slave.name, since)
+        self._sync_probes()
+        expected = len(self.config.bond.slaves)
+        if self.starting:
+            if bond_up(cur, expected):
+                self.end_startup()
             return
-        active_label = None
-        for slave in self.state.slaves:
-            label = self.label_of(slave)
-            if label is None:
-                continue
-            self.probing.bind(label, slave.name)
-            self.probing.set_carrier(label, slave.link.carrier)
-            if slave.name == self.state.active_slave:
-                active_label = label
-        self.probing.set_active(active_label)
+        events = transitions.derive(prev, cur, self.bond, self.primary_ifname(), expected=expected, reason=reason)
+        for event in events:
+            self.emit(event)
+        moved = any(e.type in (EventType.FAILOVER, EventType.FAILBACK) for e in events)
+        if moved and cur is not None and cur.num_peer_notif == 0 and cur.addresses:
+            # The kernel sends no gratuitous ARP / unsolicited NA with num_grat_arp=0, and
+            # peers would keep sending to the old VF's MAC: announce the move ourselves.
+            self._spawn(asyncio.to_thread(announce, cur.name, cur.link.mac, cur.addresses), "announce")
 
-    async def refresh(self) -> None:
-        """Read the bond, turn differences into events."""
-        async with self._lock:
-            cur = await read_bond(self.ipr, self.bond)
-            reason, self._reason = self._reason, ""
-            events = transitions.derive(self.state, cur, self.bond, self.primary_ifname(),
-                                        expected=len(self.config.bond.slaves), reason=reason)
-            for event in events:
-                self.emit(event)
-            moved = any(e.type in (EventType.FAILOVER, EventType.FAILBACK) for e in events)
-            if moved and cur is not None and cur.num_peer_notif == 0 and cur.addresses:
-                # The kernel sends no gratuitous ARP / unsolicited NA with num_grat_arp=0, and
-                # peers would keep sending to the old VF's MAC: announce the move ourselves.
-                self._spawn(asyncio.to_thread(announce, cur.name, cur.link.mac, cur.addresses))
-            self.state = cur
-            self._sync_probes()
-        await self.evaluate()
+    def end_startup(self, waited: float | None = None) -> None:
+        """Say once how the bond came up: when it is up, or (`waited`) when it took too long."""
+        state, expected = self.state, len(self.config.bond.slaves)
+        if state is None or state.active_slave is None:
+            if waited is not None:  # keep waiting for "bond up"; this is worth one warning
+                self.reporter.emit(Event(EventType.WARNING, self.bond, reason=(
+                    f"{self.bond} not up {waited:.0f} s after start: "
+                    + ("it does not exist yet" if state is None else "no slave is active"))))
+            return
+        self.starting = False
+        up = sorted(s.name for s in state.slaves if s.mii_status == "up" and s.link.carrier)
+        self.reporter.emit(Event(EventType.DAEMON, self.bond, new_active=state.active_slave,
+                                 reason=f"{self.bond} up: active {state.active_slave}, "
+                                        f"{len(up)} of {expected} slaves up", details={"up": up}))
+        if len(up) < expected:
+            self.emit(Event(EventType.BOND_DEGRADED, self.bond, reason=f"{len(up)} of {expected} slaves up",
+                            details={"up": up}))
 
-    async def switch(self, target: str, reason: str) -> None:
-        state = self.state
-        slave = state.slave(target) if state else None
-        bond_index = state.link.index if state else await kernel.index(self.ipr, self.bond)
-        slave_index = slave.link.index if slave else await kernel.index(self.ipr, target)
-        self._reason = reason
-        await kernel.set_active_slave(self.ipr, bond_index, slave_index)
+    # --- observations ---------------------------------------------------------------------------
 
-    def _configured(self, ev: LinkEvent) -> bool:
-        return any(spec.matches(ev.name, ev.mac) for spec in self.config.bond.slaves)
+    async def observe(self, ob: Observation) -> None:
+        if isinstance(ob, Overrun):
+            self.faults.record("netlink overrun", "the kernel dropped link messages (ENOBUFS); reading "
+                                                  "the bond again now")
+            await self.refresh()
+        else:
+            await self.on_link(ob)
 
     async def on_link(self, ev: LinkEvent) -> None:
+        if ev.carrier and not ev.gone:
+            self._down_since.pop(ev.name, None)
+            self._up_since.setdefault(ev.name, ev.at)
+        else:
+            self._up_since.pop(ev.name, None)
+            self._down_since.setdefault(ev.name, ev.at)
         state = self.state
         slave = next((s for s in state.slaves if s.link.index == ev.index), None) if state else None
         ours = state is not None and (ev.index == state.link.index or ev.master == state.link.index
                                       or slave is not None)
+        configured = any(spec.matches(ev.name, ev.mac) for spec in self.config.bond.slaves)
         if self.probing is not None and slave is not None and (label := self.label_of(slave)):
             self.probing.set_carrier(label, ev.carrier and not ev.gone)
+        # An event received before the last read is already in `state`: judge only newer ones.
         if state is not None and not ev.gone and not ev.carrier and ev.name == state.active_slave \
-                and self.config.failover.fast:
-            await self._fast_failover(ev)
-        if state is not None and not ev.gone and ev.master is None and ev.kind not in UPPER_KINDS \
-                and self._configured(ev):
-            self._spawn(self._reenslave(ev))  # may wait out the grace: don't stall events
-        if ours or self._configured(ev):
+                and self.config.failover.fast and ev.at >= self.executor.read_at:
+            if self.config.bond.downdelay:
+                self._spawn(self._fast_failover(ev), "fast failover")  # waits out downdelay
+            else:
+                await self._fast_failover(ev)
+        if configured and not ev.gone:
+            self.on_vf_seen()
+            if state is not None and ev.master is None and ev.kind not in UPPER_KINDS and not self.applying():
+                self._spawn(self._reenslave(ev), "re-enslave")  # may wait out the grace: don't stall events
+        if ours or configured:
             await self.refresh()
+
+    def on_verdict(self, label: str, old: Verdict, new: Verdict) -> None:
+        """Probe verdicts change outside netlink: report path failures and let the policy act."""
+        slave = self._ifname_of(label) or label
+        # ifindex: the IF-MIB trap needs it, and the VF may be gone when the trap goes out.
+        found = self.state.slave(slave) if self.state else None
+        details = {"ifindex": found.link.index} if found else {}
+        if new is Verdict.PATH_DOWN:
+            self.emit(Event(EventType.SLAVE_DOWN, self.bond, slave=slave, details=details,
+                            reason=f"path failure: no reply from {', '.join(self.config.probes.targets)} "
+                                   f"for {self.config.probes.failures} probes while carrier is up"))
+        elif old is Verdict.PATH_DOWN and new is Verdict.UP:
+            self.emit(Event(EventType.SLAVE_UP, self.bond, slave=slave, details=details,
+                            reason="path restored: the gateway answers"))
+        self._spawn(self.evaluate(), "evaluate")
+
+    # --- decisions ------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Read the bond, report what changed, act on it."""
+        await self.executor.refresh()
+        await self.evaluate()
+
+    async def switch(self, target: str, reason: str) -> None:
+        await self.executor.switch(target, reason)
+
+    async def evaluate(self) -> None:
+        """Act on the verdicts: fail over off a dead path, never onto a known-bad slave, fail back
+        per primary_reselect once the primary has been up for updelay. Without probes this mostly
+        agrees with the kernel, but it also fails back after a carrier blip shorter than miimon,
+        which the kernel never saw and so would never undo. With probes it raises isolation
+        (without, the kernel's MII view reports it)."""
+        state = self.state
+        if state is None or (self.probing is None and not self.config.failover.fast):
+            return  # failover.fast off and no probes: the kernel's miimon alone decides
+        verdicts = self.verdicts()
+        active = state.active_slave
+        if self.pinned is not None and verdicts.get(self.pinned, "missing") in policy.BAD:
+            self.pinned = None  # the slave the operator chose failed: the policy takes over again
+        settling = self._settling()
+        decision = policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
+                                 settling)
+        if self.probing is not None and not self.starting:
+            self._report_path_isolation(decision)
+        # A healthy pinned slave stays active: no failback off it.
+        if decision.switch_to and decision.switch_to != active and self.pinned != active:
+            try:
+                await self.executor.switch(decision.switch_to, decision.reason)
+            except NetlinkError as exc:
+                log.warning("switch to %s refused by the kernel: %s", decision.switch_to, exc)
+        elif settling:
+            self._evaluate_when_settled()
+
+    def _report_path_isolation(self, decision: policy.Decision) -> None:
+        if decision.isolated and not self._probe_isolated:
+            self._probe_isolated = True
+            self.emit(Event(EventType.BOND_ISOLATED, self.bond, reason=decision.reason))
+        elif self._probe_isolated and self._usable():  # evidence, not merely "no longer known bad"
+            self._probe_isolated = False
+            if self.isolated:
+                self.emit(Event(EventType.BOND_RESTORED, self.bond, reason="a slave reaches the gateway again"))
+
+    def _evaluate_when_settled(self) -> None:
+        """A failback waits for updelay: look again when the first settling slave has settled."""
+        updelay = self.config.bond.updelay / 1000
+        first = min(self._up_since[name] for name in self._settling())
+        if self._reevaluate is not None:
+            self._reevaluate.cancel()
+        delay = max(0.0, first + updelay - time.monotonic()) + 0.01
+        self._reevaluate = asyncio.get_running_loop().call_later(
+            delay, lambda: self._spawn(self.evaluate(), "evaluate"))
 
     async def _fast_failover(self, ev: LinkEvent) -> None:
         """Act on the carrier event now rather than on the kernel's next miimon poll."""
+        if self.config.bond.downdelay:
+            await asyncio.sleep(self.config.bond.downdelay / 1000)
+            if ev.name in self._up_since:
+                return  # back within downdelay: the kernel would not fail over either
+        if self.state is None or self.state.active_slave != ev.name:
+            return
         verdicts = {**self.verdicts(), ev.name: "down"}
-        decision = policy.decide(ev.name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect)
+        decision = policy.decide(ev.name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
+                                 self._settling())
         if decision.switch_to is None:
             return
         try:
-            await self.switch(decision.switch_to, f"{decision.reason} (event-driven, "
-                                                  f"{(time.monotonic() - ev.at) * 1000:.1f} ms after the event)")
+            await self.executor.switch(decision.switch_to, f"{decision.reason} (event-driven, "
+                                       f"{(time.monotonic() - ev.at) * 1000:.1f} ms after the event)")
         except NetlinkError as exc:
             log.warning("fast failover to %s refused by the kernel (%s); miimon will act", decision.switch_to, exc)
 
@@ -202,21 +320,35 @@ class Supervisor:
         if not await udev.settled(ev.index):
             log.warning("udev has not processed %s (ifindex %d) after 5 s: enslaving it under that name",
                         ev.name, ev.index)
-        current = await read_bond(self.ipr, self.bond)
-        if current is None or any(s.link.index == ev.index for s in current.slaves):
+        if self.applying():
+            return  # the apply enslaves it
+        await self.executor.enslave(ev.index, lambda name: f"VF {ev.mac} returned as {name}: re-enslaved by vfbondd")
+
+    def _sync_probes(self) -> None:
+        if self.probing is None or self.state is None:
             return
-        try:
-            (msg,) = tuple(await self.ipr.link("get", index=ev.index))
-        except NetlinkError:
-            return  # gone again
-        if msg.get("master"):
-            return  # someone (NetworkManager) attached it meanwhile
-        name = msg.get("ifname") or ev.name  # udev may have renamed it since the event
-        self._reason = f"VF {ev.mac} returned as {name}: re-enslaved by vfbondd"
-        await kernel.enslave(self.ipr, self.bond, ev.index)
+        active_label = None
+        for slave in self.state.slaves:
+            label = self.label_of(slave)
+            if label is None:
+                continue
+            with self.faults.contained(f"probe socket on {slave.name}"):
+                self.probing.bind(label, slave.name)
+            self.probing.set_carrier(label, slave.link.carrier)
+            if slave.name == self.state.active_slave:
+                active_label = label
+        self.probing.set_active(active_label)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        async def contained() -> None:
+            with self.faults.contained(what):
+                await coro
+        task = asyncio.create_task(contained())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def status(self) -> dict[str, Any]:
-        last = self.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
+        last = self.reporter.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
         health = {}
         if self.probing is not None:
             snapshot = self.probing.snapshot()
@@ -226,8 +358,10 @@ class Supervisor:
             "verdicts": self.verdicts(),
             "health": health,
             "probes": "enabled" if self.probing is not None else "disabled",
-            "isolated": self._isolated,
+            "isolated": self.isolated,
+            "starting": self.starting,
             "primary": self.primary_ifname(),
             "last_failover": last[0].to_dict() if last else None,
             "warnings": bond_warnings(self.state, len(self.config.bond.slaves)) if self.state else [],
+            "faults": self.faults.snapshot(),
         }

@@ -90,3 +90,25 @@ def test_next_expiry_tells_when_to_call_expire() -> None:
     clock.now += 10
     flap(limiter, 1, "vf1")
     assert limiter.next_expiry() == 1060.0
+
+
+def switch(kind: EventType, new: str) -> Event:
+    return Event(kind, "bond0", old_active="vf1" if new == "vf0" else "vf0", new_active=new)
+
+
+def test_failovers_and_failbacks_are_limited_per_bond_and_summarised_with_the_active_slave() -> None:
+    """100 flaps a minute on the active VF must not mean 100 failover traps."""
+    clock = Clock()
+    limiter = FlapLimiter(limit=3, window=60, clock=clock)
+    passed = []
+    for i in range(10):
+        passed += limiter.filter(switch(EventType.FAILOVER if i % 2 == 0 else EventType.FAILBACK,
+                                        "vf1" if i % 2 == 0 else "vf0"))
+    assert [e.type for e in passed] == [EventType.FAILOVER, EventType.FAILBACK, EventType.FAILOVER]
+    assert len(flap(limiter, 3, "vf0")) == 3  # link events keep their own per-slave windows
+    clock.now += 60
+    [summary] = [e for e in limiter.expire() if e.slave is None]
+    assert summary.type is EventType.FLAP_SUMMARY and summary.bond == "bond0"
+    assert summary.details == {"suppressed": 7, "failover": 3, "failback": 4, "passed": 3, "window_s": 60,
+                               "active": "vf0"}
+    assert "7 failover/failback events" in summary.reason and "vf0" in summary.reason

@@ -39,3 +39,19 @@ def test_no_failback_onto_bad_primary() -> None:
 def test_missing_active_prefers_primary() -> None:
     d = decide(None, {"vf0": "up", "vf1": "up"}, "vf1", "failure")
     assert d.switch_to == "vf1"
+
+
+def test_no_failback_onto_a_primary_still_within_updelay() -> None:
+    """updelay: the primary must stay up that long before traffic goes back to it (its carrier may
+    blip again), also when the blip was shorter than miimon and the kernel never saw it."""
+    verdicts = {"vf0": "up", "vf1": "up"}
+    assert decide("vf1", verdicts, "vf0", "always", settling=frozenset({"vf0"})).switch_to is None
+    assert decide("vf1", verdicts, "vf0", "always", settling=frozenset()).switch_to == "vf0"
+
+
+def test_failover_prefers_a_settled_backup_but_takes_a_settling_one_when_none_is_left() -> None:
+    """As the kernel (mode-1-recovery-updelay.sh): with no other slave up, one coming up is used at once."""
+    verdicts = {"vf0": "down", "vf1": "up", "vf2": "up"}
+    assert decide("vf0", verdicts, None, "always", settling=frozenset({"vf1"})).switch_to == "vf2"
+    only = {"vf0": "down", "vf1": "up"}
+    assert decide("vf0", only, "vf0", "always", settling=frozenset({"vf1"})).switch_to == "vf1"

@@ -125,3 +125,15 @@ def test_recovered_carries_the_outage_in_ms() -> None:
                                                 details={"outage_ms": 5123}))
     assert oid == f"{SNMP_ROOT}.0.14"
     assert varbinds[-1][0] == f"{SNMP_ROOT}.1.8.0" and int(varbinds[-1][1]) == 5123
+
+
+def test_a_link_trap_for_a_vanished_interface_without_ifindex_is_a_permanent_failure() -> None:
+    """Retrying cannot bring the interface back: the queue must drop the trap, not retry it forever
+    with every later trap queued behind it."""
+    from vfbond.sinks.base import TRANSIENT
+
+    event = Event(EventType.SLAVE_DOWN, "bond0", slave="vf-gone-0", reason="path failure")
+    with pytest.raises(Exception) as caught:
+        notification_varbinds(event)
+    assert not isinstance(caught.value, TRANSIENT)
+    assert "vf-gone-0" in str(caught.value)

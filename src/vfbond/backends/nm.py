@@ -24,6 +24,7 @@ from dbus_fast.aio import MessageBus
 from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from .. import kernel
 from ..inspect import BondState, read_bond
 from ..plan import BondPlan, Change, diff
 from . import nm_settings as ns
@@ -376,8 +377,10 @@ class NMBackend(Backend):
             if not todo and not changes:
                 progress("nm: profiles saved and active as planned; nothing to do")
                 return
-            checkpoint, before = await self._checkpoint(nm, plan, items, progress)
+            leaving = await self._leaving(nm, plan, current)
+            checkpoint, before = await self._checkpoint(nm, plan, items, leaving, progress)
             try:
+                await self._release(nm, leaving, progress)
                 await self._write(nm, items, progress)
                 await self._activate(nm, items, drift=bool(changes) and not todo, progress=progress)
                 await self._verify(plan, progress)
@@ -389,11 +392,31 @@ class NMBackend(Backend):
                 raise BackendError(f"{what}; rolled back to the state before") from exc
             await self._commit(nm, checkpoint, progress)
 
-    async def _checkpoint(self, nm: NMClient, plan: BondPlan, items: list[_Item],
+    @staticmethod
+    async def _leaving(nm: NMClient, plan: BondPlan, current: BondState | None) -> dict[str, str | None]:
+        """Slaves the kernel has and the plan drops (a VF replaced in the config), with their NM device."""
+        keep = {b.ifname for b in plan.slaves}
+        return {s.name: await nm.device(s.name) for s in (current.slaves if current else []) if s.name not in keep}
+
+    async def _release(self, nm: NMClient, leaving: dict[str, str | None], progress: Progress) -> None:
+        """Take dropped slaves out of the bond inside the checkpoint, so a rollback puts them back."""
+        for ifname, device in leaving.items():
+            if device is not None:
+                try:
+                    await nm.call(device, I_DEVICE, "Disconnect")
+                except NMError as exc:
+                    if exc.short != "NotActive":
+                        raise BackendError(f"nm: cannot release {ifname} from the bond: {exc}") from None
+            elif self._ipr is not None:  # not NetworkManager's device: the kernel's bond still holds it
+                await self._ipr.link("set", index=await kernel.index(self._ipr, ifname), master=0)
+            progress(f"nm: released {ifname} from the bond (no longer in the config)")
+
+    async def _checkpoint(self, nm: NMClient, plan: BondPlan, items: list[_Item], leaving: dict[str, str | None],
                           progress: Progress) -> tuple[str, dict[str, bool]]:
-        devices = [i.device for i in items if i.device]
+        devices = [i.device for i in items if i.device] + [d for d in leaving.values() if d]
         before = {i.profile.device: (await nm.get(i.device, I_DEVICE, "State")) == DEV_ACTIVATED
                   for i in items if i.device}
+        before |= {ifname: (await nm.get(d, I_DEVICE, "State")) == DEV_ACTIVATED for ifname, d in leaving.items() if d}
         try:
             (checkpoint,) = await nm.call(NM_PATH, NM, "CheckpointCreate", "aouu",
                                           (devices, self.rollback_timeout, CP_DELETE_NEW_CONNECTIONS))
@@ -466,7 +489,8 @@ class NMBackend(Backend):
         except NMError as exc:
             if exc.short not in ("IncompatibleConnection", "NotActive"):
                 raise BackendError(f"nm: reapplying {item.name!r} on {item.profile.device} failed: {exc}") from None
-            drop = "the bond and its ports go down briefly" if item.profile.is_bond else "this port leaves the bond briefly"
+            drop = ("the bond and its ports go down briefly" if item.profile.is_bond
+                    else "this port leaves the bond briefly")
             progress(f"nm: NetworkManager cannot change {why} on the running {item.profile.device} ({exc.text}); "
                      f"reactivating it: {drop}")
         ac = await self._activate_one(nm, item, item.device or "/")

@@ -72,7 +72,8 @@ NOTIFICATIONS: dict[EventType, int] = {  # vfbondNotifications (SNMP_ROOT.0) mem
     EventType.RECOVERED: 14,
     EventType.RECOVERY_ATTEMPT: 15,
 }
-OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE = range(1, 9)  # vfbondObjects
+# vfbondObjects
+OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE = range(1, 9)
 
 AUTH_PROTOCOLS = {"sha": USM_AUTH_HMAC96_SHA, "sha256": USM_AUTH_HMAC192_SHA256, "md5": USM_AUTH_HMAC96_MD5}
 # aes256 is the Blumenthal draft key extension, what Net-SNMP calls AES256 (Cisco's is AES256C).
@@ -105,7 +106,15 @@ def _link_varbinds(event: Event) -> tuple[str, VarBinds]:
     if not event.slave:
         raise ValueError(f"{event.type.value} event without a slave")
     up = event.type is EventType.SLAVE_UP
-    index = int(event.details.get("ifindex") or socket.if_nametoindex(event.slave))
+    index = event.details.get("ifindex")
+    if not index:
+        try:
+            index = socket.if_nametoindex(event.slave)
+        except OSError:
+            # Not transient: a retry cannot bring the interface back, and would hold every later trap.
+            raise LookupError(f"{event.type.value} for {event.slave}: no ifindex in the event and no such "
+                              "interface any more") from None
+    index = int(index)
     return (LINK_UP if up else LINK_DOWN), [
         (f"{IF_INDEX}.{index}", Integer32(index)),
         (f"{IF_ADMIN_STATUS}.{index}", Integer32(int(event.details.get("admin_status", IF_UP)))),

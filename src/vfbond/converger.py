@@ -1,0 +1,91 @@
+"""Bring the bond to the config, and keep at it until it holds.
+
+A first apply fails for reasons that pass: the VF is probed after vfbondd starts (common at
+boot), NetworkManager is still starting, a VF still carries a DHCP/SLAAC address. It is retried
+with exponential backoff, and at once when a configured VF shows up or changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from pyroute2 import AsyncIPRoute
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from .apply import Outcome, converge
+from .backends.base import Backend
+from .backends.select import select_backend
+from .config import Config
+from .plan import SlaveNotFound
+
+log = logging.getLogger("vfbond")
+
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts: 1, 2, 4, ... 60
+
+
+class Converger:
+    def __init__(self, config: Config, ipr: AsyncIPRoute, backend: Backend | None = None,
+                 backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None) -> None:
+        self.config = config
+        self.ipr = ipr
+        self.backend = backend
+        self.backend_reason = backend_reason
+        self.waiting: str | None = None  # what the apply waits for, for status and systemd
+        self.on_waiting = on_waiting  # called when what the apply waits for changes
+        self.attempts = 0
+        self.applying = False  # an attempt is changing the bond: nobody else should enslave meanwhile
+        self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
+        self._kick = asyncio.Event()
+
+    async def apply(self, dry_run: bool = False) -> Outcome:
+        """One attempt: choose the backend (once), plan, apply, verify."""
+        self.applying = not dry_run
+        try:
+            if self.backend is None:
+                self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
+                log.info("backend %s: %s", self.backend.name, self.backend_reason)
+            return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run)
+        finally:
+            self.applying = False
+            if not dry_run:
+                self.tried.set()
+
+    async def until_applied(self) -> Outcome:
+        """Attempt until one succeeds; `waiting` says why meanwhile."""
+        retrying = AsyncRetrying(wait=wait_exponential(multiplier=RETRY_FIRST, max=RETRY_MAX),
+                                 retry=retry_if_exception_type(Exception), sleep=self._sleep,
+                                 before_sleep=self._failed)
+        async for attempt in retrying:
+            with attempt:
+                self._kick.clear()  # a VF showing up during this attempt still cuts the next wait short
+                self.attempts += 1
+                outcome = await self.apply()
+        self.waiting = None
+        return outcome
+
+    def kick(self) -> None:
+        """Retry now (a configured VF appeared), instead of at the end of the backoff."""
+        self._kick.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._kick.wait()
+        except TimeoutError:
+            pass
+
+    def _failed(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        waiting = f"waiting for {exc.wanted}" if isinstance(exc, SlaveNotFound) else f"waiting to apply: {exc}"
+        if waiting != self.waiting:
+            self.waiting = waiting
+            self.on_waiting(waiting)
+        log.warning("config not applied (attempt %d, next in %.0f s or when a VF shows up): %s",
+                    self.attempts, state.next_action.sleep if state.next_action else 0, exc)
+
+    async def close(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+            self.backend = None

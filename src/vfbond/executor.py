@@ -1,0 +1,71 @@
+"""The one place that acts on the running bond, under the only lock.
+
+Each action reads the bond back and hands the two readings, with the reason the action was
+taken for, to `on_change`: the reason travels with the decision that caused the change and is
+never left in a field for whoever reads the bond next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import kernel
+from .inspect import BondState, read_bond
+
+OnChange = Callable[[BondState | None, BondState | None, str], None]  # before, after, reason
+
+
+class Executor:
+    def __init__(self, bond: str, ipr: AsyncIPRoute, on_change: OnChange) -> None:
+        self.bond = bond
+        self.ipr = ipr
+        self.on_change = on_change
+        self.state: BondState | None = None
+        # time.monotonic() when the read behind `state` began: a link event received before it
+        # is already reflected in `state`.
+        self.read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, reason: str = "") -> BondState | None:
+        async with self._lock:
+            return await self._read(reason)
+
+    async def switch(self, target: str, reason: str) -> None:
+        """Make `target` the active slave (by cached ifindex: on the fast path every round trip counts)."""
+        async with self._lock:
+            state = self.state
+            slave = state.slave(target) if state else None
+            bond_index = state.link.index if state else await kernel.index(self.ipr, self.bond)
+            slave_index = slave.link.index if slave else await kernel.index(self.ipr, target)
+            await kernel.set_active_slave(self.ipr, bond_index, slave_index)
+            await self._read(reason)
+
+    async def enslave(self, index: int, reason: Callable[[str], str]) -> None:
+        """Attach a returned VF, unless someone (NetworkManager) already did or it is gone again.
+
+        By index, and the reason names it as it is now: udev may have renamed it since its event.
+        """
+        async with self._lock:
+            current = await read_bond(self.ipr, self.bond)
+            if current is None or any(s.link.index == index for s in current.slaves):
+                return
+            try:
+                (msg,) = tuple(await self.ipr.link("get", index=index))
+            except NetlinkError:
+                return  # gone again
+            if msg.get("master"):
+                return
+            await kernel.enslave(self.ipr, self.bond, index)
+            await self._read(reason(msg.get("ifname") or f"ifindex {index}"))
+
+    async def _read(self, reason: str) -> BondState | None:
+        started = time.monotonic()
+        cur = await read_bond(self.ipr, self.bond)
+        prev, self.state, self.read_at = self.state, cur, started
+        self.on_change(prev, cur, reason)
+        return cur

@@ -1,0 +1,87 @@
+"""What a config sets running: alert sinks, probing, the backend and its plan.
+
+A reload builds the new world beside the running one and swaps only when every piece was built
+and the plan holds on this machine; any failure leaves the running world untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+from pyroute2 import AsyncIPRoute
+
+from . import announce
+from .config import Config, DaemonConfig
+from .converger import Converger
+from .sinks import Dispatcher, build_sinks
+
+if TYPE_CHECKING:
+    from .probing import OnVerdict, Probing
+
+
+@dataclass
+class World:
+    config: Config
+    alerts: Dispatcher
+    probing: Probing | None
+    converger: Converger
+
+
+def make_probing(config: Config, on_verdict: OnVerdict) -> Probing | None:
+    if not config.probes.enabled:
+        return None
+    from .probing import Probing  # scapy is loaded only when probes are on
+
+    return Probing(config.bond, config.probes, on_verdict)
+
+
+def make_alerts(config: Config) -> Dispatcher:
+    return Dispatcher(build_sinks(config.alerts), config.alerts.queue_size)
+
+
+async def prepare_announce(config: Config) -> None:
+    if max(config.bond.num_grat_arp, config.bond.num_unsol_na) == 0:
+        await asyncio.to_thread(announce.prepare)  # vfbondd announces failovers itself
+
+
+def restart_needed(old: Config, new: Config) -> list[str]:
+    """Settings a running vfbondd cannot take over (its socket, its history file)."""
+    return [f"daemon.{f.name}" for f in fields(DaemonConfig)
+            if getattr(old.daemon, f.name) != getattr(new.daemon, f.name)]
+
+
+async def build(new: Config, old: World, ipr: AsyncIPRoute, on_verdict: OnVerdict,
+                on_waiting: Callable[[str], None], check_plan: bool = True) -> World:
+    """The world for `new`, sharing what did not change with `old`. Raises when any piece fails
+    (a TLS ca_file that is missing, NetworkManager not answering, a VF not there); `check_plan`
+    False (vfbondd --no-apply) leaves the backend alone."""
+    world = World(new, old.alerts, old.probing, old.converger)
+    try:
+        if new.alerts != old.config.alerts:
+            world.alerts = make_alerts(new)
+        if new.probes != old.config.probes or new.bond != old.config.bond:
+            world.probing = make_probing(new, on_verdict)
+        if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
+            world.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting)
+        else:
+            world.converger = Converger(new, ipr, on_waiting=on_waiting)
+        await prepare_announce(new)
+        if check_plan:
+            await world.converger.apply(dry_run=True)  # the plan holds here, and the backend answers
+    except BaseException:
+        await discard(world, old)
+        raise
+    return world
+
+
+async def discard(world: World, keep: World) -> None:
+    """Close what `world` built that `keep` does not use."""
+    if world.alerts is not keep.alerts:
+        await world.alerts.close()
+    if world.probing is not None and world.probing is not keep.probing:
+        await world.probing.stop()
+    if world.converger.backend is not keep.converger.backend:
+        await world.converger.close()

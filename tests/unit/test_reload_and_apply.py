@@ -1,0 +1,131 @@
+"""Reload builds a new world beside the running one; an apply is retried until it holds; every
+control request gets an answer. Fakes stand in for the backend and the kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from vfbond import converger as converger_mod
+from vfbond.apply import Outcome
+from vfbond.config import parse
+from vfbond.control import ControlServer
+from vfbond.converger import Converger
+from vfbond.plan import PlanError, SlaveNotFound
+from vfbond.sinks import Dispatcher
+from vfbond.world import World, build, restart_needed
+
+CONFIG = """
+bond:
+  slaves:
+    - {label: sriov0, mac: "fa:16:3e:00:00:01"}
+    - {label: sriov1, mac: "fa:16:3e:00:00:02"}
+backend: netlink
+"""
+
+
+class FakeSink:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def send(self, event) -> None:  # noqa: ANN001
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def self_signed_pem() -> bytes:
+    """A real CA certificate: the config check reads the file (PEM, at least one certificate)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vfbond test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_a_reload_whose_sinks_cannot_be_built_leaves_the_running_world_untouched(tmp_path: Path) -> None:
+    old_config = parse(CONFIG)
+    sink = FakeSink()
+    old = World(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(self_signed_pem())  # there when the config is read, gone when the sink is built
+    new = parse(CONFIG + f"alerts:\n  syslog:\n    - {{host: 127.0.0.1, protocol: tls, ca_file: {ca}}}\n")
+    ca.unlink()
+    with pytest.raises(OSError):
+        await build(new, old, None, lambda *a: None, lambda _t: None, check_plan=False)  # type: ignore[arg-type]
+    assert not sink.closed
+
+
+async def test_a_reload_whose_plan_fails_closes_what_it_built_and_keeps_the_old(monkeypatch) -> None:
+    old_config = parse(CONFIG)
+    sink = FakeSink()
+    old = World(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
+    new = replace(old_config, alerts=replace(old_config.alerts, queue_size=5))
+    built: list[Dispatcher] = []
+
+    def make_alerts(config):  # noqa: ANN001, ANN202
+        built.append(Dispatcher([FakeSink()], config.alerts.queue_size))
+        return built[-1]
+
+    async def no_vf(self, dry_run=False):  # noqa: ANN001, ANN202
+        raise PlanError("bond.slaves: no interface matches sriov1")
+
+    monkeypatch.setattr("vfbond.world.make_alerts", make_alerts)
+    monkeypatch.setattr(Converger, "apply", no_vf)
+    with pytest.raises(PlanError):
+        await build(new, old, None, lambda *a: None, lambda _t: None)  # type: ignore[arg-type]
+    assert built[0].queues[0].sink.closed and not sink.closed  # type: ignore[attr-defined]
+
+
+def test_restart_needed_names_the_daemon_settings_only() -> None:
+    old = parse(CONFIG)
+    new = parse(CONFIG + "daemon: {socket: /run/x.sock}\nalerts: {flap_limit: 3}\nifcfg_dir: /tmp/x\n")
+    assert restart_needed(old, new) == ["daemon.socket"]
+
+
+async def test_an_apply_is_retried_until_the_vf_appears_and_a_kick_cuts_the_wait(monkeypatch) -> None:
+    monkeypatch.setattr(converger_mod, "RETRY_FIRST", 30.0)  # only a kick can make this test finish in time
+    attempts: list[str] = []
+    present = asyncio.Event()
+
+    async def apply(self, dry_run=False):  # noqa: ANN001, ANN202
+        attempts.append("try")
+        if not present.is_set():
+            raise SlaveNotFound("bond.slaves: no interface matches sriov1", "sriov1 fa:16:3e:00:00:02")
+        return Outcome(None, [])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Converger, "apply", apply)
+    said: list[str] = []
+    conv = Converger(parse(CONFIG), None, on_waiting=said.append)  # type: ignore[arg-type]
+    task = asyncio.create_task(conv.until_applied())
+    await asyncio.sleep(0.1)
+    assert conv.waiting == "waiting for sriov1 fa:16:3e:00:00:02" and said == [conv.waiting]
+    present.set()
+    conv.kick()
+    await asyncio.wait_for(task, 2)
+    assert conv.waiting is None and len(attempts) == 2
+
+
+async def test_every_control_request_gets_an_answer_even_when_its_handler_fails(tmp_path: Path) -> None:
+    async def broken(args):  # noqa: ANN001, ANN202
+        raise ValueError("a bug")
+
+    server = ControlServer(str(tmp_path / "ctl.sock"), {"status": broken})
+    reply = await server._dispatch(json.dumps({"cmd": "status"}).encode())
+    assert reply["ok"] is False and "vfbondd failed on status: ValueError: a bug" in reply["error"]

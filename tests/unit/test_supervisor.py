@@ -1,0 +1,230 @@
+"""Supervisor decisions on plain data: the executor is a fake that records what it was told to do."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import replace
+
+from vfbond.config import Config, parse
+from vfbond.events import Event, EventType, History
+from vfbond.faults import Faults
+from vfbond.flap import FlapLimiter
+from vfbond.health import Verdict
+from vfbond.inspect import BondState, LinkInfo, SlaveState
+from vfbond.reporter import Reporter
+from vfbond.supervisor import Supervisor
+from vfbond.watch.links import LinkEvent, Overrun
+
+MAC0, MAC1 = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02"
+CONFIG = f"""
+bond:
+  slaves:
+    - {{label: sriov0, mac: "{MAC0}"}}
+    - {{label: sriov1, mac: "{MAC1}"}}
+  miimon: 100
+  primary: sriov0
+  primary_reselect: always
+  {{extra}}
+backend: netlink
+"""
+
+
+def config(extra: str = "") -> Config:
+    return parse(CONFIG.replace("{extra}", extra))
+
+
+def link(name: str, mac: str, index: int, carrier: bool = True) -> LinkInfo:
+    return LinkInfo(index=index, name=name, mac=mac, perm_mac=mac, kind="veth", master=9, carrier=carrier,
+                    operstate="UP" if carrier else "DOWN", mtu=1500)
+
+
+def bond(active: str | None, up0: bool = True, up1: bool = True, mii0: bool | None = None,
+         mii1: bool | None = None) -> BondState:
+    mii0 = up0 if mii0 is None else mii0
+    mii1 = up1 if mii1 is None else mii1
+    slaves = [SlaveState(link(n, m, i, up), "active" if n == active else "backup", "up" if mii else "down", 0, m)
+              for n, m, i, up, mii in (("vf0", MAC0, 1, up0, mii0), ("vf1", MAC1, 2, up1, mii1))]
+    return BondState(link=link("bond0", MAC0, 9), mode="active-backup", active_slave=active, miimon=100,
+                     updelay=0, downdelay=0, fail_over_mac="active", primary="vf0", primary_reselect="always",
+                     arp_interval=0, arp_ip_targets=[], num_peer_notif=1, slaves=slaves)
+
+
+class FakeExecutor:
+    """Plays the kernel: each action moves `state` and reports the change like the real executor."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.state: BondState | None = None
+        self.read_at = float("-inf")
+        self.kernel: BondState | None = None  # what the next read returns
+        self.switches: list[tuple[str, str]] = []
+        self.bond = "bond0"
+
+    def read(self, kernel: BondState | None, reason: str = "") -> None:
+        self.kernel = kernel
+        prev, self.state, self.read_at = self.state, kernel, time.monotonic()
+        self.sup._changed(prev, kernel, reason)
+
+    async def refresh(self, reason: str = "") -> BondState | None:
+        self.read(self.kernel, reason)
+        return self.state
+
+    async def switch(self, target: str, reason: str) -> None:
+        self.switches.append((target, reason))
+        assert self.kernel is not None
+        moved = replace(self.kernel, active_slave=target)
+        self.read(moved, reason)
+
+
+def supervisor(cfg: Config | None = None, started: bool = True) -> tuple[Supervisor, FakeExecutor, list[Event]]:
+    published: list[Event] = []
+    faults = Faults()
+    reporter = Reporter(History(None), published.append, FlapLimiter(10), faults)
+    sup = Supervisor(cfg or config(), None, reporter, faults)  # type: ignore[arg-type]
+    fake = FakeExecutor(sup)
+    sup.executor = fake  # type: ignore[assignment]
+    if started:
+        fake.read(bond("vf0"))
+        published.clear()
+    return sup, fake, published
+
+
+def event(name: str, carrier: bool, at: float, index: int | None = None) -> LinkEvent:
+    return LinkEvent(gone=False, index=index or {"vf0": 1, "vf1": 2}[name], name=name,
+                     mac={"vf0": MAC0, "vf1": MAC1}[name], carrier=carrier, operstate="UP" if carrier else "DOWN",
+                     master=9, kind="veth", at=at)
+
+
+async def test_a_carrier_loss_received_before_the_last_read_does_not_switch() -> None:
+    """Enslaving drops carrier for a moment; the read after the apply already shows it back."""
+    sup, fake, published = supervisor()
+    stale = event("vf0", False, at=fake.read_at - 0.5)
+    await sup.on_link(stale)
+    assert fake.switches == [] and fake.state is not None and fake.state.active_slave == "vf0"
+    assert published == []
+
+
+async def test_a_fresh_carrier_loss_on_the_active_fails_over_at_once_with_its_reason() -> None:
+    sup, fake, published = supervisor()
+    fake.kernel = bond("vf0", up0=False, mii0=True)  # the kernel's MII poll has not seen it yet
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    assert fake.switches and fake.switches[0][0] == "vf1"
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert "carrier loss on vf0" in failover.reason and "event-driven" in failover.reason
+
+
+async def test_a_start_says_bond_up_once_and_nothing_about_carriers_settling() -> None:
+    """igbvf reports link ~4 s after enslaving: no isolated/restored/failover/degraded on a start."""
+    sup, fake, published = supervisor(started=False)
+    fake.read(bond(None, up0=False, up1=False))  # enslaved, no carrier yet
+    await sup.evaluate()
+    fake.read(bond("vf0", up0=True, up1=False))
+    await sup.evaluate()
+    assert published == [] and sup.starting
+    fake.read(bond("vf0"))
+    assert [(e.type, e.reason) for e in published] == [(EventType.DAEMON, "bond0 up: active vf0, 2 of 2 slaves up")]
+    fake.read(bond("vf0", up1=False))  # after the start, a real change is reported
+    assert [e.type for e in published[1:]] == [EventType.SLAVE_DOWN, EventType.BOND_DEGRADED]
+
+
+async def test_a_start_that_never_gets_both_slaves_up_reports_once_how_it_stands() -> None:
+    sup, fake, published = supervisor(started=False)
+    fake.read(bond("vf0", up1=False))
+    sup.end_startup(waited=30)
+    assert [e.type for e in published] == [EventType.DAEMON, EventType.BOND_DEGRADED]
+    assert not sup.starting
+
+
+async def test_isolation_is_reported_once_and_restored_only_on_evidence() -> None:
+    sup, fake, published = supervisor()
+    fake.read(bond("vf0", up0=False, up1=False))  # kernel: no slave has link
+    sup.emit(Event(EventType.BOND_ISOLATED, "bond0", reason="again, from the probes"))
+    assert [e.type for e in published].count(EventType.BOND_ISOLATED) == 1
+    fake.read(bond("vf0", up0=False, up1=True))
+    assert [e.type for e in published][-1] is EventType.BOND_DEGRADED and not sup.isolated
+
+
+async def test_downdelay_a_carrier_back_within_it_does_not_fail_over() -> None:
+    sup, fake, _ = supervisor(config("downdelay: 200"))
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    await asyncio.sleep(0.05)
+    fake.kernel = bond("vf0")
+    await sup.on_link(event("vf0", True, at=time.monotonic()))
+    await asyncio.sleep(0.3)
+    assert fake.switches == []
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    await asyncio.sleep(0.3)
+    assert [t for t, _ in fake.switches] == ["vf1"]
+
+
+async def test_failback_after_a_blip_shorter_than_miimon_waits_for_updelay() -> None:
+    """mode-1-recovery-updelay.sh's rule, applied where the kernel never saw the blip."""
+    sup, fake, _ = supervisor(config("updelay: 300"))
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    assert [t for t, _ in fake.switches] == ["vf1"]
+    fake.kernel = bond("vf1")
+    back = time.monotonic()
+    await sup.on_link(event("vf0", True, at=back))
+    assert [t for t, _ in fake.switches] == ["vf1"], "failed back inside updelay"
+    while len(fake.switches) < 2 and time.monotonic() - back < 2:
+        await asyncio.sleep(0.02)
+    assert [t for t, _ in fake.switches] == ["vf1", "vf0"]
+    assert time.monotonic() - back >= 0.3
+
+
+async def test_path_failure_events_carry_the_ifindex() -> None:
+    sup, fake, published = supervisor()
+    sup.on_verdict("sriov1", Verdict.UP, Verdict.PATH_DOWN)
+    [down] = [e for e in published if e.type is EventType.SLAVE_DOWN]
+    assert down.slave == "vf1" and down.details["ifindex"] == 2
+    await asyncio.sleep(0)
+
+
+async def test_an_overrun_is_counted_and_reads_the_bond_at_once() -> None:
+    sup, fake, _ = supervisor()
+    before = fake.read_at
+    await sup.observe(Overrun(time.monotonic()))
+    assert fake.read_at > before
+    assert sup.status()["faults"]["by_kind"] == {"netlink overrun": 1}
+
+
+async def test_a_failing_history_write_is_counted_and_the_alert_still_goes_out() -> None:
+    class FullDisk(History):
+        def append(self, event: Event) -> None:
+            raise OSError(28, "No space left on device")
+
+    published: list[Event] = []
+    faults = Faults()
+    reporter = Reporter(FullDisk(None), published.append, FlapLimiter(10), faults)
+    reporter.emit(Event(EventType.WARNING, "bond0", reason="x"))
+    assert len(published) == 1 and faults.counts["history write"] == 1
+
+
+def test_a_probe_socket_that_fails_to_open_is_retried_on_the_next_sync(monkeypatch) -> None:
+    from vfbond import probing as probing_mod
+
+    opened: list[str] = []
+
+    class FlakySocketProber:
+        def __init__(self, label: str, ifname: str, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            self.ifname = ifname
+
+        def start(self) -> None:
+            opened.append(self.ifname)
+            if len(opened) == 1:
+                raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(probing_mod, "SlaveProber", FlakySocketProber)
+    cfg = config()
+    probing = probing_mod.Probing(cfg.bond, replace(cfg.probes, enabled=True, targets=("192.0.2.1",)),
+                                  lambda *a: None)
+    with contextlib.suppress(PermissionError):
+        probing.bind("sriov0", "vf0")
+    assert "sriov0" not in probing.probers
+    probing.bind("sriov0", "vf0")
+    assert opened == ["vf0", "vf0"] and "sriov0" in probing.probers
