@@ -214,9 +214,9 @@ class Supervisor:
         if state is not None and not ev.gone and not ev.carrier and ev.name == state.active_slave \
                 and self.config.failover.fast and ev.at >= self.executor.read_at:
             if self.config.bond.downdelay:
-                self._spawn(self._fast_failover(ev), "fast failover")  # waits out downdelay
+                self._spawn(self._fast_failover(ev.name, ev.at), "fast failover")  # waits out downdelay
             else:
-                await self._fast_failover(ev)
+                await self._fast_failover(ev.name, ev.at)
         if configured and not ev.gone:
             self.on_vf_seen()
             if state is not None and ev.master is None and ev.kind not in UPPER_KINDS and not self.applying():
@@ -295,22 +295,34 @@ class Supervisor:
         self._reevaluate = asyncio.get_running_loop().call_later(
             delay, lambda: self._spawn(self.evaluate(), "evaluate"))
 
-    async def _fast_failover(self, ev: LinkEvent) -> None:
-        """Act on the carrier event now rather than on the kernel's next miimon poll."""
+    def carrier_lost(self, name: str, at: float, line: str) -> None:
+        """The VF driver's kernel line says it is dropping carrier. A real NIC's carrier-off reaches
+        netlink through linkwatch, which sends it up to a second late when another link changed
+        just before (a veth's is sent at once); the line comes as the driver acts."""
+        state = self.state
+        if state is None or name != state.active_slave or not self.config.failover.fast \
+                or at < self.executor.read_at:
+            return
+        self._up_since.pop(name, None)
+        self._down_since.setdefault(name, at)
+        self._spawn(self._fast_failover(name, at, f"the VF driver's '{line}'"), "fast failover")
+
+    async def _fast_failover(self, name: str, at: float, seen: str = "the event") -> None:
+        """Act on the carrier loss now rather than on the kernel's next miimon poll."""
         if self.config.bond.downdelay:
             await asyncio.sleep(self.config.bond.downdelay / 1000)
-            if ev.name in self._up_since:
+            if name in self._up_since:
                 return  # back within downdelay: the kernel would not fail over either
-        if self.state is None or self.state.active_slave != ev.name:
+        if self.state is None or self.state.active_slave != name:
             return
-        verdicts = {**self.verdicts(), ev.name: "down"}
-        decision = policy.decide(ev.name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
+        verdicts = {**self.verdicts(), name: "down"}
+        decision = policy.decide(name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
                                  self._settling())
         if decision.switch_to is None:
             return
         try:
             await self.executor.switch(decision.switch_to, f"{decision.reason} (event-driven, "
-                                       f"{(time.monotonic() - ev.at) * 1000:.1f} ms after the event)")
+                                       f"{(time.monotonic() - at) * 1000:.1f} ms after {seen})")
         except NetlinkError as exc:
             log.warning("fast failover to %s refused by the kernel (%s); miimon will act", decision.switch_to, exc)
 

@@ -35,7 +35,7 @@ from .config import Config
 from .events import Event, EventType
 from .inspect import SYS_NET, read_bond
 from .kernel_events import KernelEvents
-from .kmsg_rules import KernelObservation, classify
+from .kmsg_rules import KernelObservation, Kind, classify
 from .pfreset import PfResetMonitor, PfResetTracker
 from .watch.kmsg import KmsgRecord, KmsgWatcher
 from .watch.links import LinkEvent
@@ -53,10 +53,12 @@ PROBE_SETTLE_S = 5.0
 class VfWatch:
     def __init__(self, config: Config, ipr: AsyncIPRoute, emit: Callable[[Event], None],
                  kmsg: KmsgWatcher | None = None, sys_net: Path = SYS_NET, sys_pci: Path = SYS_PCI,
-                 probe_settle: float = PROBE_SETTLE_S) -> None:
+                 probe_settle: float = PROBE_SETTLE_S,
+                 on_link_down: Callable[[str, float, str], None] | None = None) -> None:
         self.config = config
         self.ipr = ipr
         self.emit = emit
+        self.on_link_down = on_link_down  # the driver's "Link is Down": earlier than netlink's carrier event
         self.kmsg = kmsg or KmsgWatcher()
         self.kmsg_error: str | None = None
         self._sys_net = sys_net
@@ -112,6 +114,8 @@ class VfWatch:
         if obs is None:
             return
         self._remember(obs)
+        if obs.kind is Kind.LINK_DOWN and obs.slave and self.on_link_down is not None:
+            self.on_link_down(obs.slave, obs.at, obs.text)
         if (event := self.kernel_events.event(obs)) is not None:
             self.emit(event)
         self.pf.kernel(obs)

@@ -228,3 +228,28 @@ def test_a_probe_socket_that_fails_to_open_is_retried_on_the_next_sync(monkeypat
     assert "sriov0" not in probing.probers
     probing.bind("sriov0", "vf0")
     assert opened == ["vf0", "vf0"] and "sriov0" in probing.probers
+
+
+async def test_the_vf_drivers_link_down_line_fails_over_before_the_netlink_event() -> None:
+    """A real NIC's carrier-off reaches netlink through linkwatch, up to a second late; the VF driver
+    logs 'Link is Down' as it drops carrier, and that line is enough to act on."""
+    sup, fake, published = supervisor()
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    sup.carrier_lost("vf0", time.monotonic(), "igbvf: Link is Down")
+    await asyncio.sleep(0)
+    await asyncio.gather(*sup._tasks)
+    assert [t for t, _ in fake.switches] == ["vf1"]
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert "igbvf: Link is Down" in failover.reason
+    # the netlink event that follows finds the bond already moved: no second switch
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    assert [t for t, _ in fake.switches] == ["vf1"]
+
+
+async def test_a_link_down_line_about_the_backup_or_an_old_one_does_nothing() -> None:
+    sup, fake, _ = supervisor()
+    sup.carrier_lost("vf1", time.monotonic(), "igbvf: Link is Down")
+    sup.carrier_lost("vf0", fake.read_at - 1, "igbvf: Link is Down")  # older than what the bond shows
+    await asyncio.sleep(0)
+    await asyncio.gather(*sup._tasks)
+    assert fake.switches == []
