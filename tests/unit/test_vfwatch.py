@@ -176,3 +176,15 @@ async def test_only_the_backup_is_probed_and_only_while_the_active_has_carrier(
     if active_carrier:
         lock = w.status()["slaves"]["enp2s0v0"]["mac_lock"]
         assert lock["state"] == "locked" and lock["label"] == "sriov1"
+
+
+async def test_the_vf_drivers_link_down_line_is_handed_to_the_fast_failover(tmp_path: Path) -> None:
+    net, pci = sysfs(tmp_path)
+    seen: list[tuple[str, float, str]] = []
+    w = VfWatch(CONFIG, NoBond(), [].append, kmsg=Records(), sys_net=net, sys_pci=pci,  # type: ignore[arg-type]
+                on_link_down=lambda *a: seen.append(a))
+    await w.start()
+    w.on_kernel(kernel("igb 0000:01:00.0 enp1s0: igb: enp1s0 NIC Link is Down", at=1.0))  # the PF's: the host's
+    w.on_kernel(kernel("igbvf 0000:01:10.0: Link is Down", at=2.0))
+    await w.close()
+    assert seen == [("enp1s0v0", 2.0, "igbvf 0000:01:10.0: Link is Down")]
