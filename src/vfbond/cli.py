@@ -109,6 +109,8 @@ def _vf_lines(vf: dict[str, Any], fail_over_mac: str) -> list[str]:
             last = info["kernel"][-1]
             lines.append(f"  {name}: kernel {_ago(last['time'])}: {last['line']}"
                          + (f" -> {last['hint']}" if last["hint"] else ""))
+    for waiting in (vf.get("waiting") or {}).values():
+        lines.append(f"  {waiting['text']}")
     if (vf.get("kmsg") or {}).get("error"):
         lines.append(f"kernel messages not followed: {vf['kmsg']['error']}")
     return lines

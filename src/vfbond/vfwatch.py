@@ -68,6 +68,10 @@ class VfWatch:
                                  self._bounce)
         self.locks: dict[int, tuple[str, maclock.LockVerdict]] = {}  # ifindex -> (label, verdict)
         self.lines: dict[str, deque[dict[str, Any]]] = {}  # VF (name or PCI address) -> its recent lines
+        # Where each configured VF was last seen: a VF re-created there carries a random MAC until the
+        # host sets its own again, and only its PCI address says which VF it is meanwhile.
+        self.homes: dict[str, str] = {}  # label -> PCI address
+        self.waiting: dict[str, dict[str, Any]] = {}  # label -> {pci, since, text}
         self._tasks: set[asyncio.Task[None]] = set()
         self._probing: asyncio.Task[None] | None = None
         self._probe_settle = probe_settle
@@ -114,6 +118,8 @@ class VfWatch:
         if obs is None:
             return
         self._remember(obs)
+        if obs.kind is Kind.RANDOM_MAC and obs.pci:
+            self._wait_for_mac(obs)
         if obs.kind is Kind.LINK_DOWN and obs.slave and self.on_link_down is not None:
             self.on_link_down(obs.slave, obs.at, obs.text)
         if (event := self.kernel_events.event(obs)) is not None:
@@ -137,6 +143,10 @@ class VfWatch:
             self.pf.gone(ev.name)
             self.locks.pop(ev.index, None)  # a re-created VF is a new device: probe it again
             return
+        label = self._label(ev.name, ev.mac)
+        if pci := self._pci_of(ev.name):
+            self.homes[label] = pci
+        self.waiting.pop(label, None)  # back with its own MAC: found and enslaved as usual
         self.pf.carrier(ev.name, ev.carrier, ev.at)
         if ev.carrier and ev.index not in self.locks:
             self._probe_soon()
@@ -186,7 +196,18 @@ class VfWatch:
             slaves.setdefault(name, {})["outage"] = {**outage, "bounce_after_s": self.pf.tracker.bounce_after}
         for subject, lines in self.lines.items():
             slaves.setdefault(subject, {})["kernel"] = list(lines)
-        return {"slaves": slaves, "kmsg": {**self.kmsg.stats(), "error": self.kmsg_error}}
+        return {"slaves": slaves, "waiting": self.waiting, "kmsg": {**self.kmsg.stats(), "error": self.kmsg_error}}
+
+    def _wait_for_mac(self, obs: KernelObservation) -> None:
+        label = next((label for label, pci in self.homes.items() if pci == obs.pci), None)
+        spec = next((s for s in self.config.bond.slaves if s.label == label), None)
+        if spec is None:
+            return
+        want = spec.mac or "its MAC"
+        self.waiting[spec.label] = {
+            "pci": obs.pci, "since": time.time(), "netdev": obs.slave,
+            "text": f"{spec.label}: back at {obs.pci}{f' as {obs.slave}' if obs.slave else ''} with a random MAC; "
+                    f"waiting for the host to set {want} (vfbondd enslaves it then)"}
 
     def _remember(self, obs: KernelObservation) -> None:
         lines = self.lines.setdefault(obs.subject, deque(maxlen=RECENT_LINES))
@@ -197,6 +218,12 @@ class VfWatch:
     def _netdev_of(self, pci: str) -> str | None:
         try:
             return next(iter(sorted(os.listdir(self._sys_pci / pci / "net"))), None)
+        except OSError:
+            return None
+
+    def _pci_of(self, name: str) -> str | None:
+        try:
+            return os.path.basename(os.readlink(self._sys_net / name / "device"))
         except OSError:
             return None
 

@@ -42,6 +42,7 @@ def sysfs(tmp_path: Path) -> tuple[Path, Path]:
         (net / name / "address").write_text(mac + "\n")
         (net / name / "ifindex").write_text(f"{10 + i}\n")
         (pci / address / "net" / name).mkdir(parents=True)
+        (net / name / "device").symlink_to(pci / address)
     return net, pci
 
 
@@ -188,3 +189,28 @@ async def test_the_vf_drivers_link_down_line_is_handed_to_the_fast_failover(tmp_
     w.on_kernel(kernel("igbvf 0000:01:10.0: Link is Down", at=2.0))
     await w.close()
     assert seen == [("enp1s0v0", 2.0, "igbvf 0000:01:10.0: Link is Down")]
+
+
+def vf1(mac: str, gone: bool = False) -> LinkEvent:
+    return LinkEvent(gone=gone, index=11, name="enp2s0v0", mac=mac, carrier=not gone, operstate="UP", master=None,
+                     kind=None, at=1.0)
+
+
+async def test_a_vf_back_on_a_random_mac_is_known_by_its_pci_address_until_its_own_mac_returns(
+        watch: Any, tmp_path: Path) -> None:
+    w, _ = watch
+    w.on_link(vf1("fa:16:3e:00:00:02"))  # seen once where it lives
+    w.on_link(vf1("fa:16:3e:00:00:02", gone=True))  # the host re-creates it...
+    (tmp_path / "net/enp2s0v0/address").write_text("9a:29:63:1c:a2:2d\n")  # ...and it comes back on a random MAC
+    w.on_kernel(kernel("igbvf 0000:02:10.0: Assigning random MAC address."))
+    waiting = w.status()["waiting"]["sriov1"]
+    assert waiting["pci"] == "0000:02:10.0"
+    assert "random MAC" in waiting["text"] and "fa:16:3e:00:00:02" in waiting["text"]
+    w.on_link(vf1("fa:16:3e:00:00:02"))  # the host set its MAC and the VF driver reset
+    assert w.status()["waiting"] == {}
+
+
+async def test_a_random_mac_at_an_address_no_configured_vf_lived_at_is_not_waited_for(watch: Any) -> None:
+    w, _ = watch
+    w.on_kernel(kernel("igbvf 0000:02:10.0: Assigning random MAC address."))
+    assert w.status()["waiting"] == {}
