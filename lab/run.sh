@@ -16,7 +16,7 @@
 #   VFBOND_LAB_VENV     project venv   (default <repo>/.venv)
 #   VFBOND_LAB_RESULTS  host dir the guest may write to
 #                       (default <repo>/lab/.cache/results/<time>-<pid>, symlinked as lab/.cache/last)
-#   VFBOND_LAB_TIMEOUT  seconds for the whole guest run (default 1800)
+#   VFBOND_LAB_TIMEOUT  seconds for the whole guest run (default 3600: two topologies, two NetworkManagers)
 #   VFBOND_LAB_MEMORY   guest memory (default 2G)     VFBOND_LAB_CPUS  guest vCPUs (default 2)
 #   VFBOND_LAB_VERBOSE=1  show the guest kernel console (use it when the guest does not boot)
 #   VFBOND_LAB_VNG_OPTS   extra vng options (word-split; --rw is refused)
@@ -49,7 +49,7 @@ QEMU="${VFBOND_LAB_QEMU:-/var/lib/vfbond-lab/qemu/bin/qemu-system-x86_64}"
 VENV="${VFBOND_LAB_VENV:-$ROOT/.venv}"
 # Each run gets its own results dir (several runs may share a machine).
 RES="${VFBOND_LAB_RESULTS:-$ROOT/lab/.cache/results/$(date +%Y%m%d-%H%M%S)-$$}"
-TIMEOUT="${VFBOND_LAB_TIMEOUT:-1800}"
+TIMEOUT="${VFBOND_LAB_TIMEOUT:-3600}"
 MEMORY="${VFBOND_LAB_MEMORY:-2G}"
 CPUS="${VFBOND_LAB_CPUS:-2}"
 MARK="${VFBOND_LAB_MARK:-lab}"
