@@ -61,7 +61,8 @@ class Daemon:
         self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting))
         self.supervisor.applying = lambda: self.world.converger.applying
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
-        self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit, on_link_down=self.supervisor.carrier_lost)
+        self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit, on_link_down=self.supervisor.carrier_lost,
+                               lock=self.supervisor.executor.lock)
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF))
         self._converging: asyncio.Task[None] | None = None

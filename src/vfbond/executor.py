@@ -31,6 +31,12 @@ class Executor:
         self.read_at = float("-inf")
         self._lock = asyncio.Lock()
 
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by every action on the bond and its VFs; others that touch them (the MAC-lock probe,
+        a bounce) take it too, so no read sees their work half done and no dump shares the socket."""
+        return self._lock
+
     async def refresh(self, reason: str = "") -> BondState | None:
         async with self._lock:
             return await self._read(reason)

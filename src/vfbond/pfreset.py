@@ -1,12 +1,15 @@
 """PF resets seen from inside the VM: a VF's carrier drops while its driver says the PF is resetting.
 
 `PfResetTracker` is pure (observations with their times in, events out): a carrier loss becomes a
-`pf_reset` once a PF-reset line of the VF's driver ("PF still resetting", iavf's "Reset warning
-received from the PF") is seen during the outage or shortly before it; when carrier returns,
-`recovered` carries the outage measured between the two netlink messages. A VF that stays without
-carrier `bounce_after` seconds after a PF reset is bounced (link down/up, which makes its driver
-reset and ask the PF again) once per outage. The driver's own "Link is Down" line is not needed:
-netlink says the same, earlier and with a better timestamp.
+`pf_reset` once a line of the VF's driver about its PF ("PF still resetting", iavf's "Reset warning
+received from the PF", or its "Link is Down") is seen during the outage or shortly before it; when
+carrier returns, `recovered` carries the outage measured between the two netlink messages. A VF that
+stays without carrier `bounce_after` seconds after a PF reset is bounced (link down/up, which makes
+its driver reset and ask the PF again) once per outage.
+
+A VF's link is the PF's: igbvf says only "Link is Down" when its PF is reset (seen in the lab on
+real igbvf VFs), and from inside a VM a PF reset, the PF's link and the switch behind the host all
+look the same. A carrier loss with no such line (a veth, a VF removed) is not a PF reset.
 
 `PfResetMonitor` runs the tracker in the event loop: it publishes the events, keeps one timer for
 the next bounce, and bounces through an injected coroutine.
@@ -25,6 +28,7 @@ from .kmsg_rules import KernelObservation, Kind
 log = logging.getLogger("vfbond")
 
 RESET_KINDS = (Kind.PF_RESETTING, Kind.PF_NOT_READY)
+PF_SIDE_KINDS = (*RESET_KINDS, Kind.LINK_DOWN)  # the VF driver speaking of its PF's side
 SIGNATURE_WINDOW = 15.0  # a reset line this long before the carrier loss still explains it
 
 
@@ -41,7 +45,7 @@ class PfResetTracker:
         self.bounce_after = bounce_after  # 0: never bounce
         self.window = window
         self._outages: dict[str, _Outage] = {}  # slave -> its carrier outage
-        self._reset_seen: dict[str, float] = {}  # slave -> last PF-reset line
+        self._reset_seen: dict[str, tuple[float, Kind]] = {}  # slave -> its driver's last PF-side line
 
     def carrier(self, slave: str, up: bool, at: float) -> list[Event]:
         outage = self._outages.get(slave)
@@ -49,8 +53,8 @@ class PfResetTracker:
             if outage is None:
                 self._outages[slave] = outage = _Outage(at)
                 seen = self._reset_seen.get(slave)
-                if seen is not None and at - seen <= self.window:
-                    return [self._pf_reset(slave, outage, "before")]
+                if seen is not None and at - seen[0] <= self.window:
+                    return [self._pf_reset(slave, outage, seen[1], "before")]
             return []
         if outage is None:
             return []
@@ -69,20 +73,22 @@ class PfResetTracker:
         self._reset_seen.pop(slave, None)
 
     def kernel(self, obs: KernelObservation) -> list[Event]:
-        if obs.kind not in RESET_KINDS or obs.slave is None:
+        if obs.kind not in PF_SIDE_KINDS or obs.slave is None:
             return []
-        self._reset_seen[obs.slave] = obs.at
+        self._reset_seen[obs.slave] = (obs.at, obs.kind)
         outage = self._outages.get(obs.slave)
         if outage is None or outage.pf_reset:
             return []
-        return [self._pf_reset(obs.slave, outage, "during")]
+        return [self._pf_reset(obs.slave, outage, obs.kind, "during")]
 
-    def _pf_reset(self, slave: str, outage: _Outage, when: str) -> Event:
+    def _pf_reset(self, slave: str, outage: _Outage, kind: Kind, when: str) -> Event:
         outage.pf_reset = True
+        said = "its PF is resetting" if kind in RESET_KINDS else "its link is down at the PF"
         return Event(EventType.PF_RESET, self.bond, slave=slave,
-                     reason=f"carrier lost while its PF is resetting (VF driver said so {when} the loss): "
-                            "check the PF on the host; the VF recovers by itself once the PF is up",
-                     details={"down_at": outage.down_at})
+                     reason=f"carrier lost: the VF driver said {said} ({when} the loss): a PF reset, the PF's "
+                            "link or the switch behind the host; check the PF on the host; the VF recovers by "
+                            "itself once the PF is up",
+                     details={"down_at": outage.down_at, "driver_said": kind.value})
 
     def outages(self, now: float) -> dict[str, dict[str, object]]:
         """The VFs without carrier now, for status."""

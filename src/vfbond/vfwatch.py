@@ -54,11 +54,13 @@ class VfWatch:
     def __init__(self, config: Config, ipr: AsyncIPRoute, emit: Callable[[Event], None],
                  kmsg: KmsgWatcher | None = None, sys_net: Path = SYS_NET, sys_pci: Path = SYS_PCI,
                  probe_settle: float = PROBE_SETTLE_S,
-                 on_link_down: Callable[[str, float, str], None] | None = None) -> None:
+                 on_link_down: Callable[[str, float, str], None] | None = None,
+                 lock: asyncio.Lock | None = None) -> None:
         self.config = config
         self.ipr = ipr
         self.emit = emit
         self.on_link_down = on_link_down  # the driver's "Link is Down": earlier than netlink's carrier event
+        self.lock = lock or asyncio.Lock()  # the executor's: probes and bounces are actions on the VFs
         self.kmsg = kmsg or KmsgWatcher()
         self.kmsg_error: str | None = None
         self._sys_net = sys_net
@@ -160,10 +162,14 @@ class VfWatch:
     async def _probe_backups(self) -> None:
         """Probe every backup slave not probed yet, while the active slave carries the traffic.
 
-        The trial MAC's RTM_NEWLINK makes the supervisor re-read the bond; it does so through the same
-        netlink socket (`ipr`), after our restore request, so it reads the VF's own MAC back, not the
-        trial one (no false mac_changed)."""
+        The trial MAC's RTM_NEWLINK makes the supervisor re-read the bond; the read waits for the lock
+        held here, so it sees the VF's own MAC back, not the trial one (no false mac_changed), and no
+        two dumps share the netlink socket (EBUSY)."""
         await asyncio.sleep(self._probe_settle)
+        async with self.lock:
+            await self._probe_backups_locked()
+
+    async def _probe_backups_locked(self) -> None:
         try:
             state = await read_bond(self.ipr, self.bond)
             active = state.slave(state.active_slave) if state and state.active_slave else None
@@ -182,7 +188,8 @@ class VfWatch:
     # -- PF reset ---------------------------------------------------------------------------------
 
     async def _bounce(self, slave: str) -> None:
-        await kernel.bounce(self.ipr, slave)
+        async with self.lock:
+            await kernel.bounce(self.ipr, slave)
 
     # -- status -----------------------------------------------------------------------------------
 

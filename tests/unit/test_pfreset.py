@@ -46,12 +46,22 @@ def test_a_reset_line_shortly_before_the_loss_explains_it_and_an_old_one_does_no
     assert t.carrier(VF, False, 200.0) == []  # the line of t=90 is too old for this loss
 
 
-def test_a_carrier_blip_without_reset_line_reports_nothing_here() -> None:
+def test_a_carrier_blip_without_a_driver_line_reports_nothing_here() -> None:
     t = PfResetTracker("bond0", bounce_after=30)
     t.carrier(VF, False, 10.0)
-    assert t.kernel(line(Kind.LINK_DOWN, 10.1)) == []
     assert t.carrier(VF, True, 11.0) == []
     assert t.next_deadline() is None
+
+
+def test_the_vf_drivers_link_down_is_the_pf_side_going_away() -> None:
+    """igbvf says only 'Link is Down' when its PF is reset (lab, real igbvf VFs)."""
+    t = PfResetTracker("bond0", bounce_after=30)
+    t.carrier(VF, False, 10.0)
+    (reset,) = t.kernel(line(Kind.LINK_DOWN, 10.1))
+    assert reset.type is EventType.PF_RESET and "link is down at the PF" in reset.reason
+    assert reset.details["driver_said"] == "link_down"
+    (back,) = t.carrier(VF, True, 14.0)
+    assert back.type is EventType.RECOVERED and back.details["outage_ms"] == 4000
 
 
 def test_one_bounce_per_outage_when_carrier_stays_away() -> None:
