@@ -50,7 +50,8 @@ class FaultDaemon(LabDaemon):
 
     def start(self, env: dict[str, str] | None = None) -> None:  # type: ignore[override]
         self.start_nowait(env)
-        wait_until(lambda: self._ready(), 120, 0.5, f"bond0 up under vfbondd\n{self.log_tail()}")
+        wait_until(lambda: self._ready() and not self.status()["starting"], 120, 0.5,
+                   f"bond0 up under vfbondd\n{self.log_tail()}")
 
     def request(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
         return request(self.socket, cmd, args, timeout=120)
