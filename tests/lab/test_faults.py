@@ -16,19 +16,12 @@ from typing import Any, Iterator
 
 import pytest
 from conftest import Topology, run, wait_until
-from vfbondd_lab import LabDaemon, active, time_until_active
+from vfbondd_lab import PROBES, LabDaemon, active, time_until_active
 
 from vfbond.control import CommandError, request
 
 pytestmark = pytest.mark.lab
 
-PROBES = """probes:
-  enabled: true
-  targets: [192.0.2.1]
-  interval_ms: 200
-  timeout_ms: 150
-  failures: 3
-"""
 NOISE = {"failover", "failback", "slave_down", "slave_up", "bond_degraded", "bond_restored", "bond_isolated",
          "slave_missing", "slave_returned", "warning"}
 
