@@ -58,7 +58,7 @@ class Daemon:
 
     async def _status(self, args: dict[str, Any]) -> Any:
         return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
-                           "backend": self.backend_reason},
+                           "backend": self.backend_reason, "backend_version": self.backend and self.backend.version},
                 **self.supervisor.status(), "alerts": self.alerts.stats()}
 
     async def _converge(self) -> None:
