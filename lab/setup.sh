@@ -165,7 +165,7 @@ fi
 
 # --- 3c. NetworkManager 1.52 (RHEL 9-class) beside the system's 1.42 ------------
 # A Debian trixie root (minbase + NetworkManager), built once and reused: the lab guest runs its
-# NetworkManager in a chroot on the guest's own system bus (tests/lab/nm_lab.py).  Built in
+# NetworkManager in a chroot on the guest's own system bus (tests/lab/nm_chroot.py).  Built in
 # $NM_ROOT.new and renamed, so an interrupted build never looks finished.
 NM_ROOT="$LAB_DIR/nm-trixie"
 if [ -x "$NM_ROOT/usr/sbin/NetworkManager" ]; then
