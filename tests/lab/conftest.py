@@ -272,16 +272,24 @@ class Topology:
     # -- build / destroy ----------------------------------------------------------------------
     def setup(self) -> Topology:
         self.teardown()
+        self._switch()
+        self._cable(list(range(len(self.macs))), list(self.vfs))
+        return self
+
+    def _switch(self, ports: Sequence[tuple[str, str]] = ()) -> None:
+        """Namespace `sw` with the bridge carrying the gateway; `ports` (netdev, name) move in from the
+        root namespace as its ports."""
         run(["ip", "netns", "add", self.ns])
+        ip_batch([c for nic, name in ports for c in (f"link set {nic} down", f"link set {nic} name {name}",
+                                                      f"link set {name} netns {self.ns}")])
         ip_batch([
             "link set lo up",
             f"link add {self.bridge} type bridge stp_state 0 forward_delay 0",
             f"addr add {self.gw4}/{self.gw4_prefix} dev {self.bridge}",
             f"addr add {self.gw6}/{self.gw6_prefix} dev {self.bridge} nodad",
             f"link set {self.bridge} up",
+            *[c for _, name in ports for c in (f"link set {name} master {self.bridge}", f"link set {name} up")],
         ], ns=self.ns)
-        self._cable(list(range(len(self.macs))), list(self.vfs))
-        return self
 
     def _cable(self, idx: list[int], names: list[str]) -> None:
         ip_batch([f"link add {n} address {self.macs[i]} type veth peer name {self.sws[i]} "
