@@ -133,7 +133,7 @@ if "$QEMU_DIR/bin/qemu-system-x86_64" -device igb,help 2>/dev/null | grep -q '^i
 else
     step "QEMU >= 8 (igb, SR-IOV) from bookworm-backports into $QEMU_DIR"
     local apt_dir="$LAB_DIR/apt-backports" mirror deb
-    mirror="$(backports_mirror)" || die "no bookworm mirror in /etc/apt/sources.list{,.d}: cannot derive the backports URI"
+    mirror="$(debian_mirror)" || die "no bookworm mirror in /etc/apt/sources.list{,.d}: cannot derive the backports URI"
     rm -rf "$apt_dir" "$QEMU_DIR.new"
     mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs" "$QEMU_DIR.new"
     printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
@@ -161,6 +161,32 @@ EOF
     "$QEMU_DIR/bin/qemu-system-x86_64" -device igb,help 2>/dev/null | grep -q '^igb options' \
         || die "the unpacked QEMU does not run or has no igb device: $("$QEMU_DIR/bin/qemu-system-x86_64" --version 2>&1 | head -3)"
     echo "    $("$QEMU_DIR/bin/qemu-system-x86_64" --version | head -1)"
+fi
+
+# --- 3c. NetworkManager 1.52 (RHEL 9-class) beside the system's 1.42 ------------
+# A Debian trixie root (minbase + NetworkManager), built once and reused: the lab guest runs its
+# NetworkManager in a chroot on the guest's own system bus (tests/lab/nm_chroot.py).  Built in
+# $NM_ROOT.new and renamed, so an interrupted build never looks finished.
+NM_ROOT="$LAB_DIR/nm-trixie"
+if [ -x "$NM_ROOT/usr/sbin/NetworkManager" ]; then
+    echo "    NetworkManager root present: $NM_ROOT ($(chroot "$NM_ROOT" /usr/sbin/NetworkManager --version))"
+else
+    step "NetworkManager (Debian trixie) root into $NM_ROOT"
+    command -v debootstrap >/dev/null || {
+        [ "${VFBOND_LAB_NO_APT:-0}" = 1 ] && die "debootstrap missing (VFBOND_LAB_NO_APT=1): apt-get install debootstrap"
+        wait_for_apt; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap
+    }
+    local nm_mirror
+    nm_mirror="$(debian_mirror)" || die "no Debian mirror in /etc/apt/sources.list{,.d}: cannot bootstrap trixie"
+    rm -rf "$NM_ROOT.new"
+    debootstrap --variant=minbase --include=network-manager,dbus,iproute2 trixie "$NM_ROOT.new" "$nm_mirror" \
+        >"$LAB_DIR/nm-trixie.debootstrap.log" 2>&1 \
+        || die "debootstrap trixie failed (log: $LAB_DIR/nm-trixie.debootstrap.log)"
+    # ~1 s each to load under TCG, never used by the lab (as trim_nm_plugins does for the guest's own NM)
+    rm -f "$NM_ROOT.new"/usr/lib/*/NetworkManager/*/libnm-device-plugin-{adsl,bluetooth,wifi,wwan,team,ovs}.so
+    rm -rf "$NM_ROOT.new"/var/cache/apt/archives/*.deb
+    rm -rf "$NM_ROOT"; mv "$NM_ROOT.new" "$NM_ROOT"
+    echo "    $(chroot "$NM_ROOT" /usr/sbin/NetworkManager --version) in $NM_ROOT ($(du -sh "$NM_ROOT" | cut -f1))"
 fi
 
 # --- 4. venv + virtme-ng -------------------------------------------------------
@@ -194,8 +220,9 @@ echo "    ok: qemu $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'),
 step "done. Run the lab tests with: make test-lab   (or lab/run.sh [pytest args])"
 }
 
-# The first mirror URI that serves bookworm, from deb822 .sources or one-line sources.list files.
-backports_mirror() {
+# The first mirror URI that serves bookworm, from deb822 .sources or one-line sources.list files
+# (it serves bookworm-backports and trixie too).
+debian_mirror() {
     local f
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -r "$f" ] || continue

@@ -127,6 +127,10 @@ def render_status(data: dict[str, Any]) -> str:
     ]
     if b.get("addresses"):
         lines.append(f"  addresses: {', '.join(b['addresses'])}")
+    daemon = data.get("daemon")
+    if daemon:
+        version = daemon.get("backend_version")
+        lines.append(f"  backend {daemon['backend']}" + (f" ({version})" if version else ""))  # as doctor says it
     verdicts = data.get("verdicts", {})
     health = data.get("health", {})
     header = (f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} "

@@ -90,6 +90,7 @@ class Daemon:
         write_errors = getattr(self.history, "write_errors", None)
         return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
                            "backend": backend, "waiting": converger.waiting,
+                           "backend_version": converger.backend and converger.backend.version,
                            "apply_attempts": converger.attempts,
                            **({"history_write_errors": write_errors} if write_errors is not None else {})},
                 **self.supervisor.status(), "alerts": self.world.alerts.stats(), "vf": self.vfwatch.status()}

@@ -32,6 +32,7 @@ from .watch.kmsg import backlog
 UNIT = "vfbondd.service"
 KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health
 ALERT_KINDS = {kind.value for kind in ALERTS}
+NM_PATH = "/org/freedesktop/NetworkManager"
 
 
 class Status(StrEnum):
@@ -61,6 +62,7 @@ class Facts:
     daemon_error: str | None  # why there is no reply
     nm_running: bool = False
     nm_bond: str | None = None  # NetworkManager's hold on the bond: active | managed | unmanaged; None: no device
+    nm_version: str | None = None  # NetworkManager's D-Bus property Version
     ifcfg_nm_controlled: bool | None = None  # ifcfg-<bond>: NM_CONTROLLED not "no"; None: no such file
     unit_enabled: bool | None = None  # None: systemd is not the init
     now: float = field(default_factory=time.time)
@@ -232,7 +234,8 @@ def _check_managers(facts: Facts) -> Finding | None:
                        f"keep one: delete the NetworkManager profile on {name} (nmcli connection delete ...), or "
                        f"remove ifcfg-{name} and let vfbondd write it again")
     if facts.nm_bond == "active":
-        return Finding("managers", Status.PASS, f"NetworkManager manages {name}"
+        nm = f"NetworkManager {facts.nm_version}" if facts.nm_version else "NetworkManager"
+        return Finding("managers", Status.PASS, f"{nm} manages {name}"
                        + (f" (from ifcfg-{name})" if facts.ifcfg_nm_controlled else ""))
     if facts.ifcfg_nm_controlled is not None:
         return Finding("managers", Status.PASS, f"ifcfg-{name} describes {name}"
@@ -302,8 +305,9 @@ def _check_daemon(facts: Facts) -> list[Finding]:
                          "no events or alerts", f"systemctl enable --now {UNIT}")]
     else:
         d = facts.daemon.get("daemon", {})
+        version = f" ({d['backend_version']})" if d.get("backend_version") else ""
         found = [Finding("daemon", Status.PASS, f"vfbondd {d.get('version')} running (pid {d.get('pid')}), "
-                         f"backend {d.get('backend')}")]
+                         f"backend {d.get('backend')}{version}")]
         if facts.config is not None and d.get("config") and Path(d["config"]).resolve() != \
                 Path(facts.config_path).resolve():
             found.append(Finding("daemon-config", Status.WARN, f"vfbondd runs {d['config']}, not "
@@ -337,27 +341,28 @@ def exit_code(findings: list[Finding]) -> int:
 
 # --- fact gathering --------------------------------------------------------------------------
 
-async def _nm_bond(bond: str) -> str | None:
-    """NetworkManager's hold on the bond device, asked over the system bus."""
+async def _nm(bond: str) -> tuple[str | None, str | None]:
+    """NetworkManager's hold on the bond device and its version, asked over the system bus."""
     from dbus_fast import BusType, Message, MessageType
     from dbus_fast.aio import MessageBus
 
     bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(), 5)
+
+    async def prop(path: str, interface: str, name: str) -> Any:
+        r = await bus.call(Message(destination=NM_BUS_NAME, path=path, interface="org.freedesktop.DBus.Properties",
+                                   member="Get", signature="ss", body=[interface, name]))
+        return r.body[0].value if r.message_type == MessageType.METHOD_RETURN else None
+
     try:
-        reply = await bus.call(Message(destination=NM_BUS_NAME, path="/org/freedesktop/NetworkManager",
-                                       interface=NM_BUS_NAME, member="GetDeviceByIpIface", signature="s", body=[bond]))
+        version = await prop(NM_PATH, NM_BUS_NAME, "Version")
+        reply = await bus.call(Message(destination=NM_BUS_NAME, path=NM_PATH, interface=NM_BUS_NAME,
+                                       member="GetDeviceByIpIface", signature="s", body=[bond]))
         if reply.message_type != MessageType.METHOD_RETURN:
-            return None  # NM has no such device
-
-        async def prop(name: str) -> Any:
-            r = await bus.call(Message(destination=NM_BUS_NAME, path=reply.body[0],
-                                       interface="org.freedesktop.DBus.Properties", member="Get", signature="ss",
-                                       body=[f"{NM_BUS_NAME}.Device", name]))
-            return r.body[0].value if r.message_type == MessageType.METHOD_RETURN else None
-
-        if await prop("ActiveConnection") not in (None, "/"):
-            return "active"
-        return "managed" if await prop("Managed") else "unmanaged"
+            return None, version  # NM has no such device
+        device = reply.body[0]
+        if await prop(device, f"{NM_BUS_NAME}.Device", "ActiveConnection") not in (None, "/"):
+            return "active", version
+        return ("managed" if await prop(device, f"{NM_BUS_NAME}.Device", "Managed") else "unmanaged"), version
     finally:
         bus.disconnect()
 
@@ -390,8 +395,9 @@ async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
             slave_links = [s.link for s in bond.slaves] if bond else []
         slave_addresses = {link.name: await addresses(ipr, link.index) for link in slave_links}
     nm_running = await nm_on_bus()
+    nm_bond, nm_version = await _nm(bond_name) if nm_running else (None, None)
     return {"bond": bond, "links": found, "slave_addresses": slave_addresses, "nm_running": nm_running,
-            "nm_bond": await _nm_bond(bond_name) if nm_running else None}
+            "nm_bond": nm_bond, "nm_version": nm_version}
 
 
 def _kernel_locks(bond: str, slaves: dict[str, str]) -> dict[str, dict[str, str]]:

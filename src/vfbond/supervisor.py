@@ -31,6 +31,7 @@ from .health import Verdict
 from .inspect import BondState, SlaveState
 from .plan import UPPER_KINDS
 from .reporter import Reporter
+from .transitions import IN_SERVICE
 from .watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class Supervisor:
         """Slaves whose carrier went down less than downdelay ago while the kernel still says MII up."""
         downdelay = self.config.bond.downdelay / 1000
         now = time.monotonic()
-        mii_up = {s.name for s in self.state.slaves if s.mii_status == "up"} if self.state else set()
+        mii_up = {s.name for s in self.state.slaves if s.mii_status in IN_SERVICE} if self.state else set()
         return frozenset(name for name, since in self._down_since.items()
                          if now - since < downdelay and name in mii_up)
 
@@ -210,9 +211,11 @@ class Supervisor:
         configured = any(spec.matches(ev.name, ev.mac) for spec in self.config.bond.slaves)
         if self.probing is not None and slave is not None and (label := self.label_of(slave)):
             self.probing.set_carrier(label, ev.carrier and not ev.gone)
-        # An event received before the last read is already in `state`: judge only newer ones.
+        # An event received before the last read is already in `state`: act on it only if that read
+        # agrees (the carrier=0 of an enslave is back to 1 by then).
         if state is not None and not ev.gone and not ev.carrier and ev.name == state.active_slave \
-                and self.config.failover.fast and ev.at >= self.executor.read_at:
+                and self.config.failover.fast \
+                and (ev.at >= self.executor.read_at or (slave is not None and not slave.link.carrier)):
             if self.config.bond.downdelay:
                 self._spawn(self._fast_failover(ev.name, ev.at), "fast failover")  # waits out downdelay
             else:

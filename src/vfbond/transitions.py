@@ -5,9 +5,12 @@ from __future__ import annotations
 from .events import Event, EventType
 from .inspect import BondState
 
+# MII "fail" is the kernel waiting out downdelay: the slave is still in service until it turns "down".
+IN_SERVICE = ("up", "fail")
+
 
 def _up(state: BondState | None) -> set[str]:
-    return {s.name for s in state.slaves if s.mii_status == "up"} if state else set()
+    return {s.name for s in state.slaves if s.mii_status in IN_SERVICE} if state else set()
 
 
 def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: str | None,

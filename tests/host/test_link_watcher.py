@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
-from vfbond.watch.links import LinkEvent, LinkWatcher, Overrun
+from vfbond.watch.links import LinkEvent, LinkWatcher, Observation, Overrun
 
 from .conftest import sh
 
@@ -23,8 +25,9 @@ async def _next(stream, name: str, want, timeout: float = 2.0) -> LinkEvent:
     return await asyncio.wait_for(find(), timeout)
 
 
-async def test_carrier_drop_return_and_removal_within_100ms(netns) -> None:
-    ns = netns()
+@asynccontextmanager
+async def cabled_vf0(ns: str) -> AsyncIterator[AsyncIterator[Observation]]:
+    """A watcher's stream in `ns`, with vf0 created, cabled and seen up."""
     watcher = LinkWatcher(netns=ns)
     await watcher.start()
     stream = watcher.events()
@@ -32,7 +35,15 @@ async def test_carrier_drop_return_and_removal_within_100ms(netns) -> None:
         sh(f"ip -n {ns} link add vf0 address fa:16:3e:00:00:01 type veth peer name sw0")
         sh(f"ip -n {ns} link set vf0 up && ip -n {ns} link set sw0 up")
         await _next(stream, "vf0", lambda e: e.carrier)
+        yield stream
+    finally:
+        await stream.aclose()
+        watcher.close()
 
+
+async def test_carrier_drop_return_and_removal_within_100ms(netns) -> None:
+    ns = netns()
+    async with cabled_vf0(ns) as stream:
         t0 = time.monotonic()
         sh(f"ip -n {ns} link set sw0 down")
         down = await _next(stream, "vf0", lambda e: not e.carrier)
@@ -50,21 +61,12 @@ async def test_carrier_drop_return_and_removal_within_100ms(netns) -> None:
         sh(f"ip -n {ns} link del vf0")
         gone = await _next(stream, "vf0", lambda e: e.gone)
         assert gone.gone and gone.mac == "fa:16:3e:00:00:01"
-    finally:
-        await stream.aclose()
-        watcher.close()
 
 
 async def test_events_are_stamped_when_delivered_not_when_consumed(netns) -> None:
     """A consumer busy elsewhere (an apply) must still see when each event happened."""
     ns = netns()
-    watcher = LinkWatcher(netns=ns)
-    await watcher.start()
-    stream = watcher.events()
-    try:
-        sh(f"ip -n {ns} link add vf0 address fa:16:3e:00:00:01 type veth peer name sw0")
-        sh(f"ip -n {ns} link set vf0 up && ip -n {ns} link set sw0 up")
-        await _next(stream, "vf0", lambda e: e.carrier)
+    async with cabled_vf0(ns) as stream:
         t0 = time.monotonic()
         sh(f"ip -n {ns} link set sw0 down")
         await asyncio.sleep(0.5)  # the consumer is busy; the loop is not
@@ -72,9 +74,6 @@ async def test_events_are_stamped_when_delivered_not_when_consumed(netns) -> Non
         print(f"\nstamped {(down.at - t0) * 1000:.1f} ms after the change, "
               f"consumed {(time.monotonic() - t0) * 1000:.0f} ms after")
         assert down.at - t0 < 0.2
-    finally:
-        await stream.aclose()
-        watcher.close()
 
 
 async def test_overrun_is_reported_and_the_stream_goes_on(netns) -> None:

@@ -17,7 +17,9 @@ Fixtures
                 bridge br0 in namespace ``sw`` carrying the gateway 192.0.2.1/24, 2001:db8::1/64;
                 carrier cut, blackhole, spoof-check, unplug/replug helpers; torn down per test
   networkmanager  a private NetworkManager (own config, keyfile dir and state in a temp dir,
-                only vf*/bond* managed) on the system bus; restart()/kill(); per test
+                only vf*/bond* managed) on the system bus; restart()/kill(); per test; the
+                guest's own 1.42, or 1.52 from a trixie root (nm_chroot.py) by indirect
+                parametrization with NM_VERSIONS
 """
 
 from __future__ import annotations
@@ -270,16 +272,24 @@ class Topology:
     # -- build / destroy ----------------------------------------------------------------------
     def setup(self) -> Topology:
         self.teardown()
+        self._switch()
+        self._cable(list(range(len(self.macs))), list(self.vfs))
+        return self
+
+    def _switch(self, ports: Sequence[tuple[str, str]] = ()) -> None:
+        """Namespace `sw` with the bridge carrying the gateway; `ports` (netdev, name) move in from the
+        root namespace as its ports."""
         run(["ip", "netns", "add", self.ns])
+        ip_batch([c for nic, name in ports for c in (f"link set {nic} down", f"link set {nic} name {name}",
+                                                      f"link set {name} netns {self.ns}")])
         ip_batch([
             "link set lo up",
             f"link add {self.bridge} type bridge stp_state 0 forward_delay 0",
             f"addr add {self.gw4}/{self.gw4_prefix} dev {self.bridge}",
             f"addr add {self.gw6}/{self.gw6_prefix} dev {self.bridge} nodad",
             f"link set {self.bridge} up",
+            *[c for _, name in ports for c in (f"link set {name} master {self.bridge}", f"link set {name} up")],
         ], ns=self.ns)
-        self._cable(list(range(len(self.macs))), list(self.vfs))
-        return self
 
     def _cable(self, idx: list[int], names: list[str]) -> None:
         ip_batch([f"link add {n} address {self.macs[i]} type veth peer name {self.sws[i]} "
@@ -501,6 +511,15 @@ def trim_nm_plugins() -> None:
         lib.unlink()
 
 
+def _nm_version() -> str:
+    """NetworkManager's D-Bus property Version."""
+    out = run(["dbus-send", "--system", "--print-reply=literal", "--reply-timeout=5000",
+               f"--dest={NetworkManagerLab.BUS_NAME}", "/org/freedesktop/NetworkManager",
+               "org.freedesktop.DBus.Properties.Get", f"string:{NetworkManagerLab.BUS_NAME}",
+               "string:Version"], timeout=15).stdout
+    return out.split()[-1]
+
+
 def ensure_system_bus() -> None:
     if SYSTEM_BUS_SOCKET.exists() and _bus_has("org.freedesktop.DBus"):
         return
@@ -510,12 +529,33 @@ def ensure_system_bus() -> None:
     wait_until(lambda: _bus_has("org.freedesktop.DBus"), 30, 0.2, "the system D-Bus")
 
 
+# The NetworkManager versions the lab runs: Debian 12's own, and RHEL 9's (1.46-1.52) from Debian trixie.
+NM_VERSIONS = ("1.42", "1.52")
+
+
+def _nm_argv(version: str) -> list[str]:
+    """The command that starts NetworkManager `version` (its options follow)."""
+    if version == NM_VERSIONS[0]:
+        return ["NetworkManager"]
+    if version == NM_VERSIONS[1]:
+        from nm_chroot import argv
+
+        return argv()
+    raise ValueError(f"no NetworkManager {version!r} in the lab ({', '.join(NM_VERSIONS)})")
+
+
 class NetworkManagerLab:
-    """A private NetworkManager: config, keyfiles, state and log in its own temp dir."""
+    """A private NetworkManager: config, keyfiles, state and log in its own temp dir.
+
+    `version` picks the binary (NM_VERSIONS); it may change between a stop and the next start, as in
+    an upgraded VM: same config, same keyfiles.
+    """
 
     BUS_NAME = "org.freedesktop.NetworkManager"
 
-    def __init__(self, managed: Sequence[str] = ("vf*", "bond*"), start_timeout: float = 90):
+    def __init__(self, managed: Sequence[str] = ("vf*", "bond*"), start_timeout: float = 90,
+                 version: str = NM_VERSIONS[0]):
+        self.version = version
         self.dir = Path(tempfile.mkdtemp(prefix="vfbond-nm-"))
         self.keyfiles = self.dir / "system-connections"
         self.conf = self.dir / "NetworkManager.conf"
@@ -560,7 +600,7 @@ class NetworkManagerLab:
         if _bus_has(self.BUS_NAME):
             raise AssertionError("another NetworkManager already owns the bus name in the guest")
         argv = [
-            "NetworkManager", "--debug",  # --debug: foreground and log to stderr (our log file)
+            *_nm_argv(self.version), "--debug",  # --debug: foreground and log to stderr (our log file)
             f"--config={self.conf}",
             f"--config-dir={self.dir / 'conf.d'}",
             f"--system-config-dir={self.dir / 'system-conf.d'}",
@@ -589,6 +629,9 @@ class NetworkManagerLab:
             raise AssertionError(f"NetworkManager startup did not complete ({done.returncode})\n"
                                  f"{self.log_tail()}")
         self.start_seconds = time.monotonic() - t0
+        running = _nm_version()
+        if not running.startswith(self.version + "."):
+            raise AssertionError(f"asked for NetworkManager {self.version}, D-Bus says {running!r}")
 
     def stop(self, timeout: float = 30) -> None:
         """Graceful stop (SIGTERM): NM leaves the devices as they are."""
@@ -611,9 +654,11 @@ class NetworkManagerLab:
         self.proc = None
         wait_until(lambda: not _bus_has(self.BUS_NAME), 15, 0.2, "NetworkManager to leave the bus")
 
-    def restart(self) -> None:
+    def restart(self, version: str | None = None) -> None:
+        """Stop, then start again: the same version, or `version` on the same config and keyfiles."""
         self.stop()
         wait_until(lambda: not _bus_has(self.BUS_NAME), 15, 0.2, "NetworkManager to leave the bus")
+        self.version = version or self.version
         self.start()
 
     # -- use ------------------------------------------------------------------------------------
@@ -664,13 +709,15 @@ class NetworkManagerLab:
 
 @pytest.fixture
 def networkmanager(request: pytest.FixtureRequest, lab_udev: None) -> Iterator[NetworkManagerLab]:
-    """A fresh private NetworkManager for this test (stopped and cleaned afterwards).
+    """A fresh private NetworkManager for this test (stopped and cleaned afterwards): 1.42, or the
+    version named by indirect parametrization:
+    ``@pytest.mark.parametrize("networkmanager", NM_VERSIONS, indirect=True)``.
 
     Request it AFTER ``topology`` (``def test_x(topology, networkmanager)``) so that NM is torn
     down first and deletes its connections while the VFs still exist.
     """
     _require_guest()
-    nm = NetworkManagerLab()
+    nm = NetworkManagerLab(version=getattr(request, "param", NM_VERSIONS[0]))
     request.node.stash[_NM_KEY] = nm
     nm.start()
     try:

@@ -24,6 +24,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,21 +167,11 @@ class SriovTopology(Topology):
         self._switch()
         return self
 
-    def _switch(self) -> None:
-        """The virtio NICs (back in the root namespace once `sw` is gone) join the switch bridge."""
+    def _switch(self, ports: Sequence[tuple[str, str]] = ()) -> None:
+        """The virtio NICs (back in the root namespace once `sw` is gone) are the switch's ports."""
         nics = [wait_until(lambda m=mac: _netdev_with_mac(m), 30, 0.1, f"virtio switch port {mac}")
                 for mac in SW_NIC_MACS]
-        run(["ip", "netns", "add", self.ns])
-        ip_batch([c for nic, sw in zip(nics, self.sws, strict=True) for c in (f"link set {nic} down",
-                  f"link set {nic} name {sw}", f"link set {sw} netns {self.ns}")])
-        ip_batch([
-            "link set lo up",
-            f"link add {self.bridge} type bridge stp_state 0 forward_delay 0",
-            f"addr add {self.gw4}/{self.gw4_prefix} dev {self.bridge}",
-            f"addr add {self.gw6}/{self.gw6_prefix} dev {self.bridge} nodad",
-            f"link set {self.bridge} up",
-            *[c for sw in self.sws for c in (f"link set {sw} master {self.bridge}", f"link set {sw} up")],
-        ], ns=self.ns)
+        super()._switch(list(zip(nics, self.sws, strict=True)))
 
     def teardown(self) -> None:
         purge_bonds()

@@ -11,20 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_until
-from vfbondd_lab import active, running_daemon
+from vfbondd_lab import PROBES, active, running_daemon
 
 from tests.host.test_sinks_snmp import Trapd
 from tests.host.test_sinks_syslog import RsyslogFactory, free_port
 
 pytestmark = pytest.mark.lab
-
-PROBES = """probes:
-  enabled: true
-  targets: [192.0.2.1]
-  interval_ms: 200
-  timeout_ms: 150
-  failures: 3
-"""
 
 
 async def test_path_failure_reaches_syslog_snmp_and_the_journal_line(bonding: Path, tmp_path: Path) -> None:

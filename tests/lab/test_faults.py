@@ -17,19 +17,12 @@ from typing import Any
 
 import pytest
 from conftest import Topology, run, wait_until
-from vfbondd_lab import LabDaemon, active, time_until_active
+from vfbondd_lab import PROBES, LabDaemon, active, time_until_active
 
 from vfbond.control import CommandError, request
 
 pytestmark = pytest.mark.lab
 
-PROBES = """probes:
-  enabled: true
-  targets: [192.0.2.1]
-  interval_ms: 200
-  timeout_ms: 150
-  failures: 3
-"""
 NOISE = {"failover", "failback", "slave_down", "slave_up", "bond_degraded", "bond_restored", "bond_isolated",
          "slave_missing", "slave_returned", "warning"}
 
@@ -51,7 +44,8 @@ class FaultDaemon(LabDaemon):
 
     def start(self, env: dict[str, str] | None = None) -> None:  # type: ignore[override]
         self.start_nowait(env)
-        wait_until(lambda: self._ready(), 120, 0.5, f"bond0 up under vfbondd\n{self.log_tail()}")
+        wait_until(lambda: self._ready() and not self.status()["starting"], 120, 0.5,
+                   f"bond0 up under vfbondd\n{self.log_tail()}")
 
     def request(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
         return request(self.socket, cmd, args, timeout=120)

@@ -1,6 +1,7 @@
 """NetworkManager backend against a real NetworkManager and the real bonding driver (kernel-lab guest):
 converge from the example config, idempotence, in-place option change, adopting the seed's nmcli day0
-bond, NetworkManager restarts and crashes, and checkpoint rollback when an apply fails."""
+bond, NetworkManager restarts and crashes, checkpoint rollback when an apply fails, and vfbondd failing
+over with this backend. Every test runs against NetworkManager 1.42 (Debian 12) and 1.52 (RHEL 9-class)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import wait_ping
+from conftest import NM_VERSIONS, wait_ping
 from pyroute2 import AsyncIPRoute
+from vfbondd_lab import LabDaemon, active, measure_failover
 
 from vfbond.apply import converge
 from vfbond.backends.base import BackendError
@@ -20,7 +22,7 @@ from vfbond.config import BondConfig, parse
 from vfbond.inspect import links, read_bond
 from vfbond.plan import BondPlan, build, diff
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.parametrize("networkmanager", NM_VERSIONS, indirect=True)]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vfbond.yaml"
 
@@ -348,3 +350,31 @@ async def test_failure_after_reapply_rolls_back_profile_and_running_bond(topolog
     assert profiles(nm) == names
     assert "miimon=100" in field(nm, "bond0", "bond.options")
     assert {p.name: p.read_text() for p in nm.keyfiles.iterdir()} == keyfiles
+
+
+def test_vfbondd_with_the_nm_backend_fails_over_on_carrier_loss(topology, nm, tmp_path, wait_until) -> None:
+    """The daemon builds the bond through NetworkManager, then fails over on carrier loss, and back."""
+    d = LabDaemon(topology, tmp_path)
+    d.write_config(backend="nm")
+    v0, v1 = topology.vfs
+    try:
+        d.start()
+        assert d.status()["daemon"]["backend"].startswith("backend: nm"), d.status()["daemon"]
+        assert set(profiles(nm)) == {"bond0", "bond0-sriov0", "bond0-sriov1"}
+        wait_until(lambda: active() == v0, 10, 0.1, "the primary active")
+        t_wall = time.time()
+        took = measure_failover(topology, 0, v1)
+        print(f"\nevent-driven failover under NetworkManager {nm.version}: {took * 1000:.0f} ms")
+        assert took < 1.0, "vfbondd took longer than one kernel MII poll (1 s)"
+        assert topology.ping_gateway(), "gateway unreachable after failover"
+        events = wait_until(lambda: [e for e in d.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
+                            "a failover event")
+        assert (events[0]["old_active"], events[0]["new_active"]) == (v0, v1)
+        # vfbondd switched on the carrier event, not the kernel on its MII poll
+        assert f"carrier loss on {v0}" in events[0]["reason"] and "event-driven" in events[0]["reason"]
+        topology.restore_carrier(0)
+        wait_until(lambda: active() == v0, 15, 0.05, f"failback to the primary\n{d.log_tail()}")
+        # NetworkManager kept vf0 in the bond through its carrier loss
+        assert sorted(Path("/sys/class/net/bond0/bonding/slaves").read_text().split()) == [v0, v1]
+    finally:
+        d.stop()

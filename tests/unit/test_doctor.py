@@ -130,6 +130,14 @@ def test_initscripts_and_networkmanager_both_managing_fails() -> None:
         is Status.PASS
 
 
+def test_the_networkmanager_version_is_shown() -> None:
+    assert by_check(healthy(nm_version="1.52.1"))["managers"].message == "NetworkManager 1.52.1 manages bond0"
+    daemon = {"daemon": {"pid": 42, "version": "0.1.0", "config": str(EXAMPLE), "backend": "auto: NM on the bus",
+                         "backend_version": "NetworkManager 1.46.0"}}
+    assert by_check(healthy(daemon=daemon))["daemon"].message.endswith(
+        "backend auto: NM on the bus (NetworkManager 1.46.0)")
+
+
 def test_no_daemon_fails_and_not_enabled_warns() -> None:
     found = by_check(healthy(daemon=None, daemon_error="no socket at /run/vfbond/control.sock", unit_enabled=False))
     assert found["daemon"].status is Status.FAIL and found["daemon"].fix == "systemctl enable --now vfbondd.service"

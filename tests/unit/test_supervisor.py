@@ -106,6 +106,15 @@ async def test_a_carrier_loss_received_before_the_last_read_does_not_switch() ->
     assert published == []
 
 
+async def test_an_older_carrier_loss_that_the_last_read_confirms_still_takes_the_fast_path() -> None:
+    """Another message's refresh may run before this event is handled: the read agrees, so act now."""
+    sup, fake, published = supervisor()
+    at = time.monotonic()
+    fake.read(bond("vf0", up0=False, mii0=True))
+    await sup.on_link(event("vf0", False, at=at - 0.1))
+    assert [t for t, _ in fake.switches] == ["vf1"] and "event-driven" in fake.switches[0][1]
+
+
 async def test_a_fresh_carrier_loss_on_the_active_fails_over_at_once_with_its_reason() -> None:
     sup, fake, published = supervisor()
     fake.kernel = bond("vf0", up0=False, mii0=True)  # the kernel's MII poll has not seen it yet

@@ -73,3 +73,10 @@ def test_mac_changed_under_us_reported_once() -> None:
 
 def test_bond_disappears() -> None:
     assert types(derive(bond("vf0", VF0, VF1), None, "bond0", "vf0")) == [EventType.BOND_ISOLATED]
+
+
+def test_a_slave_inside_downdelay_is_still_in_service() -> None:
+    """MII 'fail' is the kernel waiting out downdelay: the slave still carries traffic, nothing degraded."""
+    failing = bond("vf0", replace(VF0, mii_status="fail"), VF1)
+    assert derive(bond("vf0", VF0, VF1), failing, "bond0", "vf0") == []
+    assert derive(failing, bond("vf0", VF0, VF1), "bond0", "vf0") == []

@@ -23,6 +23,8 @@ class Backend(ABC):
     """
 
     name: str
+    # What the backend drives and its version ("NetworkManager 1.52.1"), for status; None: nothing versioned.
+    version: str | None = None
 
     @abstractmethod
     async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],

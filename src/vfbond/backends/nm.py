@@ -256,7 +256,10 @@ class NMBackend(Backend):
             if self._bus is not None and not self._owns_bus:
                 self._owns_bus = True  # the caller's bus died: the replacement is ours to close
             self._bus = bus
-        return NMClient(bus)
+        nm = NMClient(bus)
+        # read on every use: a NetworkManager that restarted may have been upgraded
+        self.version = f"NetworkManager {await nm.get(NM_PATH, NM, 'Version')}"
+        return nm
 
     async def close(self) -> None:
         if self._bus is not None and self._owns_bus and self._bus.connected:

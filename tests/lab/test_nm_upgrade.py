@@ -1,0 +1,41 @@
+"""An upgraded VM: profiles vfbond wrote through NetworkManager 1.42 are taken over by 1.52 (same keyfiles,
+same runtime state in /run/NetworkManager) without churn: no profile rewritten, no bond rebuilt."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import NM_VERSIONS, wait_ping
+from pyroute2 import AsyncIPRoute
+from test_nm_backend import Recorder, example_bond, nm, plan_now, profiles  # noqa: F401 - nm: the fixture
+
+from vfbond.apply import converge
+from vfbond.backends.nm import NMBackend
+from vfbond.inspect import read_bond
+
+pytestmark = pytest.mark.lab
+
+
+async def test_profiles_written_by_1_42_are_taken_over_by_1_52_unchanged(topology, nm) -> None:  # noqa: F811 - the fixture
+    assert nm.version == NM_VERSIONS[0]
+    bond = example_bond()
+    backend = NMBackend(wait_for_nm=90)
+    try:
+        async with AsyncIPRoute() as ipr:
+            await converge(backend, bond, ipr, Recorder())
+            names = profiles(nm)
+            keyfiles = {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in nm.keyfiles.iterdir()}
+            index = (await read_bond(ipr, "bond0")).link.index
+
+            nm.restart(version=NM_VERSIONS[1])
+            said = Recorder()
+            outcome = await converge(backend, bond, ipr, said)
+            assert outcome.changes == [] and said == [], said
+            await backend.apply(*(await plan_now(ipr, bond)), said)
+            assert said == ["nm: profiles saved and active as planned; nothing to do"]
+            state = await read_bond(ipr, "bond0")
+            assert state.link.index == index and [s.name for s in state.slaves] == ["vf0", "vf1"]
+            assert await wait_ping(topology)
+    finally:
+        await backend.close()
+    assert profiles(nm) == names
+    assert {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in nm.keyfiles.iterdir()} == keyfiles
