@@ -185,6 +185,8 @@ class Supervisor:
 
     async def _fast_failover(self, ev: LinkEvent) -> None:
         """Act on the carrier event now rather than on the kernel's next miimon poll."""
+        if kernel.has_carrier(ev.name):
+            return  # a stale event (queued while the backend built the bond): the VF has carrier again
         verdicts = {**self.verdicts(), ev.name: "down"}
         decision = policy.decide(ev.name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect)
         if decision.switch_to is None:
