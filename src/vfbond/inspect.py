@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,8 +133,22 @@ def _enum(values: tuple[str, ...], raw: int | None) -> str:
     return values[raw] if raw is not None and 0 <= raw < len(values) else f"unknown({raw})"
 
 
+async def dump_links(ipr: AsyncIPRoute, tries: int = 50) -> list[Any]:
+    """Every link's message. A netlink socket runs one dump at a time and the kernel answers EBUSY to a
+    second one started meanwhile on the same socket (vfbondd's tasks share one): wait and ask again.
+    Seen in the lab as vfbondd's watch task dying at start while NetworkManager built the bond."""
+    for _ in range(tries - 1):
+        try:
+            return [m async for m in await ipr.link("dump")]
+        except NetlinkError as exc:
+            if exc.code != errno.EBUSY:
+                raise
+        await asyncio.sleep(0.02)
+    return [m async for m in await ipr.link("dump")]
+
+
 async def links(ipr: AsyncIPRoute) -> list[LinkInfo]:
-    return [link_info(m) async for m in await ipr.link("dump")]
+    return [link_info(m) for m in await dump_links(ipr)]
 
 
 async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
@@ -148,7 +164,7 @@ async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
     data = msg.get(("linkinfo", "data"))
     by_index: dict[int, str] = {}
     slaves: list[SlaveState] = []
-    async for m in await ipr.link("dump"):
+    for m in await dump_links(ipr):
         by_index[m["index"]] = m.get("ifname")
         if m.get("master") != msg["index"]:
             continue

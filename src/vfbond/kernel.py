@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -11,6 +12,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 async def index(ipr: AsyncIPRoute, ifname: str) -> int:
     (msg,) = tuple(await ipr.link("get", ifname=ifname))
     return int(msg["index"])
+
+
+def has_carrier(ifname: str) -> bool:
+    """The link's carrier now, from sysfs (no netlink round trip on the fast path); False when down or gone."""
+    try:
+        return Path(f"/sys/class/net/{ifname}/carrier").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 async def set_active_slave(ipr: AsyncIPRoute, bond_index: int, slave_index: int) -> None:

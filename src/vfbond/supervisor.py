@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import policy, transitions, udev
+from . import kernel, policy, transitions, udev
 from .announce import announce
 from .config import Config
 from .diagnose import bond_warnings
@@ -215,7 +215,8 @@ class Supervisor:
         # agrees (the carrier=0 of an enslave is back to 1 by then).
         if state is not None and not ev.gone and not ev.carrier and ev.name == state.active_slave \
                 and self.config.failover.fast \
-                and (ev.at >= self.executor.read_at or (slave is not None and not slave.link.carrier)):
+                and (ev.at >= self.executor.read_at or (slave is not None and not slave.link.carrier)) \
+                and not kernel.has_carrier(ev.name):  # else stale: queued while a backend built the bond
             if self.config.bond.downdelay:
                 self._spawn(self._fast_failover(ev.name, ev.at), "fast failover")  # waits out downdelay
             else:

@@ -362,6 +362,10 @@ def test_vfbondd_with_the_nm_backend_fails_over_on_carrier_loss(topology, nm, tm
         assert d.status()["daemon"]["backend"].startswith("backend: nm"), d.status()["daemon"]
         assert set(profiles(nm)) == {"bond0", "bond0-sriov0", "bond0-sriov1"}
         wait_until(lambda: active() == v0, 10, 0.1, "the primary active")
+        # NetworkManager's activation is over (addresses, routes, IPv6 DAD): no burst of link events pending
+        assert topology.ping_gateway() and topology.ping_gateway(v6=True), "gateway unreachable through bond0"
+        # no switch at start: the link events queued while NetworkManager built the bond are stale by then
+        assert [e["type"] for e in d.events() if e["type"] in ("failover", "failback")] == []
         t_wall = time.time()
         took = measure_failover(topology, 0, v1)
         print(f"\nevent-driven failover under NetworkManager {nm.version}: {took * 1000:.0f} ms")
@@ -378,3 +382,4 @@ def test_vfbondd_with_the_nm_backend_fails_over_on_carrier_loss(topology, nm, tm
         assert sorted(Path("/sys/class/net/bond0/bonding/slaves").read_text().split()) == [v0, v1]
     finally:
         d.stop()
+        print(d.log_tail(80))

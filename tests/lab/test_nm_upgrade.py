@@ -3,6 +3,8 @@ same runtime state in /run/NetworkManager) without churn: no profile rewritten, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from conftest import NM_VERSIONS, wait_ping
 from pyroute2 import AsyncIPRoute
@@ -35,7 +37,16 @@ async def test_profiles_written_by_1_42_are_taken_over_by_1_52_unchanged(topolog
             state = await read_bond(ipr, "bond0")
             assert state.link.index == index and [s.name for s in state.slaves] == ["vf0", "vf1"]
             assert await wait_ping(topology)
+            assert profiles(nm) == names
+            assert {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in nm.keyfiles.iterdir()} == keyfiles
+
+            # and 1.52 changes the profile 1.42 wrote in place: same file, same uuid, bond not reactivated
+            said = Recorder()
+            await converge(backend, replace(bond, miimon=200), ipr, said)
+            assert said.has("reapplied 'bond0'") and not said.has("reactivating"), said
+            assert (await read_bond(ipr, "bond0")).miimon == 200
     finally:
         await backend.close()
     assert profiles(nm) == names
-    assert {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in nm.keyfiles.iterdir()} == keyfiles
+    assert sorted(p.name for p in nm.keyfiles.iterdir()) == sorted(keyfiles)
+    assert "miimon=200" in (nm.keyfiles / "bond0.nmconnection").read_text()

@@ -45,7 +45,9 @@ SAVE_TO_DISK = 0x1
 BLOCK_AUTOCONNECT = 0x20  # until activated by hand: vfbond activates it itself, NM must not race it
 # NMCheckpointCreateFlags
 # Profiles added after the checkpoint are deleted on rollback, which also takes down a bond NM created
-# for them. (DISCONNECT_NEW_DEVICES would need a checkpoint of every device on the machine.)
+# for them. (DISCONNECT_NEW_DEVICES would need a checkpoint of every device on the machine.) Only flags
+# 1.42 knows: it refuses the whole call for a newer one ("Invalid flags" for 1.48's 0x20, which 1.52 takes);
+# with this flag, checkpoints and rollbacks behave the same on 1.42 and 1.52.
 CP_DELETE_NEW_CONNECTIONS = 0x2
 # NMActiveConnectionState, NMDeviceState
 AC_ACTIVATING, AC_ACTIVATED = 1, 2
@@ -55,7 +57,8 @@ FIX_NO_NM = ("Fix: start NetworkManager (`systemctl start NetworkManager`), or s
              "or `backend: netlink` in the config")
 
 # Profile keys that only decide where and when a profile is activated: the running device needs
-# neither a reapply nor a reactivation when only these change (adopting the seed's ports).
+# neither a reapply nor a reactivation when only these change (adopting the seed's ports). Reapply
+# itself would refuse them on 1.42 and 1.52 alike ("Can't reapply changes to 'connection.interface-name'").
 NO_RUNTIME_EFFECT = {"connection.interface-name", "802-3-ethernet.mac-address", "connection.autoconnect",
                      "connection.autoconnect-slaves"}
 

@@ -54,8 +54,11 @@ DEFAULTS: dict[tuple[str, str], Any] = {
 }
 
 # Keys NM also returns that would override or contradict the ones vfbond writes, dropped when merging:
-# the legacy `addresses` wins over `address-data` when both are sent; NM >= 1.46 spells master,
-# slave-type and autoconnect-slaves as controller, port-type and autoconnect-ports.
+# the legacy `addresses` wins over `address-data` when both are sent. NM 1.46 renamed master, slave-type
+# and autoconnect-slaves to controller, port-type and autoconnect-ports. Seen in the lab: 1.52 writes
+# only the new names into its keyfiles, yet its GetSettings still sends only the old ones (as 1.42 does,
+# also for profiles RHEL 9's nmcli made with `controller`), and it accepts both. vfbond writes the old
+# names, which both versions take; it reads and drops the new ones in case a later NM sends them.
 SHADOWED_BY: dict[tuple[str, str], tuple[str, ...]] = {
     ("ipv4", "address-data"): ("addresses",),
     ("ipv6", "address-data"): ("addresses",),
@@ -167,7 +170,8 @@ def new_settings(profile: Profile, uuid: str, wrap: Wrap) -> dict[str, dict[str,
 def respell(profile: Profile, existing: Settings) -> Profile:
     """The profile with bond options spelled as the existing profile spells them where they mean the
     same ("fail_over_mac=1" for "active"): NM compares option strings when deciding whether a change
-    can be reapplied, and would otherwise reactivate (drop) the bond for a change that is none."""
+    can be reapplied, and would otherwise reactivate (drop) the bond for a change that is none.
+    NM 1.42 and 1.52 alike store and send the seed's "fail_over_mac=1" verbatim (the kernel says active)."""
     want = (profile.settings.get("bond") or {}).get("options")
     have = (existing.get("bond") or {}).get("options") or {}
     if not want:
