@@ -65,6 +65,7 @@ class Supervisor:
         self._probe_isolated = False
         self._up_since: dict[str, float] = {}  # ifname -> time.monotonic() its carrier came up
         self._down_since: dict[str, float] = {}  # ifname -> time.monotonic() its carrier went down
+        self._carrier_news: dict[str, float] = {}  # ifname -> time of the newest carrier news taken
         self._reevaluate: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # A slave the operator made active on purpose (simulate-failover): no failback off it
@@ -107,6 +108,19 @@ class Supervisor:
         return {name: "up" if verdict == "down" and name in self._holding_down() else verdict
                 for name, verdict in verdicts.items()}
 
+    def _note_carrier(self, name: str, up: bool, at: float) -> None:
+        """Keep when each carrier came up or went down, for updelay and downdelay. A read that began
+        before an event already taken is older news about that link, and is ignored for it."""
+        if at < self._carrier_news.get(name, NEVER):
+            return
+        self._carrier_news[name] = at
+        if up:
+            self._down_since.pop(name, None)
+            self._up_since.setdefault(name, at)
+        else:
+            self._up_since.pop(name, None)
+            self._down_since.setdefault(name, at)
+
     def _holding_down(self) -> frozenset[str]:
         """Slaves whose carrier went down less than downdelay ago while the kernel still says MII up."""
         downdelay = self.config.bond.downdelay / 1000
@@ -146,13 +160,7 @@ class Supervisor:
         """The executor read the bond: keep carriers and probes in step, report what changed."""
         for slave in cur.slaves if cur else ():
             # At our first look a carrier counts as settled; otherwise it changed since the last read.
-            since = NEVER if prev is None else self.executor.read_at
-            if not slave.link.carrier:
-                self._up_since.pop(slave.name, None)
-                self._down_since.setdefault(slave.name, since)
-            else:
-                self._down_since.pop(slave.name, None)
-                self._up_since.setdefault(slave.name, since)
+            self._note_carrier(slave.name, slave.link.carrier, NEVER if prev is None else self.executor.read_at)
         self._sync_probes()
         expected = len(self.config.bond.slaves)
         if self.starting:
@@ -197,12 +205,7 @@ class Supervisor:
             await self.on_link(ob)
 
     async def on_link(self, ev: LinkEvent) -> None:
-        if ev.carrier and not ev.gone:
-            self._down_since.pop(ev.name, None)
-            self._up_since.setdefault(ev.name, ev.at)
-        else:
-            self._up_since.pop(ev.name, None)
-            self._down_since.setdefault(ev.name, ev.at)
+        self._note_carrier(ev.name, ev.carrier and not ev.gone, ev.at)
         state = self.state
         slave = next((s for s in state.slaves if s.link.index == ev.index), None) if state else None
         ours = state is not None and (ev.index == state.link.index or ev.master == state.link.index

@@ -238,3 +238,17 @@ def test_a_probe_socket_that_fails_to_open_is_retried_on_the_next_sync(monkeypat
     assert "sriov0" not in probing.probers
     probing.bind("sriov0", "vf0")
     assert opened == ["vf0", "vf0"] and "sriov0" in probing.probers
+
+
+async def test_a_read_older_than_a_carrier_event_does_not_undo_it() -> None:
+    """A read begun before the carrier came back must not make vf0 look down again (downdelay)."""
+    sup, fake, _ = supervisor(config("downdelay: 200"))
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    fake.kernel = bond("vf0")
+    back = time.monotonic()
+    await sup.on_link(event("vf0", True, at=back))
+    fake.read_at = back - 0.01  # a read that began before the event, finishing after it
+    sup._changed(fake.state, bond("vf0", up0=False, mii0=True), "")
+    await asyncio.sleep(0.3)
+    assert fake.switches == []
