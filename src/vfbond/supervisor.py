@@ -103,7 +103,8 @@ class Supervisor:
             by_label = self.probing.verdicts()
             verdicts = {s.name: by_label.get(self.label_of(s) or "", "unknown") for s in self.state.slaves}
         else:
-            verdicts = {s.name: "up" if s.mii_status == "up" and s.link.carrier else "down" for s in self.state.slaves}
+            verdicts = {s.name: "up" if s.mii_status in IN_SERVICE and s.link.carrier else "down"
+                        for s in self.state.slaves}
         # Within downdelay a lost carrier is not a failure yet (the kernel waits as long).
         return {name: "up" if verdict == "down" and name in self._holding_down() else verdict
                 for name, verdict in verdicts.items()}

@@ -252,3 +252,14 @@ async def test_a_read_older_than_a_carrier_event_does_not_undo_it() -> None:
     sup._changed(fake.state, bond("vf0", up0=False, mii0=True), "")
     await asyncio.sleep(0.3)
     assert fake.switches == []
+
+
+async def test_a_carrier_back_before_the_kernel_ends_its_downdelay_is_up() -> None:
+    """MII still 'fail' (the kernel's downdelay) with carrier back: in service, no failover."""
+    sup, fake, _ = supervisor(config("downdelay: 3000"))
+    failing = bond("vf0")
+    failing.slaves[0].mii_status = "fail"
+    fake.read(failing)
+    assert sup.verdicts() == {"vf0": "up", "vf1": "up"}
+    await sup.evaluate()
+    assert fake.switches == []
