@@ -22,6 +22,7 @@ from .flap import FlapLimiter
 from .reporter import Reporter
 from .supervisor import Supervisor
 from .watch.links import RCVBUF, LinkWatcher
+from .apply import Outcome
 from .converger import Converger
 from .world import World
 
@@ -97,15 +98,17 @@ class Daemon:
 
     async def _converge(self, converger: Converger) -> None:
         """Apply the config until it holds; meanwhile the bond is supervised as it is."""
-        outcome = await converger.until_applied()
-        bond = self.config.bond.name
-        if outcome.changes:
-            self.emit(Event(EventType.DAEMON, bond, reason=f"{converger.backend.name} backend applied: "  # type: ignore[union-attr]
-                            + "; ".join(str(c) for c in outcome.changes)))
-        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend and converger.backend.name == "nm" \
-            else 0.0
-        self.notifier.notify(f"STATUS=supervising {bond}")
+        self._applied(converger, await converger.until_applied())
+        self.notifier.notify(f"STATUS=supervising {self.config.bond.name}")
         await self.supervisor.refresh()
+
+    def _applied(self, converger: Converger, outcome: Outcome) -> None:
+        assert converger.backend is not None
+        if outcome.changes:
+            self.emit(Event(EventType.DAEMON, converger.config.bond.name, reason=f"{converger.backend.name} backend "
+                            "applied: " + "; ".join(str(c) for c in outcome.changes)))
+        # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
+        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend.name == "nm" else 0.0
 
     async def _events(self, args: dict[str, Any]) -> Any:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
@@ -169,9 +172,7 @@ class Daemon:
             raise self._refuse(f"reload refused, {self.config_path} not taken, the running config kept: "
                                f"{type(exc).__name__}: {exc}") from None
         if self.apply:
-            if outcome.changes:
-                self.emit(Event(EventType.DAEMON, new.bond.name, reason=f"{world.converger.backend.name} backend "  # type: ignore[union-attr]
-                                "applied: " + "; ".join(str(c) for c in outcome.changes)))
+            self._applied(world.converger, outcome)
         await self._swap(world, old)
         restart = world_mod.restart_needed(old.config, new)
         self.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}" + (
