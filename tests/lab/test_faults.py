@@ -6,6 +6,7 @@ TESTING.md has the table of faults with what must hold and the results measured 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -292,8 +293,10 @@ def test_fault_100_flaps_a_minute_on_the_active_vf_stay_bounded(lab: FaultDaemon
     types = lab.types(t0)
     counts = {t: types.count(t) for t in sorted(set(types))}
     print(f"\n{flaps} flaps in {took:.0f} s: vfbondd CPU {cpu:.1f} s ({100 * cpu / took:.0f}%), events {counts}")
-    assert counts.get("failover", 0) + counts.get("failback", 0) <= 5
-    assert counts.get("slave_down", 0) + counts.get("slave_up", 0) <= 5
+    windows = math.ceil(took / 60)  # the limit holds per 60 s window (emulation can stretch 30 s of flaps)
+    bond_events = sum(counts.get(t, 0) for t in ("failover", "failback", "bond_degraded", "bond_restored"))
+    assert bond_events <= 5 * windows
+    assert counts.get("slave_down", 0) + counts.get("slave_up", 0) <= 5 * windows
     assert lab.proc.poll() is None
 
 
