@@ -18,6 +18,7 @@ from pyroute2 import AsyncIPRoute
 from . import __version__, exitcodes
 from . import config as config_mod
 from . import world as world_mod
+from .apply import Outcome
 from .control import CommandError, ControlServer
 from .converger import Converger
 from .events import Event, EventType, History
@@ -105,15 +106,17 @@ class Daemon:
 
     async def _converge(self, converger: Converger) -> None:
         """Apply the config until it holds; meanwhile the bond is supervised as it is."""
-        outcome = await converger.until_applied()
-        bond = self.config.bond.name
-        if outcome.changes:
-            self.emit(Event(EventType.DAEMON, bond, reason=f"{converger.backend.name} backend applied: "  # type: ignore[union-attr]
-                            + "; ".join(str(c) for c in outcome.changes)))
-        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend and converger.backend.name == "nm" \
-            else 0.0
-        self.notifier.notify(f"STATUS=supervising {bond}")
+        self._applied(converger, await converger.until_applied())
+        self.notifier.notify(f"STATUS=supervising {self.config.bond.name}")
         await self.supervisor.refresh()
+
+    def _applied(self, converger: Converger, outcome: Outcome) -> None:
+        assert converger.backend is not None
+        if outcome.changes:
+            self.emit(Event(EventType.DAEMON, converger.config.bond.name, reason=f"{converger.backend.name} backend "
+                            "applied: " + "; ".join(str(c) for c in outcome.changes)))
+        # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
+        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend.name == "nm" else 0.0
 
     async def _events(self, args: dict[str, Any]) -> Any:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
@@ -176,10 +179,8 @@ class Daemon:
                 self._converging = asyncio.create_task(self._converge(old.converger), name="converge")
             raise self._refuse(f"reload refused, {self.config_path} not taken, the running config kept: "
                                f"{type(exc).__name__}: {exc}") from None
-        if self.apply and outcome.changes:
-            backend = world.converger.backend.name  # type: ignore[union-attr]
-            self.emit(Event(EventType.DAEMON, new.bond.name,
-                            reason=f"{backend} backend applied: " + "; ".join(str(c) for c in outcome.changes)))
+        if self.apply:
+            self._applied(world.converger, outcome)
         await self._swap(world, old)
         restart = world_mod.restart_needed(old.config, new)
         self.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}" + (

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from vfbond.events import Event, EventType
 
 LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
-SWITCH_EVENTS = (EventType.FAILOVER, EventType.FAILBACK)
+# A flapping active VF moves the bond and its degraded/restored state each time: one window per bond.
+# Isolation is never folded.
+BOND_EVENTS = (EventType.FAILOVER, EventType.FAILBACK, EventType.BOND_DEGRADED, EventType.BOND_RESTORED)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class FlapLimiter:
     def filter(self, event: Event) -> list[Event]:
         """What to publish now for this event: summaries of windows that closed, then the event unless suppressed."""
         out = self.expire()
-        if event.type in SWITCH_EVENTS:
+        if event.type in BOND_EVENTS:
             key: tuple[str, str | None] = (event.bond, None)
         elif event.type in LINK_EVENTS and event.slave:
             key = (event.bond, event.slave)
@@ -77,11 +79,11 @@ class FlapLimiter:
         if slave is None:
             active = window.last.new_active if window.last else None
             return Event(EventType.FLAP_SUMMARY, bond,
-                         reason=f"bond flapping: {total} failover/failback events not sent in {self.window:g}s, "
-                                f"active slave left {active or 'none'}",
-                         details={"suppressed": total, "failover": window.suppressed[EventType.FAILOVER],
-                                  "failback": window.suppressed[EventType.FAILBACK], "passed": window.passed,
-                                  "window_s": self.window, "active": active})
+                         reason=f"bond flapping: {total} failover/failback/degraded/restored events not sent in "
+                                f"{self.window:g}s, last: {window.last.type.value if window.last else '-'}",
+                         details={"suppressed": total, **{t.value: window.suppressed[t] for t in BOND_EVENTS},
+                                  "passed": window.passed, "window_s": self.window,
+                                  "last": window.last.type.value if window.last else None, "active": active})
         state = "down" if window.last and window.last.type is EventType.SLAVE_DOWN else "up"
         return Event(EventType.FLAP_SUMMARY, bond, slave=slave,
                      reason=f"link flapping: {total} up/down events not sent in {self.window:g}s, "

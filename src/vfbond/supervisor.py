@@ -22,6 +22,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from . import kernel, policy, transitions, udev
 from .announce import announce
+from .carriers import NEVER, Carriers
 from .config import Config
 from .diagnose import bond_warnings
 from .events import Event, EventType
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from .probing import Probing  # scapy: loaded only when probes are enabled
 
 log = logging.getLogger("vfbond")
-
-NEVER = float("-inf")
 
 
 def bond_up(state: BondState | None, expected: int) -> bool:
@@ -64,8 +63,7 @@ class Supervisor:
         self.starting = True  # until the bond is first up: settling carriers are not reported
         self.isolated = False  # reported isolated and not yet usable again
         self._probe_isolated = False
-        self._up_since: dict[str, float] = {}  # ifname -> time.monotonic() its carrier came up
-        self._down_since: dict[str, float] = {}  # ifname -> time.monotonic() its carrier went down
+        self.carriers = Carriers()  # for updelay and downdelay
         self._reevaluate: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # A slave the operator made active on purpose (simulate-failover): no failback off it
@@ -103,24 +101,15 @@ class Supervisor:
             by_label = self.probing.verdicts()
             verdicts = {s.name: by_label.get(self.label_of(s) or "", "unknown") for s in self.state.slaves}
         else:
-            verdicts = {s.name: "up" if s.mii_status == "up" and s.link.carrier else "down" for s in self.state.slaves}
+            verdicts = {s.name: "up" if s.mii_status in IN_SERVICE and s.link.carrier else "down"
+                        for s in self.state.slaves}
         # Within downdelay a lost carrier is not a failure yet (the kernel waits as long).
-        return {name: "up" if verdict == "down" and name in self._holding_down() else verdict
-                for name, verdict in verdicts.items()}
+        in_service = [s.name for s in self.state.slaves if s.mii_status in IN_SERVICE]
+        holding = self.carriers.holding_down(self.config.bond.downdelay / 1000, in_service)
+        return {name: "up" if verdict == "down" and name in holding else verdict for name, verdict in verdicts.items()}
 
-    def _holding_down(self) -> frozenset[str]:
-        """Slaves whose carrier went down less than downdelay ago while the kernel still says MII up."""
-        downdelay = self.config.bond.downdelay / 1000
-        now = time.monotonic()
-        mii_up = {s.name for s in self.state.slaves if s.mii_status in IN_SERVICE} if self.state else set()
-        return frozenset(name for name, since in self._down_since.items()
-                         if now - since < downdelay and name in mii_up)
-
-    def _settling(self) -> frozenset[str]:
-        """Slaves whose carrier came back less than updelay ago."""
-        updelay = self.config.bond.updelay / 1000
-        now = time.monotonic()
-        return frozenset(name for name, since in self._up_since.items() if now - since < updelay)
+    def _settling(self) -> dict[str, float]:
+        return self.carriers.settling(self.config.bond.updelay / 1000)
 
     def set_config(self, config: Config) -> None:
         """Take a reloaded config (daemon.py swaps it in after everything else was built)."""
@@ -147,13 +136,7 @@ class Supervisor:
         """The executor read the bond: keep carriers and probes in step, report what changed."""
         for slave in cur.slaves if cur else ():
             # At our first look a carrier counts as settled; otherwise it changed since the last read.
-            since = NEVER if prev is None else self.executor.read_at
-            if not slave.link.carrier:
-                self._up_since.pop(slave.name, None)
-                self._down_since.setdefault(slave.name, since)
-            else:
-                self._down_since.pop(slave.name, None)
-                self._up_since.setdefault(slave.name, since)
+            self.carriers.note(slave.name, slave.link.carrier, NEVER if prev is None else self.executor.read_at)
         self._sync_probes()
         expected = len(self.config.bond.slaves)
         if self.starting:
@@ -198,12 +181,7 @@ class Supervisor:
             await self.on_link(ob)
 
     async def on_link(self, ev: LinkEvent) -> None:
-        if ev.carrier and not ev.gone:
-            self._down_since.pop(ev.name, None)
-            self._up_since.setdefault(ev.name, ev.at)
-        else:
-            self._up_since.pop(ev.name, None)
-            self._down_since.setdefault(ev.name, ev.at)
+        self.carriers.note(ev.name, ev.carrier and not ev.gone, ev.at)
         state = self.state
         slave = next((s for s in state.slaves if s.link.index == ev.index), None) if state else None
         ours = state is not None and (ev.index == state.link.index or ev.master == state.link.index
@@ -268,7 +246,7 @@ class Supervisor:
             self.pinned = None  # the slave the operator chose failed: the policy takes over again
         settling = self._settling()
         decision = policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
-                                 settling)
+                                 frozenset(settling))
         if self.probing is not None and not self.starting:
             self._report_path_isolation(decision)
         # A healthy pinned slave stays active: no failback off it.
@@ -278,7 +256,7 @@ class Supervisor:
             except NetlinkError as exc:
                 log.warning("switch to %s refused by the kernel: %s", decision.switch_to, exc)
         elif settling:
-            self._evaluate_when_settled()
+            self._evaluate_at(min(settling.values()))
 
     def _report_path_isolation(self, decision: policy.Decision) -> None:
         if decision.isolated and not self._probe_isolated:
@@ -289,13 +267,11 @@ class Supervisor:
             if self.isolated:
                 self.emit(Event(EventType.BOND_RESTORED, self.bond, reason="a slave reaches the gateway again"))
 
-    def _evaluate_when_settled(self) -> None:
+    def _evaluate_at(self, when: float) -> None:
         """A failback waits for updelay: look again when the first settling slave has settled."""
-        updelay = self.config.bond.updelay / 1000
-        first = min(self._up_since[name] for name in self._settling())
         if self._reevaluate is not None:
             self._reevaluate.cancel()
-        delay = max(0.0, first + updelay - time.monotonic()) + 0.01
+        delay = max(0.0, when - time.monotonic()) + 0.01
         self._reevaluate = asyncio.get_running_loop().call_later(
             delay, lambda: self._spawn(self.evaluate(), "evaluate"))
 
@@ -307,21 +283,20 @@ class Supervisor:
         if state is None or name != state.active_slave or not self.config.failover.fast \
                 or at < self.executor.read_at:
             return
-        self._up_since.pop(name, None)
-        self._down_since.setdefault(name, at)
+        self.carriers.note(name, False, at)
         self._spawn(self._fast_failover(name, at, f"the VF driver's '{line}'"), "fast failover")
 
     async def _fast_failover(self, name: str, at: float, seen: str = "the event") -> None:
         """Act on the carrier loss now rather than on the kernel's next miimon poll."""
         if self.config.bond.downdelay:
             await asyncio.sleep(self.config.bond.downdelay / 1000)
-            if name in self._up_since:
+            if self.carriers.is_up(name):
                 return  # back within downdelay: the kernel would not fail over either
         if self.state is None or self.state.active_slave != name:
             return
         verdicts = {**self.verdicts(), name: "down"}
         decision = policy.decide(name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
-                                 self._settling())
+                                 frozenset(self._settling()))
         if decision.switch_to is None:
             return
         try:

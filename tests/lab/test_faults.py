@@ -6,6 +6,7 @@ TESTING.md has the table of faults with what must hold and the results measured 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -193,7 +194,7 @@ def test_a_carrier_loss_shorter_than_downdelay_does_not_fail_over(lab: FaultDaem
     lab.topo.restore_carrier(0)
     time.sleep(3.0)
     assert active() == "vf0"
-    assert "failover" not in lab.types(t_wall)
+    assert "failover" not in lab.types(t_wall), [(e["type"], e["reason"]) for e in lab.events_since(t_wall)]
     t0 = time.monotonic()
     lab.topo.cut_carrier(0)
     took = time_until_active("vf1", t0, timeout=10)
@@ -293,8 +294,10 @@ def test_fault_100_flaps_a_minute_on_the_active_vf_stay_bounded(lab: FaultDaemon
     types = lab.types(t0)
     counts = {t: types.count(t) for t in sorted(set(types))}
     print(f"\n{flaps} flaps in {took:.0f} s: vfbondd CPU {cpu:.1f} s ({100 * cpu / took:.0f}%), events {counts}")
-    assert counts.get("failover", 0) + counts.get("failback", 0) <= 5
-    assert counts.get("slave_down", 0) + counts.get("slave_up", 0) <= 5
+    windows = math.ceil(took / 60)  # the limit holds per 60 s window (emulation can stretch 30 s of flaps)
+    bond_events = sum(counts.get(t, 0) for t in ("failover", "failback", "bond_degraded", "bond_restored"))
+    assert bond_events <= 5 * windows
+    assert counts.get("slave_down", 0) + counts.get("slave_up", 0) <= 5 * windows
     assert lab.proc.poll() is None
 
 
@@ -350,8 +353,9 @@ def test_fault_networkmanager_stopped_the_fast_path_does_not_wait_on_it(nm_lab: 
         lab.topo.cut_carrier(0)
         took = time_until_active("vf1", t0, timeout=10)
         print(f"\nfailover with NetworkManager stopped: {took * 1000:.0f} ms (miimon 1000)")
-        assert took < 0.9, "the fast path waited (for NetworkManager or the kernel's MII poll)"
-        assert lab.status()["bond"]["active_slave"] == "vf1"
+        assert took < 0.9, f"the fast path waited (for NetworkManager or the kernel's MII poll)\n{lab.log_tail()}"
+        wait_until(lambda: lab.status()["bond"]["active_slave"] == "vf1" and "failover" in lab.types(time.time() - 60),
+                   10, 0.1, f"vfbondd to see the failover with NetworkManager stopped\n{lab.log_tail()}")
     finally:
         os.kill(nm.pid, signal.SIGCONT)
 

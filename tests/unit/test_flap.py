@@ -109,6 +109,19 @@ def test_failovers_and_failbacks_are_limited_per_bond_and_summarised_with_the_ac
     clock.now += 60
     [summary] = [e for e in limiter.expire() if e.slave is None]
     assert summary.type is EventType.FLAP_SUMMARY and summary.bond == "bond0"
-    assert summary.details == {"suppressed": 7, "failover": 3, "failback": 4, "passed": 3, "window_s": 60,
+    assert summary.details == {"suppressed": 7, "failover": 3, "failback": 4, "bond_degraded": 0,
+                               "bond_restored": 0, "passed": 3, "window_s": 60, "last": "failback",
                                "active": "vf0"}
-    assert "7 failover/failback events" in summary.reason and "vf0" in summary.reason
+    assert "7 failover/failback/degraded/restored events" in summary.reason
+
+
+def test_degraded_and_restored_share_the_bond_window_and_isolation_always_passes() -> None:
+    clock = Clock()
+    limiter = FlapLimiter(limit=2, window=60, clock=clock)
+    out = []
+    for _ in range(5):
+        out += limiter.filter(Event(EventType.BOND_DEGRADED, "bond0"))
+        out += limiter.filter(Event(EventType.BOND_RESTORED, "bond0"))
+    assert [e.type for e in out] == [EventType.BOND_DEGRADED, EventType.BOND_RESTORED]
+    isolated = Event(EventType.BOND_ISOLATED, "bond0")
+    assert limiter.filter(isolated) == [isolated]

@@ -261,4 +261,28 @@ async def test_a_link_down_line_about_the_backup_or_an_old_one_does_nothing() ->
     sup.carrier_lost("vf0", fake.read_at - 1, "igbvf: Link is Down")  # older than what the bond shows
     await asyncio.sleep(0)
     await asyncio.gather(*sup._tasks)
+
+
+async def test_a_read_older_than_a_carrier_event_does_not_undo_it() -> None:
+    """A read begun before the carrier came back must not make vf0 look down again (downdelay)."""
+    sup, fake, _ = supervisor(config("downdelay: 200"))
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    fake.kernel = bond("vf0")
+    back = time.monotonic()
+    await sup.on_link(event("vf0", True, at=back))
+    fake.read_at = back - 0.01  # a read that began before the event, finishing after it
+    sup._changed(fake.state, bond("vf0", up0=False, mii0=True), "")
+    await asyncio.sleep(0.3)
+    assert fake.switches == []
+
+
+async def test_a_carrier_back_before_the_kernel_ends_its_downdelay_is_up() -> None:
+    """MII still 'fail' (the kernel's downdelay) with carrier back: in service, no failover."""
+    sup, fake, _ = supervisor(config("downdelay: 3000"))
+    failing = bond("vf0")
+    failing.slaves[0].mii_status = "fail"
+    fake.read(failing)
+    assert sup.verdicts() == {"vf0": "up", "vf1": "up"}
+    await sup.evaluate()
     assert fake.switches == []
