@@ -310,6 +310,10 @@ class Topology:
         gone = [f"link del {n}" for n in sorted({*self.vfs, "vf0", "vf1"}) if _link_exists(n)]
         gone += [f"link del {b}" for b in _bonds()]
         ip_batch(gone, check=False)
+        self._drop_switch()
+
+    def _drop_switch(self) -> None:
+        """The switch namespace and what the tests did to its ports."""
         if os.path.exists(f"/run/netns/{self.ns}"):
             run(["ip", "netns", "del", self.ns], check=False)
         self.blackholed.clear()

@@ -179,11 +179,7 @@ class SriovTopology(Topology):
             self.cable_restore(i)
         if self.pf_pci:
             ip_batch([f"link set {pf} up" for pf in self.pfs], ns=self.host_ns, check=False)
-        if os.path.exists(f"/run/netns/{self.ns}"):
-            run(["ip", "netns", "del", self.ns], check=False)
-        self.blackholed.clear()
-        self.unplugged.clear()
-        self.spoofcheck_on = False
+        self._drop_switch()  # the virtio ports return to the root namespace
 
     # -- events -------------------------------------------------------------------------------
     def cut_carrier(self, i: int) -> None:
