@@ -21,18 +21,15 @@ log "systemd $(systemctl --version | head -1 | cut -d' ' -f2) is PID 1 ($(cat /p
 . "$RES/guest.env"
 
 OVL=/run/vfbond-lab/overlay
-mkdir -p "$OVL" /run/vfbond-lab/results  # /run is already a tmpfs
-# The overlays below hide the results dir's mount when the checkout lives under one of them
-# (/tmp, /var/tmp, /root): keep a handle on it and mount it again afterwards.
-mount --bind "$RES" /run/vfbond-lab/results
-for dir in /etc /opt /var /usr/local /root /tmp; do
+mkdir -p "$OVL"  # /run is already a tmpfs
+for dir in /etc /opt /var /usr/local /root; do
     name="${dir//\//_}"
     mkdir -p "$OVL/$name/upper" "$OVL/$name/work"
     mount -t overlay overlay -o "lowerdir=$dir,upperdir=$OVL/$name/upper,workdir=$OVL/$name/work" "$dir" \
         || fatal "overlay on $dir failed"
 done
-chmod 1777 /tmp && mkdir -p /var/tmp && chmod 1777 /var/tmp
-mountpoint -q "$RES" || mount --bind /run/vfbond-lab/results "$RES" || fatal "cannot mount the results dir again"
+mount -t tmpfs -o mode=1777 tmpfs /tmp || fatal "tmpfs on /tmp failed"
+mkdir -p /var/tmp && chmod 1777 /var/tmp
 # Units installed under the new /etc must be seen.
 systemctl daemon-reload || fatal "systemctl daemon-reload failed"
 
