@@ -240,7 +240,8 @@ def _event_text(e: dict[str, Any]) -> str:
         parts.append(f"{e.get('old_active') or '-'} -> {e.get('new_active') or '-'}")
     if e.get("reason"):
         parts.append(e["reason"])
-    return ": ".join(parts)
+    text = ": ".join(parts)
+    return text if e.get("details", {}).get("alerted", True) else f"{text} [not alerted: flapping]"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -124,7 +124,7 @@ class AlertConfig:
     syslog: tuple[SyslogTarget, ...] = ()
     snmp: tuple[SnmpTarget, ...] = ()
     queue_size: int = 1000
-    flap_limit: int = 10  # slave up/down events per minute before they are summarised
+    flap_limit: int = 10  # alerts a minute per slave (up/down) and per bond (moves) before they are summarised
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
 """What vfbondd tells operators: every event goes to the history and the alert sinks from here.
 
-Flapping is folded by the flap limiter, and neither a full disk nor a broken sink stops the supervisor.
+The flap limiter folds flapping for the alert sinks only: the history keeps every event (those held
+back marked `alerted: false`), so a real failover is never lost from `bondctl events` because the
+minute before it was busy. Neither a full disk nor a broken sink stops the supervisor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from .events import Event, History
 from .faults import Faults
@@ -22,15 +25,21 @@ class Reporter:
         self.faults = faults
 
     def emit(self, event: Event) -> None:
-        for passed in self.flaps.filter(event):
-            self._record(passed)
+        passed = self.flaps.filter(event)
+        for out in passed:
+            self._record(out)
+        if not any(out is event for out in passed):
+            self._remember(replace(event, details={**event.details, "alerted": False}))
 
     def flush_flaps(self) -> None:
         for summary in self.flaps.expire():
             self._record(summary)
 
     def _record(self, event: Event) -> None:
-        with self.faults.contained("history write"):
-            self.history.append(event)  # best-effort: the alert below matters more than the file
+        self._remember(event)  # best-effort: the alert below matters more than the file
         with self.faults.contained("alert publish"):
             self.publish(event)
+
+    def _remember(self, event: Event) -> None:
+        with self.faults.contained("history write"):
+            self.history.append(event)
