@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from . import redact
+from vfbond import redact
 
 DEFAULT_PATH = Path("/etc/vfbond/vfbond.yaml")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")

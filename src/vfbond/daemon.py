@@ -15,20 +15,21 @@ from typing import Any
 import sdnotify
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, exitcodes
-from . import config as config_mod
-from . import world as world_mod
-from .apply import Outcome
-from .control import CommandError, ControlServer
-from .converger import Converger
-from .events import Event, EventType, History
-from .faults import Faults
-from .flap import FlapLimiter
-from .reporter import Reporter
-from .supervisor import Supervisor
-from .vfwatch import VfWatch
-from .watch.links import RCVBUF, LinkWatcher
-from .world import World
+from vfbond import __version__
+from vfbond import config as config_mod
+from vfbond.configure import world as world_mod
+from vfbond.configure.apply import Outcome
+from vfbond.configure.converger import Converger
+from vfbond.configure.world import World
+from vfbond.ctl import exitcodes
+from vfbond.ctl.control import CommandError, ControlServer
+from vfbond.judge.flap import FlapLimiter
+from vfbond.report.events import Event, EventType, History
+from vfbond.report.reporter import Reporter
+from vfbond.supervise.faults import Faults
+from vfbond.supervise.supervisor import Supervisor
+from vfbond.supervise.vfwatch import VfWatch
+from vfbond.watch.links import RCVBUF, LinkWatcher
 
 log = logging.getLogger("vfbond")
 
@@ -122,7 +123,7 @@ class Daemon:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
 
     async def _simulate(self, args: dict[str, Any]) -> Any:
-        from .simulate import report_dict, switch_and_prove  # scapy, on first use only
+        from vfbond.supervise.simulate import report_dict, switch_and_prove  # scapy, on first use only
 
         sup = self.supervisor
         await sup.refresh()

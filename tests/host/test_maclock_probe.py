@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyroute2 import AsyncIPRoute
 
-from vfbond.maclock import MacLock, probe
+from vfbond.supervise.maclock import MacLock, probe
 
 from .conftest import sh
 

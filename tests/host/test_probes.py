@@ -21,7 +21,7 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from vfbond.config import ProbeConfig
-from vfbond.health import Health, ProbeResult, Verdict
+from vfbond.judge.health import Health, ProbeResult, Verdict
 from vfbond.watch import arp, ndisc
 from vfbond.watch.probe_socket import open_packet_socket
 from vfbond.watch.probes import SlaveProber
@@ -277,7 +277,7 @@ async def test_kernel_filter_passes_only_replies_to_the_slave_mac(lab: tuple[str
 COST_SCRIPT = textwrap.dedent("""
     import asyncio, json, os, resource, sys, time
     from vfbond.config import ProbeConfig
-    from vfbond.health import Health
+    from vfbond.judge.health import Health
     from vfbond.watch.probes import SlaveProber
 
     DURATION = float(sys.argv[1])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vfbond import day0
+from vfbond.ctl import day0
 
 pytestmark = pytest.mark.host
 

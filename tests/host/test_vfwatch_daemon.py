@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vfbond.control import request
+from vfbond.ctl.control import request
 
 from .conftest import sh
 

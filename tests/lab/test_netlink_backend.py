@@ -14,11 +14,11 @@ from conftest import wait_ping
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vfbond.apply import converge
 from vfbond.backends.base import BackendError
 from vfbond.backends.netlink import NetlinkBackend, default_routes
 from vfbond.config import BondConfig, parse
-from vfbond.inspect import read_bond
+from vfbond.configure.apply import converge
+from vfbond.kernel.inspect import read_bond
 from vfbond.watch.links import LinkWatcher
 
 pytestmark = pytest.mark.lab

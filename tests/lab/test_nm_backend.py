@@ -15,12 +15,12 @@ from conftest import NM_VERSIONS, wait_ping
 from pyroute2 import AsyncIPRoute
 from vfbondd_lab import LabDaemon, active, measure_failover
 
-from vfbond.apply import converge
 from vfbond.backends.base import BackendError
 from vfbond.backends.nm import NMBackend
 from vfbond.config import BondConfig, parse
-from vfbond.inspect import links, read_bond
-from vfbond.plan import BondPlan, build, diff
+from vfbond.configure.apply import converge
+from vfbond.configure.plan import BondPlan, build, diff
+from vfbond.kernel.inspect import links, read_bond
 
 pytestmark = [pytest.mark.lab, pytest.mark.parametrize("networkmanager", NM_VERSIONS, indirect=True)]
 

@@ -9,10 +9,10 @@ import pytest
 from conftest import ip_batch, run, wait_ping, wait_until
 from pyroute2 import AsyncIPRoute
 
-from vfbond.apply import converge
 from vfbond.backends.nm import NMBackend
 from vfbond.config import SlaveSpec, parse
-from vfbond.inspect import read_bond
+from vfbond.configure.apply import converge
+from vfbond.kernel.inspect import read_bond
 
 pytestmark = pytest.mark.lab
 

@@ -10,9 +10,9 @@ from conftest import NM_VERSIONS, wait_ping
 from pyroute2 import AsyncIPRoute
 from test_nm_backend import Recorder, example_bond, nm, plan_now, profiles  # noqa: F401 - nm: the fixture
 
-from vfbond.apply import converge
 from vfbond.backends.nm import NMBackend
-from vfbond.inspect import read_bond
+from vfbond.configure.apply import converge
+from vfbond.kernel.inspect import read_bond
 
 pytestmark = pytest.mark.lab
 

@@ -20,9 +20,9 @@ import pytest
 from conftest import run, wait_until
 from vfbondd_lab import BIN, LabDaemon, active
 
-from vfbond.inspect import SYS_NET
-from vfbond.kmsg_rules import Kind, classify
+from vfbond.kernel.inspect import SYS_NET
 from vfbond.watch.kmsg import KmsgWatcher
+from vfbond.watch.kmsg_rules import Kind, classify
 
 pytestmark = pytest.mark.lab
 SRIOV = pytest.mark.parametrize("topology", ["sriov"], indirect=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from conftest import Topology, make_topology, run, wait_until
 
-from vfbond.control import request
+from vfbond.ctl.control import request
 
 BIN = Path(sys.executable).parent
 CONFIG = """\

@@ -1,4 +1,4 @@
-from vfbond.carriers import NEVER, Carriers
+from vfbond.judge.carriers import NEVER, Carriers
 
 
 class Clock:

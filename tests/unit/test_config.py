@@ -4,8 +4,10 @@ from pathlib import Path
 import pytest
 
 from tests.host.test_sinks_syslog import make_certs
-from vfbond import cli, config, daemon, exitcodes
+from vfbond import config, daemon
 from vfbond.config import ConfigError
+from vfbond.ctl import bondctl as cli
+from vfbond.ctl import exitcodes
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 

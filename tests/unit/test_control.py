@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from vfbond import cli, control, exitcodes
+from vfbond.ctl import bondctl as cli
+from vfbond.ctl import control, exitcodes
 
 
 @pytest.fixture

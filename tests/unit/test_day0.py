@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vfbond import day0, exitcodes
-from vfbond.cli import main
 from vfbond.config import ConfigError
+from vfbond.ctl import day0, exitcodes
+from vfbond.ctl.bondctl import main
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "vfbond.yaml"

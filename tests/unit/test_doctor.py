@@ -6,10 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vfbond import exitcodes
 from vfbond.config import load, parse
-from vfbond.doctor import Facts, Finding, Status, check, exit_code
-from vfbond.inspect import BondState, LinkInfo, SlaveState
+from vfbond.ctl import exitcodes
+from vfbond.ctl.doctor import Facts, Finding, Status, check, exit_code
+from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from vfbond.backends import ifcfg_render
 from vfbond.config import IPConfig
-from vfbond.plan import BondPlan, SlaveBinding
+from vfbond.configure.plan import BondPlan, SlaveBinding
 
 PLAN = BondPlan(
     name="bond0", miimon=100, updelay=0, downdelay=0, fail_over_mac="active", primary="ens6",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vfbond.kernel import bounce
+from vfbond.kernel.actions import bounce
 
 
 class Ipr:

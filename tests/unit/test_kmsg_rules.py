@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vfbond.events import EventType
-from vfbond.kernel_events import KernelEvents
-from vfbond.kmsg_rules import KernelObservation, Kind, classify
+from vfbond.report.events import EventType
+from vfbond.watch.kernel_events import KernelEvents
 from vfbond.watch.kmsg import parse_record
+from vfbond.watch.kmsg_rules import KernelObservation, Kind, classify
 
 PCI_NETDEV = {"0000:01:10.0": "enp1s0v0", "0000:02:10.0": "enp2s0v0", "0000:01:00.0": "enp1s0",
               "0000:00:05.0": "ens5", "0000:03:10.0": "enp3s0v0"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import errno
 
-from vfbond.kmsg_rules import KernelObservation, Kind
-from vfbond.maclock import MacLock, probe_mac, verdict_of_error, verdict_of_kernel
+from vfbond.supervise.maclock import MacLock, probe_mac, verdict_of_error, verdict_of_kernel
+from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 
 def test_refusals_of_the_vf_drivers_mean_locked_and_acceptance_unlocked() -> None:

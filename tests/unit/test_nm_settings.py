@@ -6,7 +6,7 @@ import copy
 
 from vfbond.backends import nm_settings as ns
 from vfbond.config import IPConfig
-from vfbond.plan import BondPlan, SlaveBinding
+from vfbond.configure.plan import BondPlan, SlaveBinding
 
 MAC0, MAC1 = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from vfbond.events import Event, EventType
-from vfbond.kmsg_rules import KernelObservation, Kind
-from vfbond.pfreset import PfResetMonitor, PfResetTracker
+from vfbond.report.events import Event, EventType
+from vfbond.supervise.pfreset import PfResetMonitor, PfResetTracker
+from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 VF = "enp1s0v0"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vfbond import config
-from vfbond.inspect import LinkInfo
-from vfbond.plan import PlanError, build
+from vfbond.configure.plan import PlanError, build
+from vfbond.kernel.inspect import LinkInfo
 
 
 def link(index: int, name: str, mac: str, kind: str | None = None) -> LinkInfo:

@@ -1,4 +1,4 @@
-from vfbond.policy import Decision, decide
+from vfbond.judge.policy import Decision, decide
 
 
 def test_healthy_active_stays() -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from vfbond import converger as converger_mod
-from vfbond.apply import Outcome
 from vfbond.config import parse
-from vfbond.control import ControlServer
-from vfbond.converger import Converger
-from vfbond.plan import PlanError, SlaveNotFound
+from vfbond.configure import converger as converger_mod
+from vfbond.configure.apply import Outcome
+from vfbond.configure.converger import Converger
+from vfbond.configure.plan import PlanError, SlaveNotFound
+from vfbond.configure.world import World, build, restart_needed
+from vfbond.ctl.control import ControlServer
 from vfbond.sinks import Dispatcher
-from vfbond.world import World, build, restart_needed
 
 CONFIG = """
 bond:
@@ -86,7 +86,7 @@ async def test_a_reload_whose_plan_fails_closes_what_it_built_and_keeps_the_old(
     async def no_vf(self, dry_run=False):  # noqa: ANN001, ANN202
         raise PlanError("bond.slaves: no interface matches sriov1")
 
-    monkeypatch.setattr("vfbond.world.make_alerts", make_alerts)
+    monkeypatch.setattr("vfbond.configure.world.make_alerts", make_alerts)
     monkeypatch.setattr(Converger, "apply", no_vf)
     with pytest.raises(PlanError):
         await build(new, old, None, lambda *a: None, lambda _t: None)  # type: ignore[arg-type]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vfbond.cli import render_status
-from vfbond.inspect import BondState, LinkInfo, SlaveState
+from vfbond.ctl.bondctl import render_status
+from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
 
 
 def link(index: int, name: str, mac: str, kind: str | None = None) -> LinkInfo:

@@ -8,13 +8,13 @@ import time
 from dataclasses import replace
 
 from vfbond.config import Config, parse
-from vfbond.events import Event, EventType, History
-from vfbond.faults import Faults
-from vfbond.flap import FlapLimiter
-from vfbond.health import Verdict
-from vfbond.inspect import BondState, LinkInfo, SlaveState
-from vfbond.reporter import Reporter
-from vfbond.supervisor import Supervisor
+from vfbond.judge.flap import FlapLimiter
+from vfbond.judge.health import Verdict
+from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.report.events import Event, EventType, History
+from vfbond.report.reporter import Reporter
+from vfbond.supervise.faults import Faults
+from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch.links import LinkEvent, Overrun
 
 MAC0, MAC1 = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02"
@@ -215,7 +215,7 @@ async def test_a_failing_history_write_is_counted_and_the_alert_still_goes_out()
 
 
 def test_a_probe_socket_that_fails_to_open_is_retried_on_the_next_sync(monkeypatch) -> None:
-    from vfbond import probing as probing_mod
+    from vfbond.supervise import probing as probing_mod
 
     opened: list[str] = []
 

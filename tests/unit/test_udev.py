@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from vfbond import udev
+from vfbond.kernel import udev
 
 
 async def test_no_udev_means_the_kernel_name_is_final(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vfbond import maclock, vfwatch
 from vfbond.config import parse
-from vfbond.events import Event, EventType
-from vfbond.inspect import BondState, LinkInfo, SlaveState
-from vfbond.vfwatch import VfWatch
+from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.report.events import Event, EventType
+from vfbond.supervise import maclock, vfwatch
+from vfbond.supervise.vfwatch import VfWatch
 from vfbond.watch.kmsg import KmsgRecord
 from vfbond.watch.links import LinkEvent
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from ..inspect import BondState
-from ..plan import BondPlan, Change
+from vfbond.configure.plan import BondPlan, Change
+from vfbond.kernel.inspect import BondState
 
 Progress = Callable[[str], None]
 

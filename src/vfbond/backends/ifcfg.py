@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..inspect import BondState
-from ..plan import BondPlan, Change
-from . import ifcfg_render
-from .base import Backend, BackendError, Progress
+from vfbond.backends import ifcfg_render
+from vfbond.backends.base import Backend, BackendError, Progress
+from vfbond.configure.plan import BondPlan, Change
+from vfbond.kernel.inspect import BondState
 
 KEEP_BACKUPS = 5  # per file
 

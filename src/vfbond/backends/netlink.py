@@ -19,10 +19,10 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from ..inspect import BOND_MODES, FAIL_OVER_MAC, PRIMARY_RESELECT, BondState, read_bond
-from ..inspect import addresses as read_addresses
-from ..plan import BondPlan, Change
-from .base import Backend, BackendError, Progress
+from vfbond.backends.base import Backend, BackendError, Progress
+from vfbond.configure.plan import BondPlan, Change
+from vfbond.kernel.inspect import BOND_MODES, FAIL_OVER_MAC, PRIMARY_RESELECT, BondState, read_bond
+from vfbond.kernel.inspect import addresses as read_addresses
 
 IFF_UP = 0x1
 MAIN_TABLE = 254

@@ -24,11 +24,11 @@ from dbus_fast.aio import MessageBus
 from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from .. import kernel
-from ..inspect import BondState, read_bond
-from ..plan import BondPlan, Change, diff
-from . import nm_settings as ns
-from .base import Backend, BackendError, Progress
+from vfbond.backends import nm_settings as ns
+from vfbond.backends.base import Backend, BackendError, Progress
+from vfbond.configure.plan import BondPlan, Change, diff
+from vfbond.kernel import actions as kernel
+from vfbond.kernel.inspect import BondState, read_bond
 
 NM = "org.freedesktop.NetworkManager"
 NM_PATH = "/org/freedesktop/NetworkManager"

@@ -14,8 +14,8 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
-from ..config import Config
-from .base import Backend, BackendError
+from vfbond.backends.base import Backend, BackendError
+from vfbond.config import Config
 
 NM_BUS_NAME = "org.freedesktop.NetworkManager"
 
@@ -109,13 +109,13 @@ async def select_backend(config: Config, ipr: AsyncIPRoute, bus: Any = None) -> 
     """
     choice = decide(config.backend, await gather(config, bus))
     if choice.name == "nm":
-        from .nm import NMBackend  # dbus-fast and the NM code load only when NM is chosen
+        from vfbond.backends.nm import NMBackend  # dbus-fast and the NM code load only when NM is chosen
 
         return NMBackend(bus, ipr=ipr), choice.reason
-    from .netlink import NetlinkBackend
+    from vfbond.backends.netlink import NetlinkBackend
 
     if choice.name == "ifcfg":
-        from .ifcfg import IfcfgBackend
+        from vfbond.backends.ifcfg import IfcfgBackend
 
         return IfcfgBackend(config.ifcfg_dir, NetlinkBackend(ipr)), choice.reason
     return NetlinkBackend(ipr), choice.reason

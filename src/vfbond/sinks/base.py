@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential, wait_random
 
-from vfbond.events import Event
+from vfbond.report.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from vfbond.config import SnmpTarget
-from vfbond.events import Event, EventType
 from vfbond.redact import scrub
+from vfbond.report.events import Event, EventType
 from vfbond.sinks.base import SinkUnavailable
 
 # IF-MIB (RFC 2863)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scapy.layers.l2 import ARP, Ether
 
-from .probe_socket import JEQ_K, LD_H_ABS, LD_W_ABS, PACKET_HOST, RET_K, SKF_AD_PKTTYPE, SNAP, Insn
+from vfbond.watch.probe_socket import JEQ_K, LD_H_ABS, LD_W_ABS, PACKET_HOST, RET_K, SKF_AD_PKTTYPE, SNAP, Insn
 
 ETH_P_ARP = 0x0806
 ARPOP_REQUEST, ARPOP_REPLY = 1, 2

@@ -8,7 +8,7 @@ from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, I
 from scapy.layers.l2 import Ether
 from scapy.utils6 import in6_getnsma, in6_getnsmac, in6_mactoifaceid
 
-from .probe_socket import JEQ_K, LD_B_ABS, LD_W_ABS, PACKET_HOST, RET_K, SKF_AD_PKTTYPE, SNAP, Insn
+from vfbond.watch.probe_socket import JEQ_K, LD_B_ABS, LD_W_ABS, PACKET_HOST, RET_K, SKF_AD_PKTTYPE, SNAP, Insn
 
 ETH_P_IPV6 = 0x86DD
 IPPROTO_ICMPV6 = 58

@@ -21,10 +21,10 @@ import logging
 import socket
 from collections.abc import Callable
 
-from ..config import ProbeConfig
-from ..health import ProbeResult, normalize_target
-from . import arp, ndisc
-from .probe_socket import hw_address, open_packet_socket
+from vfbond.config import ProbeConfig
+from vfbond.judge.health import ProbeResult, normalize_target
+from vfbond.watch import arp, ndisc
+from vfbond.watch.probe_socket import hw_address, open_packet_socket
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from .config import BondConfig, ProbeConfig
-from .health import Health, Verdict
-from .watch.probes import SlaveProber
+from vfbond.config import BondConfig, ProbeConfig
+from vfbond.judge.health import Health, Verdict
+from vfbond.watch.probes import SlaveProber
 
 OnVerdict = Callable[[str, Verdict, Verdict], None]  # label, old, new
 

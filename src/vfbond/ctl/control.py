@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import exitcodes
+from vfbond.ctl import exitcodes
 
 log = logging.getLogger("vfbond")
 

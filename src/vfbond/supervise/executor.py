@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import kernel
-from .inspect import BondState, read_bond
+from vfbond.kernel import actions as kernel
+from vfbond.kernel.inspect import BondState, read_bond
 
 OnChange = Callable[[BondState | None, BondState | None, str], None]  # before, after, reason
 

@@ -20,23 +20,25 @@ from typing import TYPE_CHECKING, Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import kernel, policy, transitions, udev
-from .announce import announce
-from .carriers import NEVER, Carriers
-from .config import Config
-from .diagnose import bond_warnings
-from .events import Event, EventType
-from .executor import Executor
-from .faults import Faults
-from .health import Verdict
-from .inspect import BondState, SlaveState
-from .plan import UPPER_KINDS
-from .reporter import Reporter
-from .transitions import IN_SERVICE
-from .watch.links import LinkEvent, Observation, Overrun
+from vfbond.config import Config
+from vfbond.configure.plan import UPPER_KINDS
+from vfbond.ctl.diagnose import bond_warnings
+from vfbond.judge import policy, transitions
+from vfbond.judge.carriers import NEVER, Carriers
+from vfbond.judge.health import Verdict
+from vfbond.judge.transitions import IN_SERVICE
+from vfbond.kernel import actions as kernel
+from vfbond.kernel import udev
+from vfbond.kernel.announce import announce
+from vfbond.kernel.inspect import BondState, SlaveState
+from vfbond.report.events import Event, EventType
+from vfbond.report.reporter import Reporter
+from vfbond.supervise.executor import Executor
+from vfbond.supervise.faults import Faults
+from vfbond.watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
-    from .probing import Probing  # scapy: loaded only when probes are enabled
+    from vfbond.supervise.probing import Probing  # scapy: loaded only when probes are enabled
 
 log = logging.getLogger("vfbond")
 

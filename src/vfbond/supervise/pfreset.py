@@ -22,8 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .events import Event, EventType
-from .kmsg_rules import KernelObservation, Kind
+from vfbond.report.events import Event, EventType
+from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 log = logging.getLogger("vfbond")
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from .apply import Outcome, converge
-from .backends.base import Backend
-from .backends.select import select_backend
-from .config import Config
-from .plan import SlaveNotFound
+from vfbond.backends.base import Backend
+from vfbond.backends.select import select_backend
+from vfbond.config import Config
+from vfbond.configure.apply import Outcome, converge
+from vfbond.configure.plan import SlaveNotFound
 
 log = logging.getLogger("vfbond")
 

@@ -22,7 +22,7 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from .kmsg_rules import KernelObservation, Kind
+from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 REFUSALS = {errno.EADDRNOTAVAIL: "EADDRNOTAVAIL", errno.EPERM: "EPERM", errno.EACCES: "EACCES"}
 

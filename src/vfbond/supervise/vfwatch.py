@@ -30,15 +30,16 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from . import kernel, maclock
-from .config import Config
-from .events import Event, EventType
-from .inspect import SYS_NET, read_bond
-from .kernel_events import KernelEvents
-from .kmsg_rules import KernelObservation, Kind, classify
-from .pfreset import PfResetMonitor, PfResetTracker
-from .watch.kmsg import KmsgRecord, KmsgWatcher
-from .watch.links import LinkEvent
+from vfbond.config import Config
+from vfbond.kernel import actions as kernel
+from vfbond.kernel.inspect import SYS_NET, read_bond
+from vfbond.report.events import Event, EventType
+from vfbond.supervise import maclock
+from vfbond.supervise.pfreset import PfResetMonitor, PfResetTracker
+from vfbond.watch.kernel_events import KernelEvents
+from vfbond.watch.kmsg import KmsgRecord, KmsgWatcher
+from vfbond.watch.kmsg_rules import KernelObservation, Kind, classify
+from vfbond.watch.links import LinkEvent
 
 log = logging.getLogger("vfbond")
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vfbond.events import Event, EventType
+from vfbond.report.events import Event, EventType
 
 LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
 # A flapping active VF moves the bond and its degraded/restored state each time: one window per bond.

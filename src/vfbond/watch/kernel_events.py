@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .events import Event, EventType
-from .kmsg_rules import KernelObservation, Kind
+from vfbond.report.events import Event, EventType
+from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 HOLD_SECONDS = 60.0
 

@@ -29,9 +29,9 @@ from typing import Any
 
 import yaml
 
-from . import config as config_mod
-from . import exitcodes
-from .control import CommandError
+from vfbond import config as config_mod
+from vfbond.ctl import exitcodes
+from vfbond.ctl.control import CommandError
 
 PREFIX = "/opt/vfbond"  # the venv; the documented install (units/README.md)
 DEFAULT_WHEELHOUSE = f"{PREFIX}/wheelhouse"

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import BondConfig, IPConfig, SlaveSpec
-from .inspect import BondState, LinkInfo
+from vfbond.config import BondConfig, IPConfig, SlaveSpec
+from vfbond.kernel.inspect import BondState, LinkInfo
 
 # Upper devices carry a slave's MAC (a bond with fail_over_mac=none, a VLAN): never take them for a VF.
 UPPER_KINDS = {"bond", "bridge", "vlan", "macvlan", "macvtap", "ipvlan", "team", "vxlan"}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from .config import ProbeConfig
+from vfbond.config import ProbeConfig
 
 
 class Verdict(StrEnum):

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from pyroute2 import AsyncIPRoute
 
-from . import announce
-from .config import Config, DaemonConfig
-from .converger import Converger
-from .sinks import Dispatcher, build_sinks
+from vfbond.config import Config, DaemonConfig
+from vfbond.configure.converger import Converger
+from vfbond.kernel import announce
+from vfbond.sinks import Dispatcher, build_sinks
 
 if TYPE_CHECKING:
-    from .probing import OnVerdict, Probing
+    from vfbond.supervise.probing import OnVerdict, Probing
 
 
 @dataclass
@@ -33,7 +33,7 @@ class World:
 def make_probing(config: Config, on_verdict: OnVerdict) -> Probing | None:
     if not config.probes.enabled:
         return None
-    from .probing import Probing  # scapy is loaded only when probes are on
+    from vfbond.supervise.probing import Probing  # scapy is loaded only when probes are on
 
     return Probing(config.bond, config.probes, on_verdict)
 

@@ -18,16 +18,17 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
-from . import config as config_mod
-from . import exitcodes, maclock
-from .backends import ifcfg_render
-from .backends.select import NM_BUS_NAME, nm_on_bus
-from .config import Config, ConfigError, SlaveSpec
-from .control import CommandError, DaemonNotRunning, request
-from .inspect import BondState, LinkInfo, addresses, links, read_bond
-from .kmsg_rules import ALERTS, classify
-from .plan import PlanError, build, diff, resolve_slave
-from .watch.kmsg import backlog
+from vfbond import config as config_mod
+from vfbond.backends import ifcfg_render
+from vfbond.backends.select import NM_BUS_NAME, nm_on_bus
+from vfbond.config import Config, ConfigError, SlaveSpec
+from vfbond.configure.plan import PlanError, build, diff, resolve_slave
+from vfbond.ctl import exitcodes
+from vfbond.ctl.control import CommandError, DaemonNotRunning, request
+from vfbond.kernel.inspect import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.supervise import maclock
+from vfbond.watch.kmsg import backlog
+from vfbond.watch.kmsg_rules import ALERTS, classify
 
 UNIT = "vfbondd.service"
 KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health

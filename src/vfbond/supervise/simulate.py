@@ -15,10 +15,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .inspect import read_bond
-from .supervisor import Supervisor
-from .watch import arp
-from .watch.probe_socket import hw_address, open_packet_socket
+from vfbond.kernel.inspect import read_bond
+from vfbond.supervise.supervisor import Supervisor
+from vfbond.watch import arp
+from vfbond.watch.probe_socket import hw_address, open_packet_socket
 
 STREAM_INTERVAL = 0.01  # 100 requests/s: a 10 ms resolution for the outage, still a trickle
 

@@ -14,16 +14,17 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
-from . import __version__, day0, doctor, exitcodes
-from . import config as config_mod
-from .apply import converge
-from .backends.base import BackendError
-from .backends.select import select_backend
-from .control import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
-from .diagnose import bond_warnings
-from .events import History
-from .inspect import read_bond
-from .plan import PlanError
+from vfbond import __version__
+from vfbond import config as config_mod
+from vfbond.backends.base import BackendError
+from vfbond.backends.select import select_backend
+from vfbond.configure.apply import converge
+from vfbond.configure.plan import PlanError
+from vfbond.ctl import day0, doctor, exitcodes
+from vfbond.ctl.control import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
+from vfbond.ctl.diagnose import bond_warnings
+from vfbond.kernel.inspect import read_bond
+from vfbond.report.events import History
 
 DEFAULT_SOCKET = config_mod.DaemonConfig.socket
 

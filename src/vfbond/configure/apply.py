@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
-from .backends.base import Backend, BackendError, Progress
-from .config import BondConfig
-from .inspect import BondState, LinkInfo, addresses, links, read_bond
-from .plan import BondPlan, Change, PlanError, build, diff
+from vfbond.backends.base import Backend, BackendError, Progress
+from vfbond.config import BondConfig
+from vfbond.configure.plan import BondPlan, Change, PlanError, build, diff
+from vfbond.kernel.inspect import BondState, LinkInfo, addresses, links, read_bond
 
 
 async def _refuse_busy_slaves(plan: BondPlan, found: list[LinkInfo], current: BondState | None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from .events import Event, History
-from .faults import Faults
-from .flap import FlapLimiter
+from vfbond.judge.flap import FlapLimiter
+from vfbond.report.events import Event, History
+from vfbond.supervise.faults import Faults
 
 Publish = Callable[[Event], None]
 

@@ -1,0 +1,1 @@
+"""Config to a running bond: the plan, its apply and verification, retried until it holds."""

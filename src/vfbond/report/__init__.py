@@ -1,0 +1,1 @@
+"""Typed events, their persisted history, and the reporter that hands them to the sinks."""
