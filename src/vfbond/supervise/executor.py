@@ -30,6 +30,7 @@ class Executor:
         # is already reflected in `state`.
         self.read_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._queued: dict[str, asyncio.Future[BondState | None]] = {}  # reason -> read not begun yet
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -38,7 +39,17 @@ class Executor:
         return self._lock
 
     async def refresh(self, reason: str = "") -> BondState | None:
+        """Read the bond. A read still waiting for the lock will see any change made before it
+        begins: callers with the same reason share it, so a burst of link events (a flapping VF)
+        costs one dump, not one each."""
+        queued = self._queued.get(reason)
+        if queued is None:
+            queued = self._queued[reason] = asyncio.ensure_future(self._queued_read(reason))
+        return await asyncio.shield(queued)  # one caller cancelled must not cancel the others' read
+
+    async def _queued_read(self, reason: str) -> BondState | None:
         async with self._lock:
+            del self._queued[reason]  # from here on, a new change needs a new read
             return await self._read(reason)
 
     async def switch(self, target: str, reason: str) -> None:
