@@ -193,8 +193,7 @@ class Supervisor:
             self.probing.set_carrier(label, ev.carrier and not ev.gone)
         # An event received before the last read is already in `state`: act on it only if that read
         # agrees (the carrier=0 of an enslave is back to 1 by then).
-        if state is not None and not ev.gone and not ev.carrier and ev.name == state.active_slave \
-                and self.config.failover.fast \
+        if not ev.gone and not ev.carrier and self._fast_for(ev.name) \
                 and (ev.at >= self.executor.read_at or (slave is not None and not slave.link.carrier)) \
                 and not kernel.has_carrier(ev.name):  # else stale: queued while a backend built the bond
             if self.config.bond.downdelay:
@@ -281,12 +280,14 @@ class Supervisor:
         """The VF driver's kernel line says it is dropping carrier. A real NIC's carrier-off reaches
         netlink through linkwatch, which sends it up to a second late when another link changed
         just before (a veth's is sent at once); the line comes as the driver acts."""
-        state = self.state
-        if state is None or name != state.active_slave or not self.config.failover.fast \
-                or at < self.executor.read_at:
+        if not self._fast_for(name) or at < self.executor.read_at:
             return
         self.carriers.note(name, False, at)
         self._spawn(self._fast_failover(name, at, f"the VF driver's '{line}'"), "fast failover")
+
+    def _fast_for(self, name: str) -> bool:
+        """A carrier loss on `name` is vfbondd's to act on: it is the active slave and failover.fast is on."""
+        return self.state is not None and name == self.state.active_slave and self.config.failover.fast
 
     async def _fast_failover(self, name: str, at: float, seen: str = "the event") -> None:
         """Act on the carrier loss now rather than on the kernel's next miimon poll."""
