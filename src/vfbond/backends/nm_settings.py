@@ -1,7 +1,7 @@
 """NetworkManager profiles for a BondPlan: build them, compare them with NM's, merge into NM's (pure).
 
 Settings here are plain Python (`{"connection": {"type": "bond", ...}, ...}`), as NM's GetSettings
-returns them once the D-Bus variants are unwrapped. The D-Bus side (backends/nm.py) wraps values
+returns them once the D-Bus variants are unwrapped. The D-Bus side (backends/nm_dbus.py) wraps values
 with `SIGNATURES` on the way out. A desired value of `None` means "must not be set" (it is removed
 when merging, and an existing value is a difference).
 
