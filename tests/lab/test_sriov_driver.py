@@ -234,5 +234,13 @@ def test_a_vf_recreated_without_admin_mac_is_reported_with_its_pci_address(topol
                                 f"a random_mac kernel_message\n{d.log_tail()}")
             assert random[0]["details"]["driver"] == "igbvf" and random[0]["details"]["pci"]
             assert "the host set no MAC for this VF" in random[0]["reason"]
+            # known by its PCI address meanwhile, and not enslaved on a MAC that is not its own
+            waiting = wait_until(lambda: d.status()["vf"]["waiting"].get("sriov1"), 15, 0.5, "sriov1 waiting")
+            assert waiting["pci"] == random[0]["details"]["pci"]
+            assert f"waiting for the host to set {topology.macs[1]}" in d.bondctl("status").stdout
+            assert not Path(f"/sys/class/net/{topology.vfs[1]}/master").exists()
         finally:
-            topology.recreate_vf(1, admin_mac=True)
+            topology.recreate_vf(1, admin_mac=True)  # the host sets the admin MAC: the VF driver resets
+        wait_until(lambda: Path(f"/sys/class/net/{topology.vfs[1]}/master").exists(), 30, 0.2,
+                   f"{topology.vfs[1]} re-enslaved once it has its own MAC\n{d.log_tail()}")
+        assert not d.status()["vf"]["waiting"]

@@ -210,7 +210,17 @@ async def test_a_vf_back_on_a_random_mac_is_known_by_its_pci_address_until_its_o
     assert w.status()["waiting"] == {}
 
 
+async def test_a_vf_present_at_start_and_re_created_on_a_random_mac_is_waited_for(
+        watch: Any, tmp_path: Path) -> None:
+    """No link event before the re-creation: where it lives is known from sysfs at start."""
+    w, _ = watch
+    w.on_link(vf1("fa:16:3e:00:00:02", gone=True))
+    (tmp_path / "net/enp2s0v0/address").write_text("9a:29:63:1c:a2:2d\n")
+    w.on_kernel(kernel("igbvf 0000:02:10.0: Assigning random MAC address."))
+    assert w.status()["waiting"]["sriov1"]["pci"] == "0000:02:10.0"
+
+
 async def test_a_random_mac_at_an_address_no_configured_vf_lived_at_is_not_waited_for(watch: Any) -> None:
     w, _ = watch
-    w.on_kernel(kernel("igbvf 0000:02:10.0: Assigning random MAC address."))
+    w.on_kernel(kernel("igbvf 0000:03:10.0: Assigning random MAC address."))
     assert w.status()["waiting"] == {}

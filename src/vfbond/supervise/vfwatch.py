@@ -87,8 +87,10 @@ class VfWatch:
         self.config = config
         self.kernel_events.bond = self.pf.tracker.bond = config.bond.name
         self.pf.tracker.bounce_after = config.failover.bounce_after_s
+        self._learn_homes()
 
     async def start(self) -> None:
+        self._learn_homes()
         try:
             self.kmsg.start()
         except OSError as exc:  # no /dev/kmsg (a container): everything else still works
@@ -205,6 +207,18 @@ class VfWatch:
         for subject, lines in self.lines.items():
             slaves.setdefault(subject, {})["kernel"] = list(lines)
         return {"slaves": slaves, "waiting": self.waiting, "kmsg": {**self.kmsg.stats(), "error": self.kmsg_error}}
+
+    def _learn_homes(self) -> None:
+        """Where the configured VFs live now. A VF that sent no link event since vfbondd started (all
+        of them, on a quiet bond) may be re-created next: its address must be known already."""
+        try:
+            names = os.listdir(self._sys_net)
+        except OSError:
+            return
+        for name in names:
+            mac = self._mac(name)
+            if self._configured(name, mac) and (pci := self._pci_of(name)):
+                self.homes[self._label(name, mac)] = pci
 
     def _wait_for_mac(self, obs: KernelObservation) -> None:
         label = next((label for label, pci in self.homes.items() if pci == obs.pci), None)
