@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -48,14 +49,18 @@ def daemon(request: pytest.FixtureRequest, bonding: Path, tmp_path_factory: pyte
         yield d
 
 
-def failover_trial(d: LabDaemon) -> tuple[float, int]:
-    """Cut the active VF's carrier under a 100 pps ping; (wall time before the cut, pings lost)."""
+def failover_trial(d: LabDaemon, miimon: int) -> tuple[float, int]:
+    """Cut the active VF's carrier under a 100 pps ping; (wall time before the cut, pings lost).
+
+    The cut comes at a random point of the kernel's MII period: the failback before it happened on
+    an MII tick, and a fixed pause would cut at the same phase every time (one run gave the kernel
+    a median of 128 ms at miimon=1000 that way)."""
     topo = d.topo
     wait_until(lambda: active() == topo.vf(0) and topo.carrier(0), 15 + topo.carrier_back_s, 0.05,
                f"{topo.vf(0)} active and up")
     ping = subprocess.Popen(["ping", "-4", "-n", "-q", "-i", str(PING_INTERVAL), "-W", "1", "-w", "4",
                              topo.gw4], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    time.sleep(0.5 + random.uniform(0, miimon / 1000))
     since = time.time()
     topo.cut_carrier(0)
     wait_until(lambda: active() == topo.vf(1), 10, 0.05, f"{topo.vf(1)} active")
@@ -120,7 +125,7 @@ def test_failover_end_to_end(daemon: LabDaemon, tmp_path: Path) -> None:
             for kind, miimon in COLUMNS:
                 daemon.write_config(miimon=miimon, fast=kind == "vfbondd")
                 daemon.reload()
-                trials[f"{kind}@{miimon}"].append(failover_trial(daemon))
+                trials[f"{kind}@{miimon}"].append(failover_trial(daemon, miimon))
     finally:
         daemon.write_config()
         daemon.reload()

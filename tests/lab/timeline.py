@@ -93,9 +93,10 @@ def failover_times(links: list[LinkRecord], packets: list[Packet], since: float,
         "carrier_loss": first(links, lambda r: r.name == old and not r.carrier, t0),
         "active": first(links, lambda r: r.name == new and r.bond_active, t0),
     }
-    after = steps["active"] or t0
-    steps["announce"] = first(packets, lambda p: p.dev == new and is_announcement(p, new_mac, ip4), after)
-    steps["reply"] = first(packets, lambda p: p.dev == new and is_gateway_reply(p, gw4), after)
+    # The gratuitous ARP goes out while bonding makes the slave active, before the netlink notice
+    # of the new state: look for it from the cause. A reply counts only once the slave is active.
+    steps["announce"] = first(packets, lambda p: p.dev == new and is_announcement(p, new_mac, ip4), t0)
+    steps["reply"] = first(packets, lambda p: p.dev == new and is_gateway_reply(p, gw4), steps["active"] or t0)
     return {"cause": 0.0, **{k: None if v is None else (v - t0) * 1000 for k, v in steps.items()}}
 
 

@@ -60,3 +60,16 @@ def test_no_cause_in_the_window_means_no_trial() -> None:
     links = parse_links(ROOT, "root")
     assert failover_times(links, [], since=T + 5, cause="sw0", old="vf0", new="vf1", new_mac="x", ip4="y",
                           gw4="z") == {"cause": None}
+
+
+def test_an_announcement_stamped_before_the_active_notice_is_the_announcement() -> None:
+    """bonding sends the gratuitous ARP while it makes the slave active; the netlink notice of the new
+    state comes after it (on igbvf, by ~1 ms). The next match would be a plain ARP reply seconds later."""
+    links = sorted(parse_links(SW, "sw") + parse_links(ROOT, "root"), key=lambda r: r.t)
+    packets = parse_packets(f"""\
+{T + 0.009:.6f} fa:16:3e:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.10 tell 192.0.2.10, length 28
+{T + 5.080:.6f} fa:16:3e:00:00:02 > 8e:61:6a:35:ea:71, ethertype ARP (0x0806), length 42: Reply 192.0.2.10 is-at fa:16:3e:00:00:02, length 28
+""", "vf1")
+    got = failover_times(links, packets, since=T - 0.1, cause="sw0", old="vf0", new="vf1",
+                         new_mac="fa:16:3e:00:00:02", ip4="192.0.2.10", gw4="192.0.2.1")
+    assert got["announce"] is not None and round(got["announce"], 3) == 9.0
