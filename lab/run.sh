@@ -121,12 +121,13 @@ fi
 } > "$RES/guest.env"
 
 # The guest mounts fresh filesystems over /tmp, /var, /home...: a checkout under one of them is
-# hidden there.  The preamble (in the results dir, which vng mounts after those) mounts the host's
-# root again and binds the checkout back, read-only, then the results dir over it once more.
+# hidden there.  The preamble (in the results dir, which vng mounts after those) takes a view of
+# the root without those mounts (a bind that is not recursive; the 9p root cannot be mounted twice)
+# and binds the checkout back from it, read-only, then the results dir over it once more.
 cat > "$RES/boot.sh" <<EOF
 if [ ! -e '$ROOT/lab/guest.sh' ]; then
     mkdir -p /run/vfbond-lab/host /run/vfbond-lab/results '$ROOT'
-    mount -t 9p -o trans=virtio,version=9p2000.L,ro /dev/root /run/vfbond-lab/host || echo "cannot mount the host root" >&2
+    mount --bind / /run/vfbond-lab/host || echo "cannot bind the root" >&2
     mount --bind '$RES' /run/vfbond-lab/results
     mount --bind -o ro '/run/vfbond-lab/host$ROOT' '$ROOT'
     mount --bind /run/vfbond-lab/results '$RES'
