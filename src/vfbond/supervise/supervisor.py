@@ -205,7 +205,9 @@ class Supervisor:
             if state is not None and ev.master is None and ev.kind not in UPPER_KINDS and not self.applying():
                 self._spawn(self._reenslave(ev), "re-enslave")  # may wait out the grace: don't stall events
         if ours or configured:
-            await self.refresh()
+            # Not awaited: the messages of one change (carrier, bond and slave states) then share one
+            # read in the executor's queue instead of one dump each (a flapping VF kept a core busy).
+            self._spawn(self.refresh(), "refresh")
 
     def on_verdict(self, label: str, old: Verdict, new: Verdict) -> None:
         """Probe verdicts change outside netlink: report path failures and let the policy act."""
