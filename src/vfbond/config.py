@@ -52,6 +52,11 @@ class IPConfig:
     addresses: tuple[str, ...] = ()
     gateway: str | None = None
 
+    @property
+    def first_ip(self) -> str | None:
+        """The first address without its prefix (an ARP sender IP), None without addresses."""
+        return str(ipaddress.ip_interface(self.addresses[0]).ip) if self.addresses else None
+
 
 @dataclass(frozen=True)
 class BondConfig:
