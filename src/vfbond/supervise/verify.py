@@ -57,6 +57,7 @@ class FailoverCheck:
         self.faults = faults
         self.tries, self.timeout, self.margin = tries, timeout, margin
         self._counters: dict[str, AnnouncementCounter] = {}  # backup's ifname -> its counter
+        self._failing: set[str] = set()  # backups whose counter would not open: reported once
         self._tasks: set[asyncio.Task[None]] = set()
 
     def on_read(self, state: BondState | None, moved: Event | None, config: Config, since: float) -> None:
@@ -73,12 +74,17 @@ class FailoverCheck:
         backups = {s.name for s in state.slaves if s.name != state.active_slave} if state else set()
         for name in self._counters.keys() - backups:
             self._counters.pop(name).close()
+        self._failing &= backups
         for name in sorted(backups - self._counters.keys()):
             try:
                 self._counters[name] = AnnouncementCounter(name)
             except OSError as exc:
-                if exc.errno not in probes.GONE:  # a VF gone meanwhile is no fault; EPERM is
+                # A VF gone meanwhile is no fault; EPERM is, once: every read retries it.
+                if exc.errno not in probes.GONE and name not in self._failing:
                     self.faults.record(f"announcement counter on {name}", exc)
+                self._failing.add(name)
+            else:
+                self._failing.discard(name)
 
     async def close(self) -> None:
         for task in self._tasks:
