@@ -155,6 +155,10 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"\nlast {last['type']}: {_ago(last['time'])} "
                      f"({time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last['time']))}), "
                      f"{last['old_active'] or '-'} -> {last['new_active'] or '-'}: {last['reason']}")
+        check = data.get("last_check")
+        if check and check["time"] >= last["time"]:
+            verdict = "verified" if check["type"] == "failover_verified" else "UNVERIFIED"
+            lines.append(f"  {verdict}: {check['reason']}")
     elif data["source"] == "vfbondd":
         lines.append("\nlast failover: none recorded")
     if data.get("isolated"):

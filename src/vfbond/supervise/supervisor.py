@@ -352,6 +352,7 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         last = self.reporter.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
+        check = self.reporter.history.last(1, (EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED))
         health = {}
         if self.probing is not None:
             snapshot = self.probing.snapshot()
@@ -365,6 +366,7 @@ class Supervisor:
             "starting": self.starting,
             "primary": self.primary_ifname(),
             "last_failover": last[0].to_dict() if last else None,
+            "last_check": check[0].to_dict() if check else None,
             "warnings": bond_warnings(self.state, len(self.config.bond.slaves)) if self.state else [],
             "faults": self.faults.snapshot(),
         }
