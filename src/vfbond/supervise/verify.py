@@ -12,7 +12,6 @@ it is counted as a fault and leaves the supervision running.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import time
 from collections.abc import Callable
@@ -118,7 +117,7 @@ class FailoverCheck:
                 try:
                     rtt = await probes.ask(new, target, config.bond.ipv4.first_ip, self.timeout)
                 except OSError as exc:
-                    problem = f"cannot probe out of {new}: {errno.errorcode.get(exc.errno or 0, exc)}"
+                    problem = f"cannot probe out of {new}: {exc.strerror or exc}"
                     break
                 if rtt is not None:
                     verified = True
