@@ -234,7 +234,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         return exitcodes.OK
     for e in events:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
-        print(f"{stamp}  {e['severity']:<8} {e['type']:<15} {_event_text(e)}")
+        print(f"{stamp}  {e['severity']:<8} {e['type']:<19} {_event_text(e)}")
     if not events:
         print("no events recorded")
     return exitcodes.OK
