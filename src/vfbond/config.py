@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from vfbond import redact
+from vfbond import paths, redact
 
-DEFAULT_PATH = Path("/etc/vfbond/vfbond.yaml")
+DEFAULT_PATH = Path(paths.CONFIG)
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
 
@@ -51,6 +51,11 @@ class SlaveSpec:
 class IPConfig:
     addresses: tuple[str, ...] = ()
     gateway: str | None = None
+
+    @property
+    def first_ip(self) -> str | None:
+        """The first address without its prefix (an ARP sender IP), None without addresses."""
+        return str(ipaddress.ip_interface(self.addresses[0]).ip) if self.addresses else None
 
 
 @dataclass(frozen=True)
@@ -129,9 +134,9 @@ class AlertConfig:
 
 @dataclass(frozen=True)
 class DaemonConfig:
-    socket: str = "/run/vfbond/control.sock"
+    socket: str = paths.SOCKET
     socket_group: str | None = None  # root-only unless a group is named
-    state_dir: str = "/var/lib/vfbond"
+    state_dir: str = paths.STATE_DIR
     history: int = 1000
 
 

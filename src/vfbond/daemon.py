@@ -27,7 +27,9 @@ from vfbond.judge.flap import FlapLimiter
 from vfbond.report.events import Event, EventType, History
 from vfbond.report.reporter import Reporter
 from vfbond.supervise.faults import Faults
+from vfbond.supervise.simulate import report_dict, switch_and_prove
 from vfbond.supervise.supervisor import Supervisor
+from vfbond.supervise.verify import FailoverCheck
 from vfbond.supervise.vfwatch import VfWatch
 from vfbond.watch.links import RCVBUF, LinkWatcher
 
@@ -60,6 +62,7 @@ class Daemon:
         alerts = world_mod.make_alerts(config)
         self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults)
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
+        self.check = self.supervisor.check = FailoverCheck(self.supervisor.emit, self.faults)
         self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting))
         self.supervisor.applying = lambda: self.world.converger.applying
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
@@ -123,8 +126,6 @@ class Daemon:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
 
     async def _simulate(self, args: dict[str, Any]) -> Any:
-        from vfbond.supervise.simulate import report_dict, switch_and_prove  # scapy, on first use only
-
         sup = self.supervisor
         await sup.refresh()
         state = sup.state
@@ -297,6 +298,7 @@ class Daemon:
         await self.world.converger.close()
         if self.supervisor.probing is not None:
             await self.supervisor.probing.stop()
+        await self.check.close()
         self.watcher.close()
         await self.vfwatch.close()
         self.ipr.close()

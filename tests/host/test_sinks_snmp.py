@@ -41,6 +41,9 @@ NAMES = {
     EventType.PF_RESET: "VFBOND-MIB::vfbondPfReset",
     EventType.RECOVERED: "VFBOND-MIB::vfbondRecovered",
     EventType.RECOVERY_ATTEMPT: "VFBOND-MIB::vfbondRecoveryAttempt",
+    EventType.FAILOVER_VERIFIED: "VFBOND-MIB::vfbondFailoverVerified",
+    EventType.FAILOVER_UNVERIFIED: "VFBOND-MIB::vfbondFailoverUnverified",
+    EventType.PEERS_NOT_NOTIFIED: "VFBOND-MIB::vfbondPeersNotNotified",
     EventType.SLAVE_DOWN: "IF-MIB::linkDown",
     EventType.SLAVE_UP: "IF-MIB::linkUp",
 }
@@ -144,8 +147,8 @@ async def test_v2c_link_traps_are_if_mib_link_down_and_up(trapd: Trapd) -> None:
 
 
 async def test_every_event_type_decodes_to_its_notification_in_the_shipped_mib(trapd: Trapd) -> None:
-    events = [Event(kind, "bond0", slave="vf0", reason=kind.value, details={"ifindex": 7, "suppressed": 12})
-              for kind in EventType]
+    events = [Event(kind, "bond0", slave="vf0", reason=kind.value,
+                    details={"ifindex": 7, "suppressed": 12, "reply_ms": 41.6}) for kind in EventType]
     await send(SnmpTarget("127.0.0.1", trapd.port, community="vfbond-ro"), *events)
     got = await trapd.notifications(len(events))
     assert [varbinds[1] for _, varbinds in got] == [f"SNMPv2-MIB::snmpTrapOID.0 = OID: {NAMES[e.type]}"
@@ -154,6 +157,7 @@ async def test_every_event_type_decodes_to_its_notification_in_the_shipped_mib(t
     by_type = {e.type: varbinds for e, (_, varbinds) in zip(events, got, strict=True)}
     assert "VFBOND-MIB::vfbondEventSuppressed.0 = Gauge32: 12 events" in by_type[EventType.FLAP_SUMMARY]
     assert "VFBOND-MIB::vfbondEventSeverity.0 = INTEGER: critical(2)" in by_type[EventType.BOND_ISOLATED]
+    assert "VFBOND-MIB::vfbondEventReplyTime.0 = Gauge32: 42 milliseconds" in by_type[EventType.FAILOVER_VERIFIED]
 
 
 async def test_v2c_inform_is_acknowledged(trapd: Trapd) -> None:

@@ -16,6 +16,7 @@ import random
 import re
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +190,16 @@ def test_daemon_cost(daemon: LabDaemon) -> None:
     out = os.environ.get("VFBOND_LAB_RESULTS")
     if out:
         Path(out, "bench-cost.md").write_text(text + "\n")
+
+
+def test_fast_failover_path_under_emulation() -> None:
+    """bench/hotpath.py in the guest: the same recorded-message profile as natively, under TCG."""
+    script = Path(__file__).resolve().parents[2] / "bench" / "hotpath.py"
+    python = Path(sys.executable)
+    timed = subprocess.run([python, script, "--runs", "300"], capture_output=True, text=True, timeout=600, check=True)
+    profiled = subprocess.run([python, script, "--runs", "100", "--profile"], capture_output=True, text=True,
+                              timeout=600, check=True)
+    print("\n" + timed.stdout + "\n".join(profiled.stdout.splitlines()[:40]))
+    out = os.environ.get("VFBOND_LAB_RESULTS")
+    if out:
+        Path(out, "bench-hotpath.txt").write_text(timed.stdout + profiled.stdout)

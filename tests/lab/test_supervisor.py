@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Topology, run, wait_until
@@ -199,6 +200,61 @@ def test_peers_learn_the_new_mac_after_failover(clean: LabDaemon, num_grat_arp: 
     finally:
         clean.write_config()
         clean.bondctl("reload")
+
+
+def check_of(d: LabDaemon, since: float, new: str, timeout: float = 15) -> dict[str, Any]:
+    """The check vfbondd made of the move onto `new` (failover_verified or failover_unverified)."""
+    kinds = ("failover_verified", "failover_unverified")
+    found = wait_until(lambda: [e for e in d.events_since(since) if e["type"] in kinds and e["new_active"] == new],
+                       timeout, 0.2, f"the check of the move onto {new}\n{d.log_tail()}")
+    return found[0]
+
+
+def test_a_failover_onto_a_healthy_backup_is_verified_with_the_time_to_the_first_reply(clean: LabDaemon) -> None:
+    t_wall = time.time()
+    clean.topo.cut_carrier(0)
+    check = check_of(clean, t_wall, clean.topo.vf(1))
+    print(f"\n{check['type']}: {check['reason']} {json.dumps(check['details'])}")
+    assert check["type"] == "failover_verified" and check["severity"] == "info"
+    assert check["old_active"] == clean.topo.vf(0)
+    assert 0 < check["details"]["reply_ms"] < 5000 and check["details"]["target"] == clean.topo.gw4
+    assert check["details"]["peer_notifications"] >= 1
+
+
+def test_a_failover_onto_a_blackholed_backup_is_unverified(clean: LabDaemon) -> None:
+    topo = clean.topo
+    topo.blackhole(1)  # carrier stays up and no probes run: vfbondd and the kernel see a good backup
+    t_wall = time.time()
+    topo.cut_carrier(0)
+    time_until_active(topo.vf(1), time.monotonic())
+    check = check_of(clean, t_wall, topo.vf(1))
+    print(f"\n{check['type']}: {check['reason']} {json.dumps(check['details'])}")
+    assert check["type"] == "failover_unverified" and check["severity"] == "err"
+    assert "the backup took over but the gateway does not answer through it" in check["reason"]
+    assert "reply_ms" not in check["details"] and check["details"]["probes_sent"] == 3
+
+
+@pytest.mark.parametrize("num", [0, 1, 3])
+def test_peer_notifications_leaving_the_new_vf_are_counted(clean: LabDaemon, num: int) -> None:
+    """As the kernel's selftest bond_options.sh (garp_test) counts them with tc: num_grat_arp
+    gratuitous ARPs leave the new active slave; with 0 vfbondd sends one per address itself."""
+    topo = clean.topo
+    clean.write_config(bond_extra=f"  num_grat_arp: {num}\n  num_unsol_na: {num}\n")
+    clean.reload()
+    try:
+        wait_until(lambda: clean.status()["bond"]["num_peer_notif"] == num, 10, 0.2, "num_peer_notif set")
+        t_wall = time.time()
+        topo.cut_carrier(0)
+        check = check_of(clean, t_wall, topo.vf(1), timeout=20)
+        details = check["details"]
+        print(f"\nnum_grat_arp={num}: {check['type']} {json.dumps(details)}")
+        assert check["type"] == "failover_verified"
+        assert details["garp"] == (num or 1), "one gratuitous ARP per notification for the bond's one IPv4 address"
+        assert details["na"] >= (num or 1)  # per notification one per IPv6 address, link-local included
+        assert not [e for e in clean.events_since(t_wall) if e["type"] == "peers_not_notified"]
+    finally:
+        clean.write_config()
+        clean.reload()
 
 
 PROBES = """probes:

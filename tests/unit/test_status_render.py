@@ -52,3 +52,16 @@ def test_without_probes_status_says_the_path_is_unmonitored() -> None:
     assert "NOTE: probes off: a dead path with carrier up (forced link state, upstream failure) goes unnoticed; " \
            "enable probes" in render_status(data(probes="disabled"))
     assert "probes off" not in render_status(data(probes="enabled"))
+
+
+def test_the_last_failover_shows_its_check_unless_the_check_is_older() -> None:
+    moved = {"type": "failover", "time": 1000.0, "old_active": "enp1s0v0", "new_active": "enp2s0v0",
+             "reason": "carrier loss on enp1s0v0"}
+    check = {"type": "failover_unverified", "time": 1003.5,
+             "reason": "the backup took over but the gateway does not answer through it: no reply from 192.0.2.1"}
+    text = render_status({**data(), "last_failover": moved, "last_check": check})
+    assert "  UNVERIFIED: the backup took over but the gateway does not answer through it" in text
+    verified = {**check, "type": "failover_verified", "reason": "192.0.2.1 answers through enp2s0v0 41.6 ms after"}
+    assert "  verified: 192.0.2.1 answers" in render_status({**data(), "last_failover": moved, "last_check": verified})
+    older = {**verified, "time": 990.0}  # the check of an earlier move: this one is not checked yet
+    assert "verified" not in render_status({**data(), "last_failover": moved, "last_check": older})

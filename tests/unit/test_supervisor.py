@@ -286,3 +286,37 @@ async def test_a_carrier_back_before_the_kernel_ends_its_downdelay_is_up() -> No
     assert sup.verdicts() == {"vf0": "up", "vf1": "up"}
     await sup.evaluate()
     assert fake.switches == []
+
+
+class RecordingCheck:
+    """Stands in for supervise/verify.py's FailoverCheck: what the supervisor hands it, and when."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str | None, EventType | None, str | None, float]] = []
+
+    def on_read(self, state: BondState | None, moved: Event | None, config: Config, since: float) -> None:
+        self.calls.append((state.active_slave if state else None, moved.type if moved else None,
+                           moved.new_active if moved else None, since))
+
+
+async def test_every_move_of_the_active_slave_is_handed_to_the_check_after_the_switch() -> None:
+    sup, fake, published = supervisor()
+    check = RecordingCheck()
+    sup.check = check  # type: ignore[assignment]
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    await sup.on_link(event("vf0", False, at=time.monotonic()))
+    moves = [c for c in check.calls if c[1] is not None]
+    assert moves == [("vf1", EventType.FAILOVER, "vf1", moves[0][3])]
+    assert fake.switches and 0 < moves[0][3] <= fake.read_at  # stamped by the read that saw the switch
+    assert all(c[1] is None for c in check.calls if c not in moves)  # every other read only keeps the counters
+    fake.read(bond("vf0"))  # failback onto the primary
+    assert check.calls[-1][1:3] == (EventType.FAILBACK, "vf0")
+
+
+def test_reads_during_the_start_only_keep_the_counters() -> None:
+    sup, fake, _ = supervisor(started=False)
+    check = RecordingCheck()
+    sup.check = check  # type: ignore[assignment]
+    fake.read(bond(None, up0=False, up1=False))
+    fake.read(bond("vf0"))
+    assert [c[1] for c in check.calls] == [None, None]

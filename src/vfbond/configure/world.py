@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 from pyroute2 import AsyncIPRoute
 
@@ -17,9 +16,7 @@ from vfbond.config import Config, DaemonConfig
 from vfbond.configure.converger import Converger
 from vfbond.kernel import announce
 from vfbond.sinks import Dispatcher, build_sinks
-
-if TYPE_CHECKING:
-    from vfbond.supervise.probing import OnVerdict, Probing
+from vfbond.supervise.probing import OnVerdict, Probing
 
 
 @dataclass
@@ -33,8 +30,6 @@ class World:
 def make_probing(config: Config, on_verdict: OnVerdict) -> Probing | None:
     if not config.probes.enabled:
         return None
-    from vfbond.supervise.probing import Probing  # scapy is loaded only when probes are on
-
     return Probing(config.bond, config.probes, on_verdict)
 
 

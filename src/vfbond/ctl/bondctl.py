@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import json
 import signal
 import sys
@@ -12,21 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
-
-from vfbond import __version__
-from vfbond import config as config_mod
-from vfbond.backends.base import BackendError
-from vfbond.backends.select import select_backend
-from vfbond.configure.apply import converge
-from vfbond.configure.plan import PlanError
-from vfbond.ctl import day0, doctor, exitcodes
+from vfbond import __version__, paths
+from vfbond.ctl import exitcodes
 from vfbond.ctl.control import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
-from vfbond.ctl.diagnose import bond_warnings
-from vfbond.kernel.inspect import read_bond
-from vfbond.report.events import History
 
-DEFAULT_SOCKET = config_mod.DaemonConfig.socket
+# Imports are made in the commands that need them: `status` and `health` answered by vfbondd need
+# no netlink (pyroute2), no config (PyYAML, ssl), no backend (dbus-fast), and start in a fraction
+# of the time (bench/startup.py).
+
+DEFAULT_SOCKET = paths.SOCKET
 
 
 def _exit_codes_text() -> str:
@@ -48,6 +42,13 @@ def _ago(ts: float | None) -> str:
 
 
 def _kernel_status(bond: str) -> dict[str, Any] | None:
+    import asyncio
+
+    from pyroute2 import AsyncIPRoute
+
+    from vfbond.ctl.diagnose import bond_warnings
+    from vfbond.kernel.inspect import read_bond
+
     async def read() -> dict[str, Any] | None:
         async with AsyncIPRoute() as ipr:
             state = await read_bond(ipr, bond)
@@ -154,6 +155,10 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"\nlast {last['type']}: {_ago(last['time'])} "
                      f"({time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last['time']))}), "
                      f"{last['old_active'] or '-'} -> {last['new_active'] or '-'}: {last['reason']}")
+        check = data.get("last_check")
+        if check and check["time"] >= last["time"]:
+            verdict = "verified" if check["type"] == "failover_verified" else "UNVERIFIED"
+            lines.append(f"  {verdict}: {check['reason']}")
     elif data["source"] == "vfbondd":
         lines.append("\nlast failover: none recorded")
     if data.get("isolated"):
@@ -219,6 +224,8 @@ def cmd_events(args: argparse.Namespace) -> int:
     try:
         events = request(args.socket, "events", {"count": args.count}, timeout=args.timeout or QUICK_TIMEOUT)
     except DaemonNotRunning:
+        from vfbond.report.events import History
+
         # The history is persisted: it can be read while vfbondd is down.
         history = History(Path(args.state_dir) / "events.jsonl", size=max(args.count, 1))
         events = [e.to_dict() for e in history.last(args.count)]
@@ -227,7 +234,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         return exitcodes.OK
     for e in events:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
-        print(f"{stamp}  {e['severity']:<8} {e['type']:<15} {_event_text(e)}")
+        print(f"{stamp}  {e['severity']:<8} {e['type']:<19} {_event_text(e)}")
     if not events:
         print("no events recorded")
     return exitcodes.OK
@@ -266,7 +273,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from pyroute2 import AsyncIPRoute
+
+    from vfbond import config as config_mod
+    from vfbond.backends.base import BackendError
+    from vfbond.backends.select import select_backend
+    from vfbond.configure.apply import converge
+    from vfbond.configure.plan import PlanError
+
     config = config_mod.load(args.config)
+
     def say(line: str) -> None:
         if not args.json:
             print(f"  {line}", file=sys.stderr, flush=True)
@@ -304,6 +322,8 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from vfbond import config as config_mod
+
     config = config_mod.load(args.config)
     if args.json:
         _print_json({"config": args.config, "valid": True, "bond": config.bond.name,
@@ -314,7 +334,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def parser() -> argparse.ArgumentParser:
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command whose module is imported when it runs (doctor, day0: netlink, D-Bus, YAML, MIME)."""
+    def run(args: argparse.Namespace) -> int:
+        func: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
+        return func(args)
+    return run
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """bondctl's arguments; the options of doctor and day0 are added only when `command` is one of
+    them (or None: all), since they live in those modules, which are slow to import."""
     p = argparse.ArgumentParser(
         prog="bondctl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -352,7 +382,7 @@ def parser() -> argparse.ArgumentParser:
              "the host, PF reset / recovered with the outage / recovery attempt). Asks vfbondd; when it is not\n"
              "running, reads the history file it left in --state-dir.")
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
-    ev.add_argument("--state-dir", default=config_mod.DaemonConfig.state_dir,
+    ev.add_argument("--state-dir", default=paths.STATE_DIR,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
     sim = add("simulate-failover", cmd_simulate, "switch to the backup now and measure it (needs vfbondd)",
               "Make the backup slave active through vfbondd, then prove traffic flows on it: ARP requests for\n"
@@ -371,7 +401,7 @@ def parser() -> argparse.ArgumentParser:
              "bond back until it matches. An existing bond (e.g. from day0 nmcli lines) is adopted and updated\n"
              "in place. Invalid config or missing VF: exit 2, nothing changed. With vfbondd running, prefer\n"
              "`bondctl reload`, which does the same inside the daemon.")
-    ap.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
+    ap.add_argument("-c", "--config", default=paths.CONFIG, help="config file (default: %(default)s)")
     ap.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     add("reload", cmd_reload, "make vfbondd re-read its config (like SIGHUP)",
         "Ask vfbondd to re-read its config. An invalid config is refused with its errors and the running\n"
@@ -379,8 +409,9 @@ def parser() -> argparse.ArgumentParser:
     cc = add("check-config", cmd_check_config, "validate a config file without touching anything",
              "Validate the config; print every problem as file:line: field: what is wrong. Fix: how. Exit 2 if\n"
              "invalid. Changes nothing.")
-    cc.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
-    dr = add("doctor", doctor.cmd_doctor, "pre-flight checks of the bond and vfbondd, each PASS/WARN/FAIL with a fix",
+    cc.add_argument("-c", "--config", default=paths.CONFIG, help="config file (default: %(default)s)")
+    dr = add("doctor", _lazy("vfbond.ctl.doctor", "cmd_doctor"),
+             "pre-flight checks of the bond and vfbondd, each PASS/WARN/FAIL with a fix",
              "Check what an operator needs before trusting the bond: the config is valid; both VFs are present\n"
              "(found by MAC or name) and enslaved; their MACs differ; they come from different NICs where the VM\n"
              "can see it (physical function, NUMA node); fail_over_mac=active and no VF carries another's MAC;\n"
@@ -390,28 +421,34 @@ def parser() -> argparse.ArgumentParser:
              "probes watch the path behind each VF; the bond matches the config; NetworkManager and\n"
              "ifcfg/initscripts do not both manage it; vfbondd runs (on this config) and its unit is enabled.\n"
              "Changes nothing.")
-    doctor.add_arguments(dr)
+    if command in (None, "doctor"):
+        from vfbond.ctl import doctor
+
+        doctor.add_arguments(dr)
     dr.epilog = ("exit codes:\n  0  every check passed\n  6  warnings, no failure\n  1  at least one check failed\n"
                  "  2  bad arguments")
-    d0 = add("day0", day0.cmd_render, "render cloud-init day0 user-data: config, offline install, vfbondd unit",
+    d0 = add("day0", _lazy("vfbond.ctl.day0", "cmd_render"),
+             "render cloud-init day0 user-data: config, offline install, vfbondd unit",
              "`day0 render` validates the config (invalid: exit 2, nothing written) and prints cloud-init user-data\n"
              "that writes it to /etc/vfbond/vfbond.yaml, writes the vfbondd unit, installs vfbond offline from a\n"
              "wheelhouse in the VM (--wheelhouse) into the venv /opt/vfbond, checks the config with the installed\n"
              "version, then enables and starts vfbondd. --mime gives the multipart form Cisco ESC passes: a\n"
              "text/cloud-boothook part doing the same once per instance early in boot (bond up before\n"
              "network-online.target), then the plain text/cloud-config part. See cloud-init/README.md.")
-    day0.add_arguments(d0)
+    if command in (None, "day0"):
+        from vfbond.ctl import day0
+
+        day0.add_arguments(d0)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `bondctl events | head` ends quietly
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # The command is the first word that is no option (bondctl's own options take no value).
+    args = parser(next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
     try:
         return args.func(args)
-    except config_mod.ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return exitcodes.USAGE
     except DaemonNotRunning as exc:
         print(f"bondctl {args.command}: vfbondd is not running (no socket at {exc}). "
               "Start it: systemctl start vfbondd", file=sys.stderr)
@@ -419,6 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"bondctl {args.command}: {exc}", file=sys.stderr)
         return exc.code
+    except Exception as exc:
+        from vfbond.config import ConfigError  # loaded already by the command that read a config
+
+        if not isinstance(exc, ConfigError):
+            raise
+        print(exc, file=sys.stderr)
+        return exitcodes.USAGE
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ or {"ok": false, "error": "...", "code": <exit code>}.
 
 from __future__ import annotations
 
-import asyncio
 import grp
 import json
 import logging
@@ -14,9 +13,12 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vfbond.ctl import exitcodes
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger("vfbond")
 
@@ -46,6 +48,8 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
+        import asyncio  # here, not at the top: bondctl's client side starts faster without it
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()  # left over by a crash: nobody can be listening on it (systemd restarts us)
@@ -59,6 +63,8 @@ class ControlServer:
             os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
         try:
             line = await reader.readline()
             reply = await self._dispatch(line)

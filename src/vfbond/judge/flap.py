@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from vfbond.report.events import Event, EventType
 
 LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
-# A flapping active VF moves the bond and its degraded/restored state each time: one window per bond.
+# A flapping active VF moves the bond, its degraded/restored state and the check of each move
+# (verify.py) each time: one window per bond.
 # Isolation is never folded.
-BOND_EVENTS = (EventType.FAILOVER, EventType.FAILBACK, EventType.BOND_DEGRADED, EventType.BOND_RESTORED)
+BOND_EVENTS = (EventType.FAILOVER, EventType.FAILBACK, EventType.BOND_DEGRADED, EventType.BOND_RESTORED,
+               EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED, EventType.PEERS_NOT_NOTIFIED)
 
 
 @dataclass
@@ -79,7 +81,7 @@ class FlapLimiter:
         if slave is None:
             active = window.last.new_active if window.last else None
             return Event(EventType.FLAP_SUMMARY, bond,
-                         reason=f"bond flapping: {total} failover/failback/degraded/restored events not sent in "
+                         reason=f"bond flapping: {total} failover/failback/degraded/restored/check events not sent in "
                                 f"{self.window:g}s, last: {window.last.type.value if window.last else '-'}",
                          details={"suppressed": total, **{t.value: window.suppressed[t] for t in BOND_EVENTS},
                                   "passed": window.passed, "window_s": self.window,

@@ -51,6 +51,11 @@ class EventType(StrEnum):
     PF_RESET = "pf_reset"  # a VF lost carrier because its PF is resetting
     RECOVERED = "recovered"  # that VF has carrier again; details["outage_ms"]
     RECOVERY_ATTEMPT = "recovery_attempt"  # it stayed down: vfbondd bounced it once
+    # After a failover/failback (supervise/verify.py): the gateway answered through the new VF
+    # (details: reply_ms, peer_notifications), or did not; no GARP/NA left it while peers need one.
+    FAILOVER_VERIFIED = "failover_verified"
+    FAILOVER_UNVERIFIED = "failover_unverified"
+    PEERS_NOT_NOTIFIED = "peers_not_notified"
 
 
 SEVERITY: dict[EventType, Severity] = {
@@ -71,6 +76,9 @@ SEVERITY: dict[EventType, Severity] = {
     EventType.PF_RESET: Severity.WARNING,
     EventType.RECOVERED: Severity.NOTICE,
     EventType.RECOVERY_ATTEMPT: Severity.ERR,
+    EventType.FAILOVER_VERIFIED: Severity.INFO,
+    EventType.FAILOVER_UNVERIFIED: Severity.ERR,
+    EventType.PEERS_NOT_NOTIFIED: Severity.ERR,
 }
 
 

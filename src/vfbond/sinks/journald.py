@@ -41,6 +41,9 @@ MESSAGE_IDS: dict[EventType, str] = {
     EventType.PF_RESET: "90340aa2a37b4e6ead93a3f3ca3cc3e0",
     EventType.RECOVERED: "19ee49c2a7a1438abf0d57bd7b84abc0",
     EventType.RECOVERY_ATTEMPT: "038e0152c0a6442281acb5edab1934cc",
+    EventType.FAILOVER_VERIFIED: "d45a2a2a513b40dea8a1102d80763e5f",
+    EventType.FAILOVER_UNVERIFIED: "5de4f212f8124ae193a1dab842d6615b",
+    EventType.PEERS_NOT_NOTIFIED: "1eb3a8c4730847d9859319b0dadd399e",
 }
 
 

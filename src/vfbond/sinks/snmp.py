@@ -71,9 +71,12 @@ NOTIFICATIONS: dict[EventType, int] = {  # vfbondNotifications (SNMP_ROOT.0) mem
     EventType.PF_RESET: 13,
     EventType.RECOVERED: 14,
     EventType.RECOVERY_ATTEMPT: 15,
+    EventType.FAILOVER_VERIFIED: 16,
+    EventType.FAILOVER_UNVERIFIED: 17,
+    EventType.PEERS_NOT_NOTIFIED: 18,
 }
 # vfbondObjects
-OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE = range(1, 9)
+OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE, OBJ_REPLY = range(1, 10)
 
 AUTH_PROTOCOLS = {"sha": USM_AUTH_HMAC96_SHA, "sha256": USM_AUTH_HMAC192_SHA256, "md5": USM_AUTH_HMAC96_MD5}
 # aes256 is the Blumenthal draft key extension, what Net-SNMP calls AES256 (Cisco's is AES256C).
@@ -99,6 +102,8 @@ def notification_varbinds(event: Event) -> tuple[str, VarBinds]:
         varbinds.append((f"{obj}.{OBJ_SUPPRESSED}.0", Unsigned32(int(event.details.get("suppressed", 0)))))
     if event.type is EventType.RECOVERED:
         varbinds.append((f"{obj}.{OBJ_OUTAGE}.0", Unsigned32(int(event.details.get("outage_ms", 0)))))
+    if event.type is EventType.FAILOVER_VERIFIED:
+        varbinds.append((f"{obj}.{OBJ_REPLY}.0", Unsigned32(round(event.details.get("reply_ms", 0)))))
     return f"{SNMP_ROOT}.0.{NOTIFICATIONS[event.type]}", varbinds
 
 

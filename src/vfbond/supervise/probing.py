@@ -6,7 +6,6 @@ is the one place that maps between them for the probes.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +20,7 @@ class Probing:
     def __init__(self, bond: BondConfig, config: ProbeConfig, on_change: OnVerdict) -> None:
         self.config = config
         self.health = Health([s.label for s in bond.slaves], config, on_change=on_change)
-        ipv4 = bond.ipv4.addresses
-        self.bond_ipv4 = str(ipaddress.ip_interface(ipv4[0]).ip) if ipv4 else None
+        self.bond_ipv4 = bond.ipv4.first_ip
         self.probers: dict[str, SlaveProber] = {}
 
     def bind(self, label: str, ifname: str) -> None:

@@ -40,8 +40,7 @@ def probe_target(sup: Supervisor) -> tuple[str | None, str | None]:
     bond = sup.config.bond
     targets = [t for t in sup.config.probes.targets if ipaddress.ip_address(t).version == 4]
     target = targets[0] if targets else bond.ipv4.gateway
-    sender = str(ipaddress.ip_interface(bond.ipv4.addresses[0]).ip) if bond.ipv4.addresses else None
-    return target, sender
+    return target, bond.ipv4.first_ip
 
 
 async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeout: float = 5.0) -> SwitchReport:

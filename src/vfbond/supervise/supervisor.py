@@ -38,7 +38,8 @@ from vfbond.supervise.faults import Faults
 from vfbond.watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
-    from vfbond.supervise.probing import Probing  # scapy: loaded only when probes are enabled
+    from vfbond.supervise.probing import Probing
+    from vfbond.supervise.verify import FailoverCheck
 
 log = logging.getLogger("vfbond")
 
@@ -62,6 +63,7 @@ class Supervisor:
         self.executor = Executor(config.bond.name, ipr, self._changed)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.probing: Probing | None = None  # set when probes are enabled
+        self.check: FailoverCheck | None = None  # proves each move of the active slave (daemon.py sets it)
         self.starting = True  # until the bond is first up: settling carriers are not reported
         self.isolated = False  # reported isolated and not yet usable again
         self._probe_isolated = False
@@ -144,15 +146,23 @@ class Supervisor:
         if self.starting:
             if bond_up(cur, expected):
                 self.end_startup()
+            self._check(cur, None)
             return
         events = transitions.derive(prev, cur, self.bond, self.primary_ifname(), expected=expected, reason=reason)
         for event in events:
             self.emit(event)
-        moved = any(e.type in (EventType.FAILOVER, EventType.FAILBACK) for e in events)
+        moved = next((e for e in events if e.type in (EventType.FAILOVER, EventType.FAILBACK)), None)
+        self._check(cur, moved)
         if moved and cur is not None and cur.num_peer_notif == 0 and cur.addresses:
             # The kernel sends no gratuitous ARP / unsolicited NA with num_grat_arp=0, and
             # peers would keep sending to the old VF's MAC: announce the move ourselves.
             self._spawn(asyncio.to_thread(announce, cur.name, cur.link.mac, cur.addresses), "announce")
+
+    def _check(self, cur: BondState | None, moved: Event | None) -> None:
+        """Keep the peer-notification counters on the backups; prove a move off the hot path."""
+        if self.check is not None:
+            with self.faults.contained("failover check"):
+                self.check.on_read(cur, moved, self.config, self.executor.read_at)
 
     def end_startup(self, waited: float | None = None) -> None:
         """Say once how the bond came up: when it is up, or (`waited`) when it took too long."""
@@ -345,6 +355,7 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         last = self.reporter.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
+        check = self.reporter.history.last(1, (EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED))
         health = {}
         if self.probing is not None:
             snapshot = self.probing.snapshot()
@@ -358,6 +369,7 @@ class Supervisor:
             "starting": self.starting,
             "primary": self.primary_ifname(),
             "last_failover": last[0].to_dict() if last else None,
+            "last_check": check[0].to_dict() if check else None,
             "warnings": bond_warnings(self.state, len(self.config.bond.slaves)) if self.state else [],
             "faults": self.faults.snapshot(),
         }

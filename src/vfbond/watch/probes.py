@@ -7,7 +7,7 @@ so the backup slave is tested too, with its own MAC as source: valid under fail_
 and accepted by the switch's spoof-check. Replies are matched on the same slave's socket.
 
 Cost: the sockets are opened once per slave and read with loop.add_reader; the request frames
-are built once (scapy) and re-sent as bytes; only replies to this slave's MAC pass the kernel
+are built once and re-sent as bytes; only replies to this slave's MAC pass the kernel
 filter and get parsed.
 """
 
@@ -34,6 +34,44 @@ GONE = (errno.ENODEV, errno.ENXIO, errno.ENETDOWN)
 ETHERTYPE = {4: arp.ETH_P_ARP, 6: ndisc.ETH_P_IPV6}
 FILTER = {4: arp.FILTER, 6: ndisc.FILTER}
 ANSWERED = {4: arp.replier, 6: ndisc.advertiser}
+
+
+def request_frame(mac: str, target: str, sender_ipv4: str | None) -> bytes:
+    """The ARP request (IPv4 target) or Neighbor Solicitation (IPv6) for `target` from `mac`."""
+    if ipaddress.ip_address(target).version == 4:
+        return arp.request(mac, target, sender_ipv4)
+    return ndisc.solicitation(mac, target)
+
+
+async def ask(ifname: str, target: str, sender_ipv4: str | None, timeout: float) -> float | None:
+    """Send one probe for `target` out of `ifname` now; the seconds until its reply, None without one.
+
+    Raises OSError when the interface cannot be probed (gone, no CAP_NET_RAW).
+    """
+    version = ipaddress.ip_address(target).version
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[float] = loop.create_future()
+    with open_packet_socket(ifname, ETHERTYPE[version], FILTER[version]) as sock:
+        mac = hw_address(sock)
+
+        def on_readable() -> None:
+            while not answered.done():
+                try:
+                    frame = sock.recv(4096)
+                except BlockingIOError:
+                    return
+                if ANSWERED[version](frame, mac) == target:
+                    answered.set_result(loop.time())
+
+        loop.add_reader(sock.fileno(), on_readable)
+        try:
+            sent = loop.time()
+            sock.send(request_frame(mac, target, sender_ipv4))
+            return await asyncio.wait_for(answered, timeout) - sent
+        except TimeoutError:
+            return None
+        finally:
+            loop.remove_reader(sock.fileno())
 
 
 class SlaveProber:
@@ -203,11 +241,7 @@ class SlaveProber:
             log.warning("%s: cannot open %s for probing: %s", self.slave, self.ifname, exc)
 
     def _build_frames(self) -> None:
-        self._frames = {
-            target: arp.request(self._mac, target, self._sender_ipv4) if version == 4
-            else ndisc.solicitation(self._mac, target)
-            for target, version in self._targets.items()
-        }
+        self._frames = {target: request_frame(self._mac, target, self._sender_ipv4) for target in self._targets}
 
     def _close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,158 @@
+"""The fast-failover hot path, natively: from a recorded carrier-loss netlink message to the
+IFLA_BOND_ACTIVE_SLAVE request, through vfbondd's own code. Needs root (a network namespace).
+
+    sudo .venv/bin/python bench/hotpath.py [--runs 2000] [--profile]
+
+The host has no bonding driver, so the request goes to a veth standing in for bond0:
+the kernel refuses it (EOPNOTSUPP), which costs the same round trip as a bond accepting it,
+minus the bonding driver's own work. Prints the median of each step: parsing (pyroute2's
+marshal), the supervisor's decision (LinkEvent to the call of kernel.set_active_slave) and the
+request itself (pyroute2 builds it, the kernel answers, pyroute2 parses the answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import logging
+import pstats
+import socket
+import statistics
+import subprocess
+import time
+import uuid
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+from pyroute2.netns import popns, pushns
+
+from vfbond.config import parse
+from vfbond.judge.flap import FlapLimiter
+from vfbond.kernel import actions
+from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.report.events import History
+from vfbond.report.reporter import Reporter
+from vfbond.supervise.faults import Faults
+from vfbond.supervise.supervisor import Supervisor
+from vfbond.watch.links import LinkEvent
+
+CONFIG = """
+bond:
+  slaves: [{label: sriov0, name: vf0}, {label: sriov1, name: vf1}]
+  miimon: 1000
+  primary: sriov0
+backend: netlink
+"""
+
+
+def sh(ns: str, *cmds: str) -> None:
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(cmds) + "\n", text=True, check=True)
+
+
+def record(ns: str) -> bytes:
+    """The netlink datagram announcing vf0's carrier loss (its switch port set down)."""
+    pushns(ns)
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    finally:
+        popns()
+    sock.bind((0, RTMGRP_LINK))
+    sock.settimeout(2)
+    sh(ns, "link set sw0 down")
+    marshal = MarshalRtnl()
+    while True:
+        data = sock.recv(1 << 16)
+        if any(m.get("ifname") == "vf0" and not m.get("carrier") for m in marshal.parse(data)):
+            sock.close()
+            return data
+
+
+def reading(ns: str) -> BondState:
+    links = {}
+    for name in ("vf0", "vf1", "bond0"):
+        out = subprocess.run(["ip", "-n", ns, "-o", "link", "show", name], capture_output=True, text=True)
+        links[name] = int(out.stdout.split(":", 1)[0])
+
+    def info(name: str) -> LinkInfo:
+        return LinkInfo(index=links[name], name=name, mac=f"02:00:00:00:00:{links[name]:02x}", perm_mac=None,
+                        kind="veth", master=links["bond0"], carrier=True, operstate="UP", mtu=1500)
+
+    return BondState(link=info("bond0"), mode="active-backup", active_slave="vf0", miimon=1000, updelay=0,
+                     downdelay=0, fail_over_mac="active", primary="vf0", primary_reselect="always", arp_interval=0,
+                     arp_ip_targets=[], num_peer_notif=1,
+                     slaves=[SlaveState(info(n), "active" if n == "vf0" else "backup", "up", 0, None)
+                             for n in ("vf0", "vf1")])
+
+
+async def run(ns: str, data: bytes, runs: int, profile: bool) -> None:
+    pushns(ns)
+    try:
+        ipr = AsyncIPRoute()
+    finally:
+        popns()
+    faults = Faults()
+    reporter = Reporter(History(None), lambda e: None, FlapLimiter(10), faults)
+    sup = Supervisor(parse(CONFIG), ipr, reporter, faults)
+    state = reading(ns)
+    marks: dict[str, float] = {}
+    original = actions.set_active_slave
+
+    async def timed_request(ipr: AsyncIPRoute, bond_index: int, slave_index: int) -> None:
+        marks["request"] = time.perf_counter()
+        try:
+            await original(ipr, bond_index, slave_index)
+        finally:
+            marks["answer"] = time.perf_counter()
+        raise NetlinkError(95, "stop here: the read-back after the switch is not on the hot path")
+
+    actions.set_active_slave = timed_request  # type: ignore[assignment]
+    marshal = MarshalRtnl()
+    steps: dict[str, list[float]] = {"parse": [], "decide": [], "request": [], "total": []}
+    profiler = cProfile.Profile() if profile else None
+    for _ in range(runs):
+        sup.executor.state, sup.executor.read_at = state, 0.0
+        t0 = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        events = [LinkEvent.from_msg(m, time.monotonic()) for m in marshal.parse(data)
+                  if m.get("event") == "RTM_NEWLINK"]
+        t1 = time.perf_counter()
+        await sup._fast_failover(events[-1].name, events[-1].at)  # what on_link calls for the active's loss
+        if profiler:
+            profiler.disable()
+        steps["parse"].append(t1 - t0)
+        steps["decide"].append(marks["request"] - t1)
+        steps["request"].append(marks["answer"] - marks["request"])
+        steps["total"].append(marks["answer"] - t0)
+    for step, samples in steps.items():
+        print(f"{step:<8} median {statistics.median(samples) * 1e6:8.1f} us   "
+              f"p95 {statistics.quantiles(samples, n=20)[18] * 1e6:8.1f} us")
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    ipr.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=2000)
+    p.add_argument("--profile", action="store_true", help="cProfile the runs (slower; shares, not times)")
+    args = p.parse_args()
+    logging.disable(logging.WARNING)  # the refused switch logs a warning per run
+    ns = f"vfb-hot-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        sh(ns, "link add vf0 type veth peer name sw0", "link add vf1 type veth peer name sw1",
+           "link add bond0 type veth peer name bondp",
+           *(f"link set {n} up" for n in ("vf0", "vf1", "sw0", "sw1", "bond0", "bondp")))
+        data = record(ns)
+        print(f"recorded carrier-loss datagram: {len(data)} bytes")
+        asyncio.run(run(ns, data, args.runs, args.profile))
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+if __name__ == "__main__":
+    main()
