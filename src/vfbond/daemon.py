@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ class Daemon:
         }
         if os.environ.get("VFBOND_TEST_HOOKS") == "1":
             handlers["test-fault"] = self._test_fault
-        self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group)
+        self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group,
+                                     streams={"follow": self._follow})
 
     @property
     def config(self) -> config_mod.Config:
@@ -124,6 +126,9 @@ class Daemon:
 
     async def _events(self, args: dict[str, Any]) -> Any:
         return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
+
+    def _follow(self, args: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return self.reporter.followers.follow(self.history.last(int(args.get("count", 10))))
 
     async def _simulate(self, args: dict[str, Any]) -> Any:
         sup = self.supervisor

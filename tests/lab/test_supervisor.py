@@ -329,3 +329,27 @@ def test_status_without_daemon_warns_about_fail_over_mac_none(topology: Topology
     assert health.returncode == 6
     data = json.loads(run([BIN / "bondctl", "status", "--json", "--bond", "bond7", "--socket", "/x"]).stdout)
     assert data["bond"]["fail_over_mac"] == "none" and data["warnings"]
+
+
+def test_events_follow_shows_the_failover_as_it_happens_in_a_terminal(clean: LabDaemon, tmp_path: Path) -> None:
+    """As an operator runs it: in a terminal (tmux), left open while a VF fails, then Ctrl-C."""
+    topo = clean.topo
+    rc = tmp_path / "rc"
+    run(["tmux", "new-session", "-d", "-s", "follow", "-x", "200", "-y", "20",
+         f"{BIN / 'bondctl'} events --follow -n 3 --socket {clean.socket}; echo exit=$? > {rc}; sleep 60"])
+    try:
+        def screen() -> str:
+            return run(["tmux", "capture-pane", "-p", "-t", "follow"]).stdout
+
+        wait_until(lambda: "daemon" in screen() or "failback" in screen() or "failover" in screen(), 30, 0.2,
+                   "the backlog on the screen")
+        before = screen().count(f"{topo.vf(0)} -> {topo.vf(1)}")
+        topo.cut_carrier(0)
+        shown = wait_until(lambda: screen().count(f"{topo.vf(0)} -> {topo.vf(1)}") > before and screen(), 20, 0.2,
+                           "the failover line appearing while bondctl follows")
+        print(f"\nbondctl events --follow, after the carrier cut:\n{shown.rstrip()}")
+        run(["tmux", "send-keys", "-t", "follow", "C-c"])
+        wait_until(lambda: rc.exists() and rc.read_text().strip(), 10, 0.2, "bondctl to end on Ctrl-C")
+        assert rc.read_text().strip() == "exit=0"
+    finally:
+        run(["tmux", "kill-session", "-t", "follow"], check=False)

@@ -221,6 +221,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    if args.follow:
+        return _follow_events(args)
     try:
         events = request(args.socket, "events", {"count": args.count}, timeout=args.timeout or QUICK_TIMEOUT)
     except DaemonNotRunning:
@@ -233,11 +235,43 @@ def cmd_events(args: argparse.Namespace) -> int:
         _print_json(events)
         return exitcodes.OK
     for e in events:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
-        print(f"{stamp}  {e['severity']:<8} {e['type']:<19} {_event_text(e)}")
+        print(_event_line(e))
     if not events:
         print("no events recorded")
     return exitcodes.OK
+
+
+def _event_line(e: dict[str, Any]) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
+    return f"{stamp}  {e['severity']:<8} {e['type']:<19} {_event_text(e)}"
+
+
+def _follow_events(args: argparse.Namespace) -> int:
+    """The newest --count events, then each as vfbondd records it, until Ctrl-C. When vfbondd stops or
+    restarts, say so on stderr and follow it again once it is back."""
+    from vfbond.ctl.control import follow
+
+    last: dict[str, Any] | None = None  # the newest event printed: a reconnect's backlog repeats the older ones
+    try:
+        while True:
+            try:
+                for item in follow(args.socket, "follow", {"count": args.count if last is None else 50}):
+                    if "dropped" in item:
+                        print(f"bondctl: {item['dropped']} events not shown (this terminal read too slowly)",
+                              file=sys.stderr, flush=True)
+                        continue
+                    if last is not None and (item["time"] < last["time"] or item == last):
+                        continue
+                    last = item
+                    print(json.dumps(item) if args.json else _event_line(item), flush=True)
+            except DaemonNotRunning:
+                print(f"bondctl: vfbondd is not running ({args.socket}); waiting for it", file=sys.stderr,
+                      flush=True)
+            except CommandError as exc:
+                print(f"bondctl: {exc}; waiting for it", file=sys.stderr, flush=True)
+            time.sleep(1)
+    except KeyboardInterrupt:  # how a person ends it
+        return exitcodes.OK
 
 
 def _event_text(e: dict[str, Any]) -> str:
@@ -382,6 +416,9 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
              "the host, PF reset / recovered with the outage / recovery attempt). Asks vfbondd; when it is not\n"
              "running, reads the history file it left in --state-dir.")
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
+    ev.add_argument("-f", "--follow", action="store_true",
+                    help="then print each event as vfbondd records it, until Ctrl-C (exit 0); with --json, one "
+                         "object per line. Follows vfbondd again after a restart")
     ev.add_argument("--state-dir", default=paths.STATE_DIR,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
     sim = add("simulate-failover", cmd_simulate, "switch to the backup now and measure it (needs vfbondd)",

@@ -1,7 +1,8 @@
 """The control socket: newline-delimited JSON requests and replies over a Unix stream socket.
 
 One request per connection: {"cmd": "...", "args": {...}} -> {"ok": true, "data": ...}
-or {"ok": false, "error": "...", "code": <exit code>}.
+or {"ok": false, "error": "...", "code": <exit code>}. A stream command (`follow`) answers with one
+{"ok": true, "data": ...} line per item until the client goes away.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("vfbond")
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Stream = Callable[[dict[str, Any]], AsyncIterator[Any]]
 
 # How long bondctl waits for an answer. A reload or simulate-failover may apply the config through
 # NetworkManager, which takes tens of seconds on a slow (emulated) VM; everything else is a read.
@@ -41,9 +43,11 @@ class DaemonNotRunning(Exception):
 
 
 class ControlServer:
-    def __init__(self, path: str, handlers: Mapping[str, Handler], group: str | None = None) -> None:
+    def __init__(self, path: str, handlers: Mapping[str, Handler], group: str | None = None,
+                 streams: Mapping[str, Stream] | None = None) -> None:
         self.path = Path(path)
         self.handlers = handlers
+        self.streams = streams or {}
         self.group = group
         self._server: asyncio.AbstractServer | None = None
 
@@ -67,13 +71,25 @@ class ControlServer:
 
         try:
             line = await reader.readline()
-            reply = await self._dispatch(line)
-            writer.write(json.dumps(reply).encode() + b"\n")
-            await writer.drain()
+            stream = self._stream(line)
+            if stream is None:
+                writer.write(json.dumps(await self._dispatch(line)).encode() + b"\n")
+                await writer.drain()
+            else:
+                async for item in stream:  # a slow reader holds up this connection only
+                    writer.write(json.dumps({"ok": True, "data": item}).encode() + b"\n")
+                    await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
+
+    def _stream(self, line: bytes) -> AsyncIterator[Any] | None:
+        try:
+            request = json.loads(line)
+            return self.streams[request["cmd"]](request.get("args") or {})
+        except (ValueError, KeyError, TypeError):
+            return None  # not a stream command: _dispatch answers (or says what is wrong)
 
     async def _dispatch(self, line: bytes) -> dict[str, Any]:
         try:
@@ -126,3 +142,27 @@ def request(path: str, cmd: str, args: dict[str, Any] | None = None, timeout: fl
     if not reply.get("ok"):
         raise CommandError(reply.get("error", "unknown error"), reply.get("code", exitcodes.FAILED))
     return reply.get("data")
+
+
+def follow(path: str, cmd: str, args: dict[str, Any] | None = None) -> Iterator[Any]:
+    """Blocking client of a stream command: each item as it comes. Raises DaemonNotRunning, or
+    CommandError when vfbondd ends the stream (it stopped or restarted)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(QUICK_TIMEOUT)
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise DaemonNotRunning(path) from None
+        except PermissionError:
+            raise CommandError(f"no permission to use {path}: run as root (or set daemon.socket_group)",
+                               exitcodes.FAILED) from None
+        sock.settimeout(None)  # events come when they come
+        with sock.makefile("rwb") as f:
+            f.write(json.dumps({"cmd": cmd, "args": args or {}}).encode() + b"\n")
+            f.flush()
+            for line in f:
+                reply = json.loads(line)
+                if not reply.get("ok"):
+                    raise CommandError(reply.get("error", "unknown error"), reply.get("code", exitcodes.FAILED))
+                yield reply.get("data")
+    raise CommandError(f"vfbondd closed {path}: it stopped or restarted", exitcodes.NO_DAEMON)

@@ -12,17 +12,20 @@ from dataclasses import replace
 
 from vfbond.judge.flap import FlapLimiter
 from vfbond.report.events import Event, History
+from vfbond.report.followers import Followers
 from vfbond.supervise.faults import Faults
 
 Publish = Callable[[Event], None]
 
 
 class Reporter:
-    def __init__(self, history: History, publish: Publish, flaps: FlapLimiter, faults: Faults) -> None:
+    def __init__(self, history: History, publish: Publish, flaps: FlapLimiter, faults: Faults,
+                 followers: Followers | None = None) -> None:
         self.history = history
         self.publish = publish
         self.flaps = flaps
         self.faults = faults
+        self.followers = followers or Followers()
 
     def emit(self, event: Event) -> None:
         passed = self.flaps.filter(event)
@@ -43,3 +46,4 @@ class Reporter:
     def _remember(self, event: Event) -> None:
         with self.faults.contained("history write"):
             self.history.append(event)
+        self.followers.push(event)  # what the history holds, as it is recorded
