@@ -353,3 +353,22 @@ def test_events_follow_shows_the_failover_as_it_happens_in_a_terminal(clean: Lab
         assert rc.read_text().strip() == "exit=0"
     finally:
         run(["tmux", "kill-session", "-t", "follow"], check=False)
+
+
+def test_watch_redraws_on_the_failover_not_on_its_timer(clean: LabDaemon) -> None:
+    topo = clean.topo
+    run(["tmux", "new-session", "-d", "-s", "watch", "-x", "160", "-y", "40",
+         f"{BIN / 'bondctl'} watch --interval 60 --socket {clean.socket}"])
+    try:
+        def screen() -> str:
+            return run(["tmux", "capture-pane", "-p", "-t", "watch"]).stdout
+
+        wait_until(lambda: f"* {topo.vf(0)}" in screen(), 30, 0.2, "the status table with vf0 active")
+        t0 = time.monotonic()
+        topo.cut_carrier(0)
+        shown = wait_until(lambda: f"* {topo.vf(1)}" in screen() and screen(), 20, 0.2, "the redraw with vf1 active")
+        took = time.monotonic() - t0
+        print(f"\nbondctl watch {took:.1f} s after the carrier cut (timer: 60 s):\n{shown.rstrip()}")
+        assert took < 30, "redrawn by its timer, not by the event"
+    finally:
+        run(["tmux", "kill-session", "-t", "watch"], check=False)

@@ -197,6 +197,57 @@ def cmd_status(args: argparse.Namespace) -> int:
     return exitcodes.OK if data.get("bond") else exitcodes.NO_BOND
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The status table and the newest events, redrawn on each event vfbondd records and every
+    --interval seconds, until Ctrl-C (exit 0)."""
+    import queue
+    import threading
+    from collections import deque
+
+    from vfbond.ctl.control import follow
+
+    if args.json:
+        print("bondctl watch: a view for a person; scripts: `bondctl status --json`, "
+              "`bondctl events --follow --json`", file=sys.stderr)
+        return exitcodes.USAGE
+    news: queue.Queue[dict[str, Any]] = queue.Queue()
+    recent: deque[str] = deque(maxlen=args.events)
+
+    def listen() -> None:  # a thread: the stream blocks, the redraw timer must not
+        while True:
+            try:
+                for item in follow(args.socket, "follow", {"count": args.events}):
+                    news.put(item)
+            except (DaemonNotRunning, CommandError):
+                pass
+            time.sleep(1)
+
+    threading.Thread(target=listen, daemon=True).start()
+    try:
+        while True:
+            try:
+                data = gather_status(args.bond, args.socket, args.timeout)
+                table = render_status(data) if data and data.get("bond") else \
+                    f"{args.bond}: not present" + (f"; vfbondd is {_waiting(data)}" if data else "")
+            except CommandError as exc:
+                table = f"bondctl: {exc}"
+            stamp = time.strftime("%H:%M:%S")
+            # home + clear: one redraw, no scrollback flood
+            sys.stdout.write(f"\x1b[H\x1b[2J{stamp}  bondctl watch {args.bond} (Ctrl-C to leave)\n\n{table}\n\n"
+                             f"newest events:\n" + ("\n".join(recent) or "  (none yet)") + "\n")
+            sys.stdout.flush()
+            try:
+                item = news.get(timeout=args.interval)
+                while True:  # a burst (failover, slave down, degraded) is one redraw
+                    if "dropped" not in item:
+                        recent.append(_event_line(item))
+                    item = news.get_nowait()
+            except queue.Empty:
+                pass
+    except KeyboardInterrupt:
+        return exitcodes.OK
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     data = gather_status(args.bond, args.socket, args.timeout)
     if data is None or data.get("bond") is None:
@@ -421,6 +472,14 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                          "object per line. Follows vfbondd again after a restart")
     ev.add_argument("--state-dir", default=paths.STATE_DIR,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
+    wt = add("watch", cmd_watch, "live view: status and newest events, redrawn as they change",
+             "Show the status table and the newest events, redrawn whenever vfbondd records an event (a\n"
+             "failover appears at once) and every --interval seconds, until Ctrl-C (exit 0). For an operator\n"
+             "in a maintenance window; scripts use `status --json` or `events --follow --json`.")
+    wt.add_argument("--interval", type=float, default=2.0, help="seconds between redraws without events "
+                                                                "(default: %(default)s)")
+    wt.add_argument("--events", type=int, default=8, help="how many of the newest events to show "
+                                                          "(default: %(default)s)")
     sim = add("simulate-failover", cmd_simulate, "switch to the backup now and measure it (needs vfbondd)",
               "Make the backup slave active through vfbondd, then prove traffic flows on it: ARP requests for\n"
               "the gateway (probes.targets, else bond.ipv4.gateway) go out through the bond every 10 ms and the\n"
