@@ -17,5 +17,5 @@ def test_the_backend_and_the_networkmanager_version_behind_it_are_shown() -> Non
     assert "  backend auto: org.freedesktop.NetworkManager is on the system bus (NetworkManager 1.52.1)" in text
     netlink = render_status({"bond": BOND, "source": "vfbondd", "daemon": {"backend": "backend: netlink in the config",
                                                                            "backend_version": None}})
-    assert "  backend backend: netlink in the config\n" in netlink + "\n"
+    assert "  backend: netlink in the config\n" in netlink + "\n"
     assert "backend" not in render_status({"bond": BOND, "source": "kernel (vfbondd not running)"})

@@ -132,7 +132,9 @@ def render_status(data: dict[str, Any]) -> str:
     daemon = data.get("daemon")
     if daemon:
         version = daemon.get("backend_version")
-        lines.append(f"  backend {daemon['backend']}" + (f" ({version})" if version else ""))  # as doctor says it
+        said = daemon["backend"]  # "backend: netlink in the config", or "not chosen yet"
+        said = said if said.startswith("backend") else f"backend {said}"
+        lines.append(f"  {said}" + (f" ({version})" if version else ""))
     verdicts = data.get("verdicts", {})
     health = data.get("health", {})
     header = (f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} "
