@@ -99,6 +99,8 @@ class Daemon:
                            "backend": backend, "waiting": converger.waiting,
                            "backend_version": converger.backend and converger.backend.version,
                            "apply_attempts": converger.attempts,
+                           "followers": {"connected": len(self.reporter.followers),
+                                         "events_dropped": self.reporter.followers.dropped},
                            **({"history_write_errors": write_errors} if write_errors is not None else {})},
                 **self.supervisor.status(), "alerts": self.world.alerts.stats(), "vf": self.vfwatch.status()}
 

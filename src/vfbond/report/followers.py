@@ -25,7 +25,7 @@ class Followers:
     def __init__(self, size: int = QUEUE) -> None:
         self.size = size
         self._followers: set[_Follower] = set()
-        self.dropped = 0  # all followers, for status
+        self.dropped = 0  # all followers, shown in `bondctl status --json`
 
     def push(self, event: Event) -> None:
         for f in self._followers:
