@@ -102,7 +102,8 @@ class Daemon:
                            "followers": {"connected": len(self.reporter.followers),
                                          "events_dropped": self.reporter.followers.dropped},
                            **({"history_write_errors": write_errors} if write_errors is not None else {})},
-                **self.supervisor.status(), "alerts": self.world.alerts.stats(), "vf": self.vfwatch.status()}
+                **self.supervisor.status(), "alerts": self.world.alerts.stats(), "vf": self.vfwatch.status(),
+                "counters": self.reporter.counters.to_dict()}
 
     def _vf_seen(self) -> None:
         if self._converging is not None and not self._converging.done():

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from vfbond.judge.flap import FlapLimiter
+from vfbond.report.counters import MoveCounters
 from vfbond.report.events import Event, History
 from vfbond.report.followers import Followers
 from vfbond.supervise.faults import Faults
@@ -26,6 +27,8 @@ class Reporter:
         self.flaps = flaps
         self.faults = faults
         self.followers = followers or Followers()
+        self.counters = MoveCounters()
+        self.counters.seed(history.last())  # a restart must not reset what pollers count
 
     def emit(self, event: Event) -> None:
         passed = self.flaps.filter(event)
@@ -46,4 +49,5 @@ class Reporter:
     def _remember(self, event: Event) -> None:
         with self.faults.contained("history write"):
             self.history.append(event)
+        self.counters.count(event)
         self.followers.push(event)  # what the history holds, as it is recorded
