@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +206,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
     import threading
     from collections import deque
 
-    from vfbond.ctl.control import follow
-
     if args.json:
         print("bondctl watch: a view for a person; scripts: `bondctl status --json`, "
               "`bondctl events --follow --json`", file=sys.stderr)
@@ -216,13 +214,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     recent: deque[str] = deque(maxlen=args.events)
 
     def listen() -> None:  # a thread: the stream blocks, the redraw timer must not
-        while True:
-            try:
-                for item in follow(args.socket, "follow", {"count": args.events}):
-                    news.put(item)
-            except (DaemonNotRunning, CommandError):
-                pass
-            time.sleep(1)
+        for item in _followed(args.socket, args.events, lambda _why: None):  # the table shows vfbondd down
+            news.put(item)
 
     threading.Thread(target=listen, daemon=True).start()
     try:
@@ -241,8 +234,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             try:
                 item = news.get(timeout=args.interval)
                 while True:  # a burst (failover, slave down, degraded) is one redraw
-                    if "dropped" not in item:
-                        recent.append(_event_line(item))
+                    recent.append(_event_line(item))
                     item = news.get_nowait()
             except queue.Empty:
                 pass
@@ -302,29 +294,37 @@ def _event_line(e: dict[str, Any]) -> str:
 def _follow_events(args: argparse.Namespace) -> int:
     """The newest --count events, then each as vfbondd records it, until Ctrl-C. When vfbondd stops or
     restarts, say so on stderr and follow it again once it is back."""
+    def say(text: str) -> None:
+        print(f"bondctl: {text}", file=sys.stderr, flush=True)
+
+    try:
+        for item in _followed(args.socket, args.count, say):
+            print(json.dumps(item) if args.json else _event_line(item), flush=True)
+    except KeyboardInterrupt:  # how a person ends it
+        pass
+    return exitcodes.OK
+
+
+def _followed(path: str, count: int, say: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+    """vfbondd's events as it records them, the newest `count` first, across its restarts: a
+    reconnect's backlog repeats what was already handed out and is skipped. `say` hears why the
+    stream paused and how many events a slow reader lost."""
     from vfbond.ctl.control import follow
 
-    last: dict[str, Any] | None = None  # the newest event printed: a reconnect's backlog repeats the older ones
-    try:
-        while True:
-            try:
-                for item in follow(args.socket, "follow", {"count": args.count if last is None else 50}):
-                    if "dropped" in item:
-                        print(f"bondctl: {item['dropped']} events not shown (this terminal read too slowly)",
-                              file=sys.stderr, flush=True)
-                        continue
-                    if last is not None and (item["time"] < last["time"] or item == last):
-                        continue
+    last: dict[str, Any] | None = None  # the newest event handed out
+    while True:
+        try:
+            for item in follow(path, "follow", {"count": count if last is None else 50}):
+                if "dropped" in item:
+                    say(f"{item['dropped']} events not shown (this terminal read too slowly)")
+                elif last is None or (item["time"] >= last["time"] and item != last):
                     last = item
-                    print(json.dumps(item) if args.json else _event_line(item), flush=True)
-            except DaemonNotRunning:
-                print(f"bondctl: vfbondd is not running ({args.socket}); waiting for it", file=sys.stderr,
-                      flush=True)
-            except CommandError as exc:
-                print(f"bondctl: {exc}; waiting for it", file=sys.stderr, flush=True)
-            time.sleep(1)
-    except KeyboardInterrupt:  # how a person ends it
-        return exitcodes.OK
+                    yield item
+        except DaemonNotRunning:
+            say(f"vfbondd is not running ({path}); waiting for it")
+        except CommandError as exc:
+            say(f"{exc}; waiting for it")
+        time.sleep(1)
 
 
 def _event_text(e: dict[str, Any]) -> str:
