@@ -6,7 +6,7 @@
 #     NetworkManager for the guest only, and the project in .venv
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOST_PKGS=(rsyslog rsyslog-openssl snmptrapd snmp smitools cloud-init systemd python3.11-venv)
+HOST_PKGS=(rsyslog rsyslog-openssl snmpd snmptrapd snmp smitools cloud-init systemd python3.11-venv)
 
 step() { printf '\n==> [setup] %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get, kernel modules)" >&2; exit 1; }

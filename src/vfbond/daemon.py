@@ -81,7 +81,8 @@ class Daemon:
         if os.environ.get("VFBOND_TEST_HOOKS") == "1":
             handlers["test-fault"] = self._test_fault
         self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group,
-                                     streams={"follow": self._follow})
+                                     streams={"follow": self._follow},
+                                     readers=frozenset({"status", "events", "follow"}))
 
     @property
     def config(self) -> config_mod.Config:

@@ -9,7 +9,7 @@ from tests.unit.test_transitions import VF0, VF1, bond
 from vfbond.judge import policy
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.transitions import derive
-from vfbond.report.counters import cause_of
+from vfbond.report.counters import Counters, cause_of
 from vfbond.report.events import Event, EventType, History
 from vfbond.report.reporter import Reporter
 from vfbond.supervise.faults import Faults
@@ -46,3 +46,15 @@ def test_counts_survive_a_restart_and_count_events_held_back_from_alerts(tmp_pat
     assert {"type": "failover", "from": "vf0", "to": "vf1", "cause": "carrier_loss", "count": 3} in restarted["moves"]
     assert restarted["last_move"]["type"] == "failback" and restarted["last_move"]["cause"] == "primary_back"
     assert restarted["last_move"]["time"] == 200.0
+
+
+def test_degraded_and_isolated_spells_start_at_their_first_event_and_end_when_restored() -> None:
+    counters = Counters()
+    counters.seed([Event(EventType.BOND_DEGRADED, "bond0", time=10.0),
+                   Event(EventType.BOND_ISOLATED, "bond0", time=20.0),
+                   Event(EventType.BOND_ISOLATED, "bond0", time=25.0)])  # probes and MII both said so
+    assert (counters.degraded_since, counters.isolated_since) == (10.0, 20.0)
+    counters.count(Event(EventType.BOND_DEGRADED, "bond0", time=30.0))  # one slave back: no longer isolated
+    assert (counters.degraded_since, counters.isolated_since) == (10.0, None)
+    counters.count(Event(EventType.BOND_RESTORED, "bond0", time=40.0))
+    assert counters.to_dict()["degraded_since"] is None and counters.to_dict()["isolated_since"] is None

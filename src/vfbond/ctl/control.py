@@ -3,6 +3,10 @@
 One request per connection: {"cmd": "...", "args": {...}} -> {"ok": true, "data": ...}
 or {"ok": false, "error": "...", "code": <exit code>}. A stream command (`follow`) answers with one
 {"ok": true, "data": ...} line per item until the client goes away.
+
+The socket is root's, or also daemon.socket_group's: that group is for readers (snmpd's
+pass_persist agent, a monitoring user), so a peer that is not root may only use the `readers`
+commands; reload and simulate-failover stay root's.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,11 +49,12 @@ class DaemonNotRunning(Exception):
 
 class ControlServer:
     def __init__(self, path: str, handlers: Mapping[str, Handler], group: str | None = None,
-                 streams: Mapping[str, Stream] | None = None) -> None:
+                 streams: Mapping[str, Stream] | None = None, readers: frozenset[str] = frozenset()) -> None:
         self.path = Path(path)
         self.handlers = handlers
         self.streams = streams or {}
         self.group = group
+        self.readers = readers  # the commands a peer other than root may use
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -71,8 +77,12 @@ class ControlServer:
 
         try:
             line = await reader.readline()
-            stream = self._stream(line)
-            if stream is None:
+            refused = self._refused(line, writer.get_extra_info("socket"))
+            stream = None if refused else self._stream(line)
+            if refused:
+                writer.write(json.dumps(refused).encode() + b"\n")
+                await writer.drain()
+            elif stream is None:
                 writer.write(json.dumps(await self._dispatch(line)).encode() + b"\n")
                 await writer.drain()
             else:
@@ -83,6 +93,22 @@ class ControlServer:
             pass
         finally:
             writer.close()
+
+    def _refused(self, line: bytes, sock: socket.socket) -> dict[str, Any] | None:
+        """The answer to a peer that is not root asking for more than reading; None: go ahead."""
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                             struct.calcsize("3i")))
+        if uid in (0, os.getuid()):
+            return None
+        try:
+            cmd = json.loads(line)["cmd"]
+        except (ValueError, KeyError, TypeError):
+            return None  # _dispatch says what is wrong with it
+        if cmd in self.readers:
+            return None
+        return {"ok": False, "code": exitcodes.REFUSED,
+                "error": f"{cmd} needs root: members of daemon.socket_group may only read "
+                         f"({', '.join(sorted(self.readers))})"}
 
     def _stream(self, line: bytes) -> AsyncIterator[Any] | None:
         try:

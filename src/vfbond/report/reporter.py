@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from vfbond.judge.flap import FlapLimiter
-from vfbond.report.counters import MoveCounters
+from vfbond.report.counters import Counters
 from vfbond.report.events import Event, History
 from vfbond.report.followers import Followers
 from vfbond.supervise.faults import Faults
@@ -27,7 +27,7 @@ class Reporter:
         self.flaps = flaps
         self.faults = faults
         self.followers = followers or Followers()
-        self.counters = MoveCounters()
+        self.counters = Counters()
         self.counters.seed(history.last())  # a restart must not reset what pollers count
 
     def emit(self, event: Event) -> None:

@@ -40,6 +40,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from vfbond.config import SnmpTarget
+from vfbond.mib import SNMP_ROOT
 from vfbond.redact import scrub
 from vfbond.report.events import Event, EventType
 from vfbond.sinks.base import SinkUnavailable
@@ -53,8 +54,6 @@ IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_UP, IF_DOWN = 1, 2
 
-# VFBOND-MIB: vfbondMIB ::= { enterprises 32473 61 } (32473 is the RFC 5612 documentation PEN)
-SNMP_ROOT = "1.3.6.1.4.1.32473.61"
 NOTIFICATIONS: dict[EventType, int] = {  # vfbondNotifications (SNMP_ROOT.0) members
     EventType.FAILOVER: 1,
     EventType.FAILBACK: 2,

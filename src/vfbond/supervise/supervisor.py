@@ -361,6 +361,7 @@ class Supervisor:
             snapshot = self.probing.snapshot()
             health = {self._ifname_of(label) or label: {"label": label, **data} for label, data in snapshot.items()}
         return {
+            "bond_name": self.bond,
             "bond": self.state.to_dict() if self.state else None,
             "verdicts": self.verdicts(),
             "health": health,
@@ -368,6 +369,9 @@ class Supervisor:
             "isolated": self.isolated,
             "starting": self.starting,
             "primary": self.primary_ifname(),
+            # in config order, present or not: pollers index the VFs by it (VFBOND-MIB vfbondSlaveTable)
+            "configured": [{"label": spec.label, "ifname": self._ifname_of(spec.label)}
+                           for spec in self.config.bond.slaves],
             "last_failover": last[0].to_dict() if last else None,
             "last_check": check[0].to_dict() if check else None,
             "warnings": bond_warnings(self.state, len(self.config.bond.slaves)) if self.state else [],

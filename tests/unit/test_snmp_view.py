@@ -1,0 +1,80 @@
+"""VFBOND-MIB's vfbondState from a status, and the pass_persist conversation over it."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from tests.unit.test_status_render import data
+from vfbond.mib import STATE_ROOT
+from vfbond.poll import snmp_view
+from vfbond.poll.pass_persist import View, answer, serve
+
+BOND, SLAVE = f".{STATE_ROOT}.2.1", f".{STATE_ROOT}.3.1"
+
+
+def status(**extra: Any) -> dict[str, Any]:
+    base = data(vf={"slaves": {"enp2s0v0": {"mac_lock": {"state": "locked"}}}})
+    return {**base, "bond_name": "bond0", "verdicts": {"enp1s0v0": "up", "enp2s0v0": "path_down"},
+            "health": {"enp1s0v0": {"rtt_last_ms": 0.412}},
+            "configured": [{"label": "sriov0", "ifname": "enp1s0v0"}, {"label": "sriov1", "ifname": "enp2s0v0"},
+                           {"label": "sriov2", "ifname": None}],
+            "counters": {"failovers": 3, "failbacks": 2, "degraded_since": 1764853200.5,
+                         "last_move": {"time": 1764853200.5, "cause": "path_failure", "reason": "path failure on x"}},
+            **extra}
+
+
+def table(st: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
+    return {"." + ".".join(map(str, oid)): (kind, value) for oid, kind, value in snmp_view.rows(st)}
+
+
+def test_the_bond_row_and_a_slave_row_per_configured_vf_present_or_not() -> None:
+    t = table(status())
+    assert t[f"{BOND}.4.1"] == ("string", "enp1s0v0")
+    assert t[f"{BOND}.7.1"] == ("integer", "2")  # degraded: one of three configured VFs healthy
+    assert t[f"{BOND}.8.1"] == ("counter", "3") and t[f"{BOND}.9.1"] == ("counter", "2")
+    assert t[f"{BOND}.11.1"] == ("integer", "3")  # pathFailure
+    # 2025-12-04 13:00:00.5 UTC, direction '+', offset 0
+    assert t[f"{BOND}.10.1"] == ("octet", "07 e9 0c 04 0d 00 00 05 2b 00 00") == t[f"{BOND}.13.1"]
+    assert t[f"{BOND}.14.1"] == ("octet", snmp_view.NO_TIME)
+    assert t[f"{SLAVE}.5.1.1"] == ("integer", "1") and t[f"{SLAVE}.5.1.2"] == ("integer", "2")  # active: true, false
+    assert t[f"{SLAVE}.7.1.2"] == ("integer", "2")  # pathDown
+    assert t[f"{SLAVE}.8.1.1"] == ("gauge", "412")  # microseconds
+    assert t[f"{SLAVE}.9.1.2"] == ("octet", "fa 16 3e 00 00 02")
+    assert t[f"{SLAVE}.11.1.2"] == ("integer", "2") and t[f"{SLAVE}.11.1.1"] == ("integer", "1")  # locked, unknown
+    missing = {col: t[f"{SLAVE}.{col}.1.3"] for col in (2, 3, 4, 6, 7)}
+    assert missing == {2: ("string", "sriov2"), 3: ("string", ""), 4: ("integer", "0"), 6: ("integer", "5"),
+                       7: ("integer", "4")}  # absent from the bond, verdict missing
+
+
+def test_without_vfbondd_only_daemon_running_false_is_served() -> None:
+    assert table(None) == {f".{STATE_ROOT}.1.0": ("integer", "2")}
+    gone = table(status(bond=None))
+    assert gone[f"{BOND}.7.1"] == ("integer", "4") and gone[f"{BOND}.2.1"] == ("string", "bond0")  # absent
+
+
+def test_a_walk_by_getnext_visits_every_row_once_in_order_and_ends() -> None:
+    view = View(lambda: status(), max_age=1.0)
+    expected = [oid for oid, _, _ in snmp_view.rows(status())]
+    seen, oid = [], ".1.3.6.1.4.1.32473"  # snmpwalk may start above our subtree
+    while (reply := answer("getnext", oid, view)) != "NONE\n":
+        oid = reply.split("\n")[0]
+        seen.append(tuple(int(p) for p in oid.strip(".").split(".")))
+    assert seen == expected and len(seen) == 1 + 13 + 3 * 10
+
+
+def test_one_status_read_serves_a_whole_walk() -> None:
+    reads, now = [], [0.0]
+    view = View(lambda: reads.append(1) or status(), max_age=1.0, clock=lambda: now[0])
+    for _ in range(40):
+        answer("getnext", f".{STATE_ROOT}", view)
+    now[0] = 1.5
+    answer("get", f".{STATE_ROOT}.1.0", view)
+    assert len(reads) == 2
+
+
+def test_the_conversation_snmpd_holds() -> None:
+    out = io.StringIO()
+    serve(View(lambda: None, 1.0), io.StringIO(f"PING\nget\n.{STATE_ROOT}.1.0\nget\n.{STATE_ROOT}.1.1\n"
+                                               f"set\n.{STATE_ROOT}.1.0\ninteger 1\ngetnext\n.{STATE_ROOT}.1.0\n"), out)
+    assert out.getvalue() == f"PONG\n.{STATE_ROOT}.1.0\ninteger\n2\nNONE\nnot-writable\nNONE\n"
