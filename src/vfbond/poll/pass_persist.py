@@ -74,9 +74,9 @@ def serve(view: View, stdin: IO[str], stdout: IO[str]) -> None:
             stdout.write("PONG\n")
         elif verb in ("get", "getnext"):
             stdout.write(answer(verb, stdin.readline(), view))
-        elif verb == "set":
+        elif verb == "set":  # nothing here is writable; read its OID and "TYPE VALUE" lines
             stdin.readline()
-            stdin.readline()  # the type and value
+            stdin.readline()
             stdout.write(answer(verb, "", view))
         elif verb:
             stdout.write("NONE\n")
