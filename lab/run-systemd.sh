@@ -19,7 +19,7 @@
 #   94  timeout (VFBOND_LAB_TIMEOUT)
 #   95  building the wheelhouse failed
 #
-# Env overrides: VFBOND_LAB_KERNEL, VFBOND_LAB_VENV, VFBOND_LAB_TIMEOUT (default 1200),
+# Env overrides: VFBOND_LAB_KERNEL, VFBOND_LAB_VENV, VFBOND_LAB_TIMEOUT (default 2100: two pip installs from scratch under emulation, ~4.5 min each),
 #   VFBOND_LAB_MEMORY (2G), VFBOND_LAB_CPUS (2), VFBOND_LAB_VERBOSE=1,
 #   VFBOND_LAB_SYSTEMD_RESULTS (default <repo>/lab/.cache/systemd-results)
 set -uo pipefail
@@ -29,7 +29,7 @@ KERNEL="${VFBOND_LAB_KERNEL:-/var/lib/vfbond-lab/current/vmlinuz}"
 VENV="${VFBOND_LAB_VENV:-$ROOT/.venv}"
 RES="${VFBOND_LAB_SYSTEMD_RESULTS:-$ROOT/lab/.cache/systemd-results}"
 WHEELHOUSE="$ROOT/lab/.cache/wheelhouse"
-TIMEOUT="${VFBOND_LAB_TIMEOUT:-1200}"
+TIMEOUT="${VFBOND_LAB_TIMEOUT:-2100}"
 MEMORY="${VFBOND_LAB_MEMORY:-2G}"
 CPUS="${VFBOND_LAB_CPUS:-2}"
 GUEST="$ROOT/tests/lab/systemd/guest.sh"

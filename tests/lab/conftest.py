@@ -533,6 +533,16 @@ def ensure_system_bus() -> None:
     wait_until(lambda: _bus_has("org.freedesktop.DBus"), 30, 0.2, "the system D-Bus")
 
 
+# The seed's day0 nmcli lines (its cloud-init runcmd today): the bond line verbatim plus the bond's address
+# (the seed sets it the same way), and the ports. vfbond must adopt what they built.
+SEED_BOND = ["connection", "add", "type", "bond", "con-name", "bond0", "ifname", "bond0",
+             "bond.options", "mode=active-backup,miimon=1000,fail_over_mac=1",
+             "ipv4.method", "manual", "ipv4.addresses", "192.0.2.10/24", "ipv4.gateway", "192.0.2.1",
+             "ipv6.method", "ignore"]
+SEED_PORTS = [["connection", "add", "type", "ethernet", "con-name", f"bond0-port{i + 1}", "ifname", f"vf{i}",
+               "master", "bond0"] for i in range(2)]
+
+
 # The NetworkManager versions the lab runs: Debian 12's own, and RHEL 9's (1.46-1.52) from Debian trixie.
 NM_VERSIONS = ("1.42", "1.52")
 

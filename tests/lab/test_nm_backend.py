@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import NM_VERSIONS, wait_ping
+from conftest import NM_VERSIONS, SEED_BOND, SEED_PORTS, wait_ping
 from pyroute2 import AsyncIPRoute
 from vfbondd_lab import LabDaemon, active, measure_failover
 
@@ -25,15 +25,6 @@ from vfbond.kernel.inspect import links, read_bond
 pytestmark = [pytest.mark.lab, pytest.mark.parametrize("networkmanager", NM_VERSIONS, indirect=True)]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vfbond.yaml"
-
-# The seed's day0 bond line, verbatim, plus the bond's address (the seed sets it the same way).
-SEED_BOND = ["connection", "add", "type", "bond", "con-name", "bond0", "ifname", "bond0",
-             "bond.options", "mode=active-backup,miimon=1000,fail_over_mac=1",
-             "ipv4.method", "manual", "ipv4.addresses", "192.0.2.10/24", "ipv4.gateway", "192.0.2.1",
-             "ipv6.method", "ignore"]
-SEED_PORTS = [["connection", "add", "type", "ethernet", "con-name", f"bond0-port{i + 1}", "ifname", f"vf{i}",
-               "master", "bond0"] for i in range(2)]
-
 
 @pytest.fixture
 def nm(topology, networkmanager, wait_until):
