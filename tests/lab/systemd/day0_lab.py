@@ -20,7 +20,8 @@ SEED = Path("/var/lib/cloud/seed/nocloud")
 # Guest-only (the /etc overlay): NoCloud from the seed dir; cloud-init must not touch the lab's
 # network, and only the modules day0 uses run (the rest would generate SSH keys, locales... under
 # emulation for nothing). runcmd moves to the final stage, so two stages consume the whole
-# user-data: init (boothooks, write_files) and final (runcmd's script run by scripts_user).
+# user-data: init (boothooks, write_files) and final (runcmd's script run by scripts_user), after the local
+# stage that finds the datasource.
 CLOUD_CFG = """\
 datasource_list: [NoCloud]
 network: {config: disabled}
@@ -79,7 +80,9 @@ def first_boot(user_data: str, instance_id: str, after_init: Callable[[], None] 
     Path("/etc/cloud/cloud.cfg.d/99-vfbond-lab.cfg").write_text(CLOUD_CFG)
     # ds-identify ran at boot without a seed and left its verdict here; let cloud-init look again.
     shutil.rmtree("/run/cloud-init", ignore_errors=True)
-    for stage in (["init"], ["modules", "--mode", "final"]):
+    # As at boot: the local stage finds the datasource and decides whether this is a new instance (the
+    # network stage trusts a cached one), then the network stage runs the boothooks, the final stage runcmd.
+    for stage in (["init", "--local"], ["init"], ["modules", "--mode", "final"]):
         if stage[0] == "modules":
             after_init()
         t0 = time.monotonic()
