@@ -293,10 +293,6 @@ class Daemon:
         tasks = [asyncio.create_task(self._watch(), name="watch"),
                  asyncio.create_task(self._resync(), name="resync"),
                  asyncio.create_task(self._flap_summaries(), name="flaps")]
-        if self.exporter is not None:
-            self.exporter.start()
-            if self.exporter.path is not None:
-                tasks.append(asyncio.create_task(self.exporter.run(self.exporter.path), name="metrics"))
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
             tasks.append(asyncio.create_task(self._watchdog(watchdog_usec / 2e6), name="watchdog"))
@@ -309,6 +305,10 @@ class Daemon:
             await asyncio.wait([tried], timeout=READY_WAIT)
             tried.cancel()
         await self.control.start()
+        if self.exporter is not None:  # like the socket: after the first attempt, not half-way through it
+            self.exporter.start()
+            if self.exporter.path is not None:
+                tasks.append(asyncio.create_task(self.exporter.run(self.exporter.path), name="metrics"))
         status = converger.waiting if converger.waiting and self._converging and not self._converging.done() \
             else f"supervising {bond}"
         self.notifier.notify(f"READY=1\nSTATUS={status}")

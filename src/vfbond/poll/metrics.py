@@ -55,7 +55,7 @@ def families(status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
     bond = status.get("bond_name") or ""
     daemon = status.get("daemon") or {}
     info = InfoMetricFamily("vfbond", "vfbondd's version and the backend that applies the bond", labels=["bond"])
-    info.add_metric([bond], {"version": daemon.get("version") or "", "backend": daemon.get("backend_name") or ""})
+    info.add_metric([bond], {"version": daemon.get("version") or "", "backend": daemon.get("backend_name") or "none"})
     yield info
     yield from _moves(bond, status.get("counters") or {})
     yield from _slaves(bond, status, rtt)
