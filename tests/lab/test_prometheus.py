@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -50,6 +51,20 @@ def keep(name: str, text: str) -> None:
         Path(results, name).write_text(text)
 
 
+def stop(d: LabDaemon) -> float:
+    """SIGTERM and the seconds vfbondd took to exit; past 60 s, SIGABRT for faulthandler's tracebacks."""
+    assert d.proc is not None
+    t0 = time.monotonic()
+    d.proc.terminate()
+    try:
+        d.proc.wait(60)
+    except subprocess.TimeoutExpired:
+        d.proc.send_signal(signal.SIGABRT)
+        d.proc.wait(30)
+        pytest.fail(f"vfbondd did not stop within 60 s of SIGTERM\n{d.log_tail(200)}")
+    return time.monotonic() - t0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -57,7 +72,8 @@ def free_port() -> int:
 
 
 def test_the_textfile_follows_a_failover_and_its_counters_survive_a_restart(
-        bonding: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+        bonding: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONFAULTHANDLER", "1")  # a vfbondd that hangs on stop shows where (see stop())
     port = free_port()
     textfiles = tmp_path_factory.mktemp("textfile_collector")
     prom = textfiles / "vfbond_bond0.prom"
@@ -96,7 +112,7 @@ def test_the_textfile_follows_a_failover_and_its_counters_survive_a_restart(
         wait_until(lambda: total(read(prom), "vfbond_failbacks_total", from_slave=v1, to_slave=v0) == 1, 20, 0.1,
                    f"the failback counted\n{prom.read_text()}\n{[e for e in d.events() if 'active' in str(e)]}")
 
-        d.stop()
+        print(f"vfbondd stopped {stop(d):.1f} s after SIGTERM")
         prom.unlink()  # what comes next is the restarted vfbondd's
         d.start()
         restarted = wait_until(lambda: read(prom), 30, 0.2, f"{prom} from the restarted vfbondd")
