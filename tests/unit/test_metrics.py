@@ -225,3 +225,17 @@ def test_vfbondd_without_metrics_does_not_load_prometheus_client() -> None:
     code = "import sys, vfbond.daemon; print('prometheus_client' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+async def test_the_writer_stops_when_cancelled_even_as_an_event_arrives(tmp_path: Path) -> None:
+    """Python 3.11's wait_for swallows a cancel that meets its future's completion: vfbondd hung on stop."""
+    exporter = Exporter(MetricsConfig(textfile_dir=str(tmp_path), interval_s=3600), "bond0", status, Faults())
+    assert exporter.path is not None
+    task = asyncio.create_task(exporter.run(exporter.path))
+    while not exporter.path.exists():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # back to waiting for a change
+    exporter.changed()  # the "vfbondd stopped" event, recorded in the same step as the cancel
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert task in done and task.cancelled()

@@ -62,8 +62,11 @@ class Exporter:
             self._changed.clear()
             with self.faults.contained("metrics textfile write"):
                 await self.write(path)
+            # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancel that meets the event in one
+            # step of the loop (the "vfbondd stopped" event), and vfbondd then never stopped.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.config.interval_s)
+                async with asyncio.timeout(self.config.interval_s):
+                    await self._changed.wait()
 
     async def write(self, path: Path) -> None:
         snapshot = self.snapshot()
