@@ -6,7 +6,9 @@
 #     NetworkManager for the guest only, and the project in .venv
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HOST_PKGS=(rsyslog rsyslog-openssl snmpd snmptrapd snmp smitools cloud-init systemd python3.11-venv)
+# prometheus: for its promtool only (the metrics file is checked with `promtool check metrics`); the
+# server it also installs is disabled below and never started
+HOST_PKGS=(rsyslog rsyslog-openssl snmpd snmptrapd snmp smitools cloud-init systemd python3.11-venv prometheus)
 
 step() { printf '\n==> [setup] %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "setup: run as root (apt-get, kernel modules)" >&2; exit 1; }
@@ -25,6 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     step "apt-get install ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    [[ " ${missing[*]} " == *" prometheus "* ]] && systemctl disable prometheus.service >/dev/null 2>&1 || true
 else
     step "host test packages present: ${HOST_PKGS[*]}"
 fi

@@ -141,12 +141,25 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    textfile_dir: str | None = None  # node_exporter's --collector.textfile.directory; None: no file
+    interval_s: int = 15  # the file is also rewritten on every event
+    http_port: int | None = None  # None: no HTTP endpoint
+    http_address: str = "127.0.0.1"  # the scrape endpoint shows the bond's state: not to the world by default
+
+    @property
+    def enabled(self) -> bool:
+        return self.textfile_dir is not None or self.http_port is not None
+
+
+@dataclass(frozen=True)
 class Config:
     bond: BondConfig
     failover: FailoverConfig = FailoverConfig()
     probes: ProbeConfig = ProbeConfig()
     alerts: AlertConfig = AlertConfig()
     daemon: DaemonConfig = DaemonConfig()
+    metrics: MetricsConfig = MetricsConfig()
     backend: str = "auto"
     ifcfg_dir: str = "/etc/sysconfig/network-scripts"
     source: str = "<defaults>"
@@ -293,6 +306,10 @@ def _positive(v: int) -> str | None:
 def _bounce_after(v: int) -> str | None:
     # igbvf regains carrier 4-8 s after its PF is back: a shorter bounce would hit a VF still recovering.
     return None if v == 0 or 5 <= v <= 3600 else f"{v} is neither 0 nor 5..3600 seconds"
+
+
+def _absolute(v: str) -> str | None:
+    return None if v.startswith("/") else f"{v!r} is relative (to whatever directory runs us)"
 
 
 def _ip(v: str) -> str | None:
@@ -498,8 +515,7 @@ def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
             r.problem(f"{p}.host", "missing", "name the syslog server, e.g. host: 192.0.2.50")
             continue
         protocol = r.choice(s, p, "protocol", ("udp", "tcp", "tls"), "udp")
-        ca_file = r.get(s, p, "ca_file", str, None,
-                        lambda v: None if v.startswith("/") else f"{v!r} is relative (to whatever directory runs us)",
+        ca_file = r.get(s, p, "ca_file", str, None, _absolute,
                         "give the absolute path of the CA bundle, e.g. /etc/pki/tls/certs/syslog-ca.pem")
         if ca_file and r.host_checks and (why := _ca_file(ca_file)):
             r.problem(f"{p}.ca_file", why, "install the server's CA certificate (PEM) there, or correct the path")
@@ -554,6 +570,21 @@ def _read_alerts(r: _Reader, raw: Any) -> AlertConfig:
                                         "use 1 or more events per minute; 10 is the default"))
 
 
+def _read_metrics(r: _Reader, raw: Any) -> MetricsConfig:
+    sect = r.section(raw, "metrics", ("textfile_dir", "interval_s", "http_port", "http_address"))
+    return MetricsConfig(
+        textfile_dir=r.get(sect, "metrics", "textfile_dir", str, None, _absolute,
+                           "give node_exporter's --collector.textfile.directory as an absolute path, "
+                           "e.g. /var/lib/node_exporter/textfile_collector"),
+        interval_s=r.get(sect, "metrics", "interval_s", int, 15,
+                         lambda v: None if 1 <= v <= 3600 else f"{v} is not 1..3600 seconds",
+                         "use 1..3600 seconds; 15 is the default (the file is also written on every event)"),
+        http_port=r.get(sect, "metrics", "http_port", int, None, _port,
+                        "use a free TCP port, e.g. 9862, or remove http_port: for no HTTP endpoint"),
+        http_address=r.get(sect, "metrics", "http_address", str, "127.0.0.1", _ip,
+                           "give an address of this host to listen on, e.g. 127.0.0.1 or 0.0.0.0"))
+
+
 def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
     if isinstance(exc, yaml.reader.ReaderError):  # a control character: binary, not a YAML text
         line = text.count("\n", 0, exc.position) + 1
@@ -577,7 +608,7 @@ def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Con
         raise ConfigError([_yaml_problem(exc, text, file)]) from None
     r = _Reader(file, lines, host_checks)
     top = r.section(raw if raw is not None else {}, "", ("bond", "failover", "probes", "alerts", "daemon",
-                                                         "backend", "ifcfg_dir"))
+                                                         "metrics", "backend", "ifcfg_dir"))
     if r.problems and not top:  # not a mapping at all: every other report would only repeat that
         raise ConfigError(r.problems)
     if "bond" not in top:
@@ -598,6 +629,7 @@ def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Con
                                "create the group (groupadd NAME) or remove socket_group: for a root-only socket"),
             state_dir=r.get(dm, "daemon", "state_dir", str, DaemonConfig.state_dir),
             history=r.get(dm, "daemon", "history", int, 1000, _positive, "use 1 or more; 1000 is the default")),
+        metrics=_read_metrics(r, top.get("metrics")),
         backend=r.choice(top, "", "backend", BACKENDS, "auto"),
         ifcfg_dir=r.get(top, "", "ifcfg_dir", str, Config.ifcfg_dir),
         source=file,

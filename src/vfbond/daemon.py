@@ -9,9 +9,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sdnotify
 from pyroute2 import AsyncIPRoute
@@ -33,6 +33,9 @@ from vfbond.supervise.supervisor import Supervisor
 from vfbond.supervise.verify import FailoverCheck
 from vfbond.supervise.vfwatch import VfWatch
 from vfbond.watch.links import RCVBUF, LinkWatcher
+
+if TYPE_CHECKING:
+    from vfbond.poll.exporter import Exporter
 
 log = logging.getLogger("vfbond")
 
@@ -72,6 +75,12 @@ class Daemon:
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF))
         self._converging: asyncio.Task[None] | None = None
+        self.exporter: Exporter | None = None
+        if config.metrics.enabled:
+            from vfbond.poll.exporter import Exporter  # prometheus_client loads only when metrics are on
+
+            self.exporter = Exporter(config.metrics, config.bond.name, self.status, self.faults)
+            self.reporter.on_record = self.exporter.changed
         handlers = {
             "status": self._status,
             "events": self._events,
@@ -91,13 +100,21 @@ class Daemon:
     def emit(self, event: Event) -> None:
         self.supervisor.emit(event)
 
+    @property
+    def _on_rtt(self) -> Callable[[str, float], None] | None:
+        return self.exporter.rtt.observe if self.exporter else None
+
     async def _status(self, args: dict[str, Any]) -> Any:
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
         converger = self.world.converger
         backend = (converger.backend_reason if converger.backend else "not chosen yet") if self.apply \
             else "none (--no-apply: supervising only)"
         write_errors = getattr(self.history, "write_errors", None)
         return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
                            "backend": backend, "waiting": converger.waiting,
+                           "backend_name": converger.backend.name if converger.backend else None,
                            "backend_version": converger.backend and converger.backend.version,
                            "apply_attempts": converger.attempts,
                            "followers": {"connected": len(self.reporter.followers),
@@ -178,7 +195,7 @@ class Daemon:
             await asyncio.gather(self._converging, return_exceptions=True)  # type: ignore[arg-type]
         try:
             world = await world_mod.build(new, old, self.apply_ipr, self.supervisor.on_verdict, self._waiting,
-                                          check_plan=self.apply)
+                                          check_plan=self.apply, on_rtt=self._on_rtt)
             if self.apply:
                 try:
                     outcome = await world.converger.apply()
@@ -263,7 +280,8 @@ class Daemon:
         bond = self.config.bond.name
         self.world.alerts.start()
         await world_mod.prepare_announce(self.config)
-        self.world.probing = self.supervisor.probing = world_mod.make_probing(self.config, self.supervisor.on_verdict)
+        probing = world_mod.make_probing(self.config, self.supervisor.on_verdict, self._on_rtt)
+        self.world.probing = self.supervisor.probing = probing
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
         self.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started"))
@@ -287,6 +305,10 @@ class Daemon:
             await asyncio.wait([tried], timeout=READY_WAIT)
             tried.cancel()
         await self.control.start()
+        if self.exporter is not None:  # like the socket: after the first attempt, not half-way through it
+            self.exporter.start()
+            if self.exporter.path is not None:
+                tasks.append(asyncio.create_task(self.exporter.run(self.exporter.path), name="metrics"))
         status = converger.waiting if converger.waiting and self._converging and not self._converging.done() \
             else f"supervising {bond}"
         self.notifier.notify(f"READY=1\nSTATUS={status}")
@@ -304,6 +326,8 @@ class Daemon:
         await asyncio.gather(stopped, *tasks, *([self._converging] if self._converging else []),
                              return_exceptions=True)
         await self.control.close()
+        if self.exporter is not None:
+            await self.exporter.close()
         await self.world.converger.close()
         if self.supervisor.probing is not None:
             await self.supervisor.probing.stop()

@@ -12,11 +12,11 @@ from dataclasses import dataclass, fields
 
 from pyroute2 import AsyncIPRoute
 
-from vfbond.config import Config, DaemonConfig
+from vfbond.config import Config, DaemonConfig, MetricsConfig
 from vfbond.configure.converger import Converger
 from vfbond.kernel import announce
 from vfbond.sinks import Dispatcher, build_sinks
-from vfbond.supervise.probing import OnVerdict, Probing
+from vfbond.supervise.probing import OnRtt, OnVerdict, Probing
 
 
 @dataclass
@@ -27,10 +27,10 @@ class World:
     converger: Converger
 
 
-def make_probing(config: Config, on_verdict: OnVerdict) -> Probing | None:
+def make_probing(config: Config, on_verdict: OnVerdict, on_rtt: OnRtt | None = None) -> Probing | None:
     if not config.probes.enabled:
         return None
-    return Probing(config.bond, config.probes, on_verdict)
+    return Probing(config.bond, config.probes, on_verdict, on_rtt)
 
 
 def make_alerts(config: Config) -> Dispatcher:
@@ -43,13 +43,15 @@ async def prepare_announce(config: Config) -> None:
 
 
 def restart_needed(old: Config, new: Config) -> list[str]:
-    """Settings a running vfbondd cannot take over (its socket, its history file)."""
+    """Settings a running vfbondd cannot take over (its socket, its history file, its metrics endpoint)."""
     return [f"daemon.{f.name}" for f in fields(DaemonConfig)
-            if getattr(old.daemon, f.name) != getattr(new.daemon, f.name)]
+            if getattr(old.daemon, f.name) != getattr(new.daemon, f.name)] + \
+           [f"metrics.{f.name}" for f in fields(MetricsConfig)
+            if getattr(old.metrics, f.name) != getattr(new.metrics, f.name)]
 
 
 async def build(new: Config, old: World, ipr: AsyncIPRoute, on_verdict: OnVerdict,
-                on_waiting: Callable[[str], None], check_plan: bool = True) -> World:
+                on_waiting: Callable[[str], None], check_plan: bool = True, on_rtt: OnRtt | None = None) -> World:
     """The world for `new`, sharing what did not change with `old`. Raises when any piece fails
     (a TLS ca_file that is missing, NetworkManager not answering, a VF not there); `check_plan`
     False (vfbondd --no-apply) leaves the backend alone."""
@@ -58,7 +60,7 @@ async def build(new: Config, old: World, ipr: AsyncIPRoute, on_verdict: OnVerdic
         if new.alerts != old.config.alerts:
             world.alerts = make_alerts(new)
         if new.probes != old.config.probes or new.bond != old.config.bond:
-            world.probing = make_probing(new, on_verdict)
+            world.probing = make_probing(new, on_verdict, on_rtt)
         if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
             world.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting)
         else:

@@ -49,7 +49,7 @@ def _bond(status: dict[str, Any]) -> list[Row]:
         4: ("string", bond.get("active_slave") or ""),
         5: ("integer", str(FAIL_OVER_MAC.get(bond.get("fail_over_mac") or "", 4))),
         6: ("gauge", str(bond.get("miimon") or 0)),
-        7: ("integer", str(CONDITION[_condition(status)])),
+        7: ("integer", str(CONDITION[condition(status)])),
         8: ("counter", str(counters.get("failovers", 0) % 2**32)),
         9: ("counter", str(counters.get("failbacks", 0) % 2**32)),
         10: ("octet", _date_and_time(last.get("time"))),
@@ -63,7 +63,8 @@ def _bond(status: dict[str, Any]) -> list[Row]:
     return [((*BOND_ENTRY, column, BOND_INDEX), kind, value) for column, (kind, value) in columns.items()]
 
 
-def _condition(status: dict[str, Any]) -> str:
+def condition(status: dict[str, Any]) -> str:
+    """up, degraded (some configured VF not healthy), isolated (none healthy) or absent (no bond)."""
     if not status.get("bond"):
         return "absent"
     verdicts = [(status.get("verdicts") or {}).get(s["ifname"], "missing") if s["ifname"] else "missing"

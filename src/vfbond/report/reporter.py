@@ -29,6 +29,7 @@ class Reporter:
         self.followers = followers or Followers()
         self.counters = Counters()
         self.counters.seed(history.last())  # a restart must not reset what pollers count
+        self.on_record: Callable[[], None] = lambda: None  # the metrics file is rewritten after each event
 
     def emit(self, event: Event) -> None:
         passed = self.flaps.filter(event)
@@ -51,3 +52,4 @@ class Reporter:
             self.history.append(event)
         self.counters.count(event)
         self.followers.push(event)  # what the history holds, as it is recorded
+        self.on_record()

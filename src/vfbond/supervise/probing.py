@@ -10,16 +10,19 @@ from collections.abc import Callable
 from typing import Any
 
 from vfbond.config import BondConfig, ProbeConfig
-from vfbond.judge.health import Health, Verdict
+from vfbond.judge.health import Health, ProbeResult, Verdict
 from vfbond.watch.probes import SlaveProber
 
 OnVerdict = Callable[[str, Verdict, Verdict], None]  # label, old, new
+OnRtt = Callable[[str, float], None]  # label, seconds until a probe's reply (metrics)
 
 
 class Probing:
-    def __init__(self, bond: BondConfig, config: ProbeConfig, on_change: OnVerdict) -> None:
+    def __init__(self, bond: BondConfig, config: ProbeConfig, on_change: OnVerdict,
+                 on_rtt: OnRtt | None = None) -> None:
         self.config = config
         self.health = Health([s.label for s in bond.slaves], config, on_change=on_change)
+        self.on_rtt = on_rtt
         self.bond_ipv4 = bond.ipv4.first_ip
         self.probers: dict[str, SlaveProber] = {}
 
@@ -27,12 +30,18 @@ class Probing:
         """Start probing `label` out of `ifname`, or follow it to a new name."""
         prober = self.probers.get(label)
         if prober is None:
-            prober = SlaveProber(label, ifname, self.config, on_result=self.health.record,
+            prober = SlaveProber(label, ifname, self.config, on_result=self.record,
                                  on_presence=self.health.set_present)
             prober.start()  # may fail (no CAP_NET_RAW): kept only once started, so the next sync retries
             self.probers[label] = prober
         elif prober.ifname != ifname:
             prober.reopen(ifname)
+
+    def record(self, result: ProbeResult) -> None:
+        """One probe's result, from a prober: the health verdicts, and its RTT for the metrics."""
+        self.health.record(result)
+        if result.rtt is not None and self.on_rtt is not None:
+            self.on_rtt(result.slave, result.rtt)
 
     def set_active(self, label: str | None) -> None:
         """Only the active slave's ARP may carry the bond's IP: a backup claiming it would

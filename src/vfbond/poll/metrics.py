@@ -1,0 +1,139 @@
+"""vfbondd's status as Prometheus metrics, from one custom collector that reads the status at every
+scrape or write: nothing is kept in a gauge that an event could forget to update.
+
+Names follow Prometheus conventions (counters end in _total, times in _seconds, the info metric in
+_info). Every series carries `bond`, so the files of several vfbondd in one textfile directory
+never collide. `slave` is the interface name, as in `bondctl status` and the failover counters, and
+empty while a configured VF is out of the bond; `label` is the config's, stable across VF renames.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from itertools import accumulate
+from typing import Any
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from vfbond.poll.snmp_view import condition
+
+# A gateway on the same LAN answers in well under 1 ms to a few ms; timeout_ms (at most 1 s
+# in practice) bounds the rest, since a later reply is a miss, not an RTT.
+RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+BOUNDS = [*map(repr, RTT_BUCKETS), "+Inf"]  # the le label values
+
+Rtt = dict[str, tuple[list[int], float]]  # slave label -> (count per bucket, +Inf last; sum of seconds)
+Snapshot = tuple[dict[str, Any], Rtt]  # vfbondd's status, the probe RTTs
+
+
+class RttHistograms:
+    """Every probe reply's RTT, bucketed as it arrives (Health keeps only a window of them)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, label: str, seconds: float) -> None:
+        counts = self._counts.setdefault(label, [0] * (len(RTT_BUCKETS) + 1))
+        counts[bisect_left(RTT_BUCKETS, seconds)] += 1  # le: a reply of exactly a bound is in its bucket
+        self._sums[label] = self._sums.get(label, 0.0) + seconds
+
+    def snapshot(self) -> Rtt:
+        return {label: (list(counts), self._sums[label]) for label, counts in self._counts.items()}
+
+
+def families(status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
+    """The metrics of one status (daemon.status()) and the RTTs observed so far."""
+    bond = status.get("bond_name") or ""
+    daemon = status.get("daemon") or {}
+    info = InfoMetricFamily("vfbond", "vfbondd's version and the backend that applies the bond", labels=["bond"])
+    info.add_metric([bond], {"version": daemon.get("version") or "", "backend": daemon.get("backend_name") or "none"})
+    yield info
+    yield from _moves(bond, status.get("counters") or {})
+    yield from _slaves(bond, status, rtt)
+    cond = condition(status)
+    degraded = GaugeMetricFamily("vfbond_bond_degraded", "1 while some configured VF is not healthy and another is",
+                                 labels=["bond"])
+    degraded.add_metric([bond], int(cond == "degraded"))
+    yield degraded
+    isolated = GaugeMetricFamily("vfbond_bond_isolated", "1 while no configured VF is healthy, or the bond is gone",
+                                 labels=["bond"])
+    isolated.add_metric([bond], int(cond in ("isolated", "absent")))
+    yield isolated
+    dropped = CounterMetricFamily("vfbond_alerts_dropped", "Alerts a sink's full queue dropped since vfbondd started",
+                                  labels=["bond", "sink"])
+    for sink, stats in sorted((status.get("alerts") or {}).items()):
+        dropped.add_metric([bond, sink], stats.get("dropped", 0))
+    yield dropped
+    faults = CounterMetricFamily("vfbond_faults", "Faults vfbondd survived since it started, by where they happened",
+                                 labels=["bond", "where"])
+    for where, count in sorted(((status.get("faults") or {}).get("by_kind") or {}).items()):
+        faults.add_metric([bond, where], count)
+    yield faults
+
+
+def _moves(bond: str, counters: dict[str, Any]) -> Iterator[Metric]:
+    """Seeded from the history (report/counters.py): a vfbondd restart does not reset them."""
+    labels = ["bond", "from_slave", "to_slave", "reason"]
+    for kind, what in (("failover", "off a failed or lost slave, or by hand"), ("failback", "back to the primary")):
+        family = CounterMetricFamily(f"vfbond_{kind}s", f"Moves of the active slave {what}; reason is the cause",
+                                     labels=labels)
+        for move in (counters.get("moves") or []):
+            if move["type"] == kind:
+                family.add_metric([bond, move["from"], move["to"], move["cause"]], move["count"])
+        yield family
+    last = counters.get("last_move")
+    stamp = GaugeMetricFamily("vfbond_last_failover_timestamp_seconds",
+                              "Unix time of the newest move of the active slave (failover or failback)",
+                              labels=["bond"])
+    if last:
+        stamp.add_metric([bond], last["time"])
+    yield stamp
+
+
+def _slaves(bond: str, status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
+    state = status.get("bond") or {}
+    present = {s["link"]["name"]: s for s in state.get("slaves") or []}
+    verdicts = status.get("verdicts") or {}
+    labels = ["bond", "slave", "label"]
+    up = GaugeMetricFamily("vfbond_slave_up", "1 while the kernel's MII status of the slave is up", labels=labels)
+    healthy = GaugeMetricFamily("vfbond_slave_healthy", "1 while vfbondd's verdict on the slave is up (carrier, "
+                                "and the gateway answering through it when probes are on)", labels=labels)
+    active = GaugeMetricFamily("vfbond_active", "1 for the bond's active slave, 0 for the other", labels=labels)
+    rtts = HistogramMetricFamily("vfbond_probe_rtt_seconds", "Gateway probe replies (ARP, NS) through the slave",
+                                 labels=labels)
+    for spec in status.get("configured") or []:
+        name = spec["ifname"] or ""
+        slave = present.get(name)
+        values = [bond, name, spec["label"]]
+        up.add_metric(values, int(slave is not None and slave["mii_status"] == "up"))
+        healthy.add_metric(values, int(slave is not None and verdicts.get(name) == "up"))
+        active.add_metric(values, int(slave is not None and name == state.get("active_slave")))
+        counts, total = rtt.get(spec["label"], ([0] * (len(RTT_BUCKETS) + 1), 0.0))
+        rtts.add_metric(values, list(zip(BOUNDS, accumulate(counts), strict=True)), total)
+    yield from (up, healthy, active)
+    if status.get("probes") == "enabled":
+        yield rtts
+
+
+class StatusCollector(Collector):
+    def __init__(self, read: Callable[[], Snapshot]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(*self._read())
+
+
+def registry(read: Callable[[], Snapshot]) -> CollectorRegistry:
+    """vfbond's metrics alone: no process or Python runtime metrics beside them in node_exporter."""
+    found = CollectorRegistry()
+    found.register(StatusCollector(read))
+    return found
