@@ -114,10 +114,10 @@ class SyslogSink:
         if reader is not None and writer is not None and not writer.is_closing() and not reader.at_eof():
             return writer
         self._drop_stream()
-        new_reader, new_writer = await asyncio.wait_for(
-            asyncio.open_connection(self.target.host, self.target.port, ssl=self._ssl,
-                                    server_hostname=self.target.host if self._ssl else None),
-            self._connect_timeout)
+        async with asyncio.timeout(self._connect_timeout):  # not wait_for: it can drop a cancel on 3.11
+            new_reader, new_writer = await asyncio.open_connection(
+                self.target.host, self.target.port, ssl=self._ssl,
+                server_hostname=self.target.host if self._ssl else None)
         self._reader, self._writer = new_reader, new_writer
         return new_writer
 

@@ -99,7 +99,8 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
             raise TimeoutError(f"the kernel did not make {new_active} active within {timeout:.0f} s")
         if sock is not None:
             try:
-                await asyncio.wait_for(answered.wait(), max(0.1, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):  # not wait_for (3.11)
+                    await answered.wait()
                 traffic_ms = (time.monotonic() - t0) * 1000
             except TimeoutError:
                 pass

@@ -67,7 +67,10 @@ async def ask(ifname: str, target: str, sender_ipv4: str | None, timeout: float)
         try:
             sent = loop.time()
             sock.send(request_frame(mac, target, sender_ipv4))
-            return await asyncio.wait_for(answered, timeout) - sent
+            # asyncio.timeout, not wait_for: 3.11's wait_for drops a cancel that meets the reply in one
+            # step of the loop, and a prober being stopped would then probe on forever.
+            async with asyncio.timeout(timeout):
+                return await answered - sent
         except TimeoutError:
             return None
         finally:
