@@ -23,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from vfbond.poll.snmp_view import condition
+from vfbond.poll.bond_view import condition, configured
 
 # A gateway on the same LAN answers in well under 1 ms to a few ms; timeout_ms (at most 1 s
 # in practice) bounds the rest, since a later reply is a miss, not an RTT.
@@ -100,9 +100,7 @@ def _moves(bond: str, counters: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _slaves(bond: str, status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
-    state = status.get("bond") or {}
-    present = {s["link"]["name"]: s for s in state.get("slaves") or []}
-    verdicts = status.get("verdicts") or {}
+    active_slave = (status.get("bond") or {}).get("active_slave")
     labels = ["bond", "slave", "label"]
     up = GaugeMetricFamily("vfbond_slave_up", "1 while the kernel's MII status of the slave is up", labels=labels)
     healthy = GaugeMetricFamily("vfbond_slave_healthy", "1 while vfbondd's verdict on the slave is up (carrier, "
@@ -110,14 +108,12 @@ def _slaves(bond: str, status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
     active = GaugeMetricFamily("vfbond_active", "1 for the bond's active slave, 0 for the other", labels=labels)
     rtts = HistogramMetricFamily("vfbond_probe_rtt_seconds", "Gateway probe replies (ARP, NS) through the slave",
                                  labels=labels)
-    for spec in status.get("configured") or []:
-        name = spec["ifname"] or ""
-        slave = present.get(name)
-        values = [bond, name, spec["label"]]
-        up.add_metric(values, int(slave is not None and slave["mii_status"] == "up"))
-        healthy.add_metric(values, int(slave is not None and verdicts.get(name) == "up"))
-        active.add_metric(values, int(slave is not None and name == state.get("active_slave")))
-        counts, total = rtt.get(spec["label"], ([0] * (len(RTT_BUCKETS) + 1), 0.0))
+    for vf in configured(status):
+        values = [bond, vf.name, vf.label]
+        up.add_metric(values, int(vf.slave is not None and vf.slave["mii_status"] == "up"))
+        healthy.add_metric(values, int(vf.verdict == "up"))
+        active.add_metric(values, int(vf.slave is not None and vf.name == active_slave))
+        counts, total = rtt.get(vf.label, ([0] * (len(RTT_BUCKETS) + 1), 0.0))
         rtts.add_metric(values, list(zip(BOUNDS, accumulate(counts), strict=True)), total)
     yield from (up, healthy, active)
     if status.get("probes") == "enabled":

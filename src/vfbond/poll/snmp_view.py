@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from vfbond.mib import STATE_ROOT
+from vfbond.poll.bond_view import condition, configured
 
 Oid = tuple[int, ...]
 Row = tuple[Oid, str, str]
@@ -44,7 +45,7 @@ def _bond(status: dict[str, Any]) -> list[Row]:
     counters = status.get("counters") or {}
     last = counters.get("last_move") or {}
     columns: dict[int, tuple[str, str]] = {
-        2: ("string", link.get("name") or ""),
+        2: ("string", status.get("bond_name") or ""),
         3: ("integer", str(link.get("index") or 0)),
         4: ("string", bond.get("active_slave") or ""),
         5: ("integer", str(FAIL_OVER_MAC.get(bond.get("fail_over_mac") or "", 4))),
@@ -58,46 +59,28 @@ def _bond(status: dict[str, Any]) -> list[Row]:
         13: ("octet", _date_and_time(counters.get("degraded_since"))),
         14: ("octet", _date_and_time(counters.get("isolated_since"))),
     }
-    if not link.get("name"):  # no bond: name it from the config as far as status knows it
-        columns[2] = ("string", status.get("bond_name") or "")
     return [((*BOND_ENTRY, column, BOND_INDEX), kind, value) for column, (kind, value) in columns.items()]
 
 
-def condition(status: dict[str, Any]) -> str:
-    """up, degraded (some configured VF not healthy), isolated (none healthy) or absent (no bond)."""
-    if not status.get("bond"):
-        return "absent"
-    verdicts = [(status.get("verdicts") or {}).get(s["ifname"], "missing") if s["ifname"] else "missing"
-                for s in status.get("configured") or []]
-    healthy = verdicts.count("up")
-    if healthy == 0 or status.get("isolated"):
-        return "isolated"
-    return "up" if healthy == len(verdicts) else "degraded"
-
-
 def _slaves(status: dict[str, Any]) -> list[Row]:
-    bond = status.get("bond") or {}
-    present = {s["link"]["name"]: s for s in bond.get("slaves") or []}
-    verdicts = status.get("verdicts") or {}
+    active = (status.get("bond") or {}).get("active_slave")
     health = status.get("health") or {}
     locks = ((status.get("vf") or {}).get("slaves")) or {}
     found: list[Row] = []
-    for index, spec in enumerate(status.get("configured") or [], start=1):
-        name = spec["ifname"] or ""
-        slave = present.get(name)
-        link = slave["link"] if slave else {}
-        rtt_ms = (health.get(name) or {}).get("rtt_last_ms")
-        lock = ((locks.get(name) or {}).get("mac_lock") or {}).get("state", "unknown")
+    for index, vf in enumerate(configured(status), start=1):
+        link = vf.slave["link"] if vf.slave else {}
+        rtt_ms = (health.get(vf.name) or {}).get("rtt_last_ms")
+        lock = ((locks.get(vf.name) or {}).get("mac_lock") or {}).get("state", "unknown")
         columns: dict[int, tuple[str, str]] = {
-            2: ("string", spec["label"]),
-            3: ("string", name if slave else ""),
+            2: ("string", vf.label),
+            3: ("string", vf.name if vf.slave else ""),
             4: ("integer", str(link.get("index") or 0)),
-            5: ("integer", str(TRUE if slave and name == bond.get("active_slave") else FALSE)),
-            6: ("integer", str(MII.get(slave["mii_status"], 2) if slave else 5)),
-            7: ("integer", str(HEALTH.get(verdicts.get(name, "missing") if slave else "missing", 5))),
+            5: ("integer", str(TRUE if vf.slave and vf.name == active else FALSE)),
+            6: ("integer", str(MII.get(vf.slave["mii_status"], 2) if vf.slave else 5)),
+            7: ("integer", str(HEALTH.get(vf.verdict, 5))),
             8: ("gauge", str(round(rtt_ms * 1000) if rtt_ms is not None else 0)),
             9: ("octet", _mac(link.get("mac"))),
-            10: ("octet", _mac(slave.get("perm_mac") if slave else None)),
+            10: ("octet", _mac(vf.slave.get("perm_mac") if vf.slave else None)),
             11: ("integer", str(MAC_LOCK.get(lock, 1))),
         }
         found += [((*SLAVE_ENTRY, column, BOND_INDEX, index), kind, value) for column, (kind, value) in columns.items()]
