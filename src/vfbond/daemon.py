@@ -25,6 +25,7 @@ from vfbond.configure.world import World
 from vfbond.ctl import exitcodes
 from vfbond.ctl.control import CommandError, ControlServer
 from vfbond.judge.flap import FlapLimiter
+from vfbond.kernel.fastswitch import FastSwitch
 from vfbond.report.events import Event, EventType, History
 from vfbond.report.reporter import Reporter
 from vfbond.supervise.faults import Faults
@@ -73,7 +74,8 @@ class Daemon:
         self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit, on_link_down=self.supervisor.carrier_lost,
                                lock=self.supervisor.executor.lock)
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
-        self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF))
+        self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF),
+                                   tap=self.supervisor.tap)
         self._converging: asyncio.Task[None] | None = None
         self.exporter: Exporter | None = None
         if config.metrics.enabled:
@@ -282,6 +284,10 @@ class Daemon:
         await world_mod.prepare_announce(self.config)
         probing = world_mod.make_probing(self.config, self.supervisor.on_verdict, self._on_rtt)
         self.world.probing = self.supervisor.probing = probing
+        with self.faults.contained("fast-failover socket"):  # without it, the locked path still fails over
+            fast = FastSwitch()
+            fast.open()
+            self.supervisor.fastswitch = fast
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
         self.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started"))
@@ -333,6 +339,8 @@ class Daemon:
             await self.supervisor.probing.stop()
         await self.check.close()
         self.watcher.close()
+        if self.supervisor.fastswitch is not None:
+            self.supervisor.fastswitch.close()
         await self.vfwatch.close()
         self.ipr.close()
         self.apply_ipr.close()

@@ -7,9 +7,12 @@ import contextlib
 import time
 from dataclasses import replace
 
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
 from vfbond.config import Config, parse
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
+from vfbond.kernel.fastswitch import FastSwitch
 from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
 from vfbond.report.events import Event, EventType, History
 from vfbond.report.reporter import Reporter
@@ -61,6 +64,7 @@ class FakeExecutor:
         self.kernel: BondState | None = None  # what the next read returns
         self.switches: list[tuple[str, str]] = []
         self.bond = "bond0"
+        self.lock = asyncio.Lock()
 
     def read(self, kernel: BondState | None, reason: str = "") -> None:
         self.kernel = kernel
@@ -320,3 +324,70 @@ def test_reads_during_the_start_only_keep_the_counters() -> None:
     fake.read(bond(None, up0=False, up1=False))
     fake.read(bond("vf0"))
     assert [c[1] for c in check.calls] == [None, None]
+
+
+class Fired(FastSwitch):
+    """The real arming and scan; the request is counted instead of sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sock = object()  # type: ignore[assignment]
+        self.sent = 0
+
+    def _send(self) -> int:
+        self.sent += 1
+        return 0
+
+
+def fast_supervisor(extra: str = "") -> tuple[Supervisor, FakeExecutor, list[Event], Fired]:
+    sup, fake, published = supervisor(config(extra), started=False)
+    sup.fastswitch = fast = Fired()
+    fake.read(bond("vf0"))
+    published.clear()
+    return sup, fake, published, fast
+
+
+def carrier_loss(index: int) -> bytes:
+    msg = ifinfmsg()
+    msg["header"]["type"] = 16  # RTM_NEWLINK
+    msg["index"] = index
+    msg["attrs"] = [("IFLA_IFNAME", "vf-absent"), ("IFLA_CARRIER", 0)]
+    msg.encode()
+    return bytes(msg.data)
+
+
+async def test_after_a_read_the_switch_off_the_active_is_armed_with_its_reason() -> None:
+    sup, fake, _, fast = fast_supervisor()
+    assert fast.plan is not None and (fast.plan.bond, fast.plan.active, fast.plan.target) == (9, 1, 2)
+    assert fast.plan.reason == "carrier loss on vf0"
+    fake.read(bond("vf1", up0=False))  # vf0 gone down: a loss on vf1 has nowhere to go
+    assert fast.plan is None
+
+
+async def test_nothing_is_armed_with_downdelay_or_without_fast_failover() -> None:
+    assert fast_supervisor("downdelay: 200")[3].plan is None
+    assert fast_supervisor("\nfailover: {fast: false}")[3].plan is None
+
+
+async def test_the_tap_fires_on_the_raw_message_and_the_read_back_reports_the_failover() -> None:
+    sup, fake, published, fast = fast_supervisor()
+    sup.applying = lambda: True
+    assert sup.tap(carrier_loss(1), time.monotonic()) is None  # the backend is enslaving: its blips are its own
+    sup.applying = lambda: False
+    switched = sup.tap(carrier_loss(1), time.monotonic())
+    assert switched is not None and fast.sent == 1 and switched.plan.target_name == "vf1"
+    fake.kernel = replace(bond("vf0", up0=False), active_slave="vf1")  # what the kernel did
+    await sup.observe(switched)
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert failover.new_active == "vf1" and "carrier loss on vf0 (event-driven" in failover.reason
+    assert fake.switches == []  # no second request through the locked path
+    await sup.on_link(event("vf0", False, at=switched.at))  # the same message, decoded: already acted on
+    assert fake.switches == []
+
+
+async def test_the_tap_holds_fire_while_the_executor_is_busy() -> None:
+    """The MAC-lock probe may have a trial MAC on the backup under the lock: take the locked path."""
+    sup, fake, _, fast = fast_supervisor()
+    async with fake.lock:
+        assert sup.tap(carrier_loss(1), time.monotonic()) is None
+    assert fast.plan is not None and fast.sent == 0

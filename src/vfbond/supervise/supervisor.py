@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ from vfbond.judge.transitions import IN_SERVICE
 from vfbond.kernel import actions as kernel
 from vfbond.kernel import udev
 from vfbond.kernel.announce import announce
+from vfbond.kernel.fastswitch import FastSwitch, Plan, Switched
 from vfbond.kernel.inspect import BondState, SlaveState
 from vfbond.report.events import Event, EventType
 from vfbond.report.reporter import Reporter
@@ -64,6 +66,7 @@ class Supervisor:
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.probing: Probing | None = None  # set when probes are enabled
         self.check: FailoverCheck | None = None  # proves each move of the active slave (daemon.py sets it)
+        self.fastswitch: FastSwitch | None = None  # the pre-built switch the link watcher fires (daemon.py)
         self.starting = True  # until the bond is first up: settling carriers are not reported
         self.isolated = False  # reported isolated and not yet usable again
         self._probe_isolated = False
@@ -120,6 +123,7 @@ class Supervisor:
         self.config = config
         self.executor.bond = config.bond.name
         self.reporter.flaps.limit = config.alerts.flap_limit
+        self._arm()
 
     # --- reporting ------------------------------------------------------------------------------
 
@@ -147,12 +151,14 @@ class Supervisor:
             if bond_up(cur, expected):
                 self.end_startup()
             self._check(cur, None)
+            self._arm()
             return
         events = transitions.derive(prev, cur, self.bond, self.primary_ifname(), expected=expected, reason=reason)
         for event in events:
             self.emit(event)
         moved = next((e for e in events if e.type in (EventType.FAILOVER, EventType.FAILBACK)), None)
         self._check(cur, moved)
+        self._arm()
         if moved and cur is not None and cur.num_peer_notif == 0 and cur.addresses:
             # The kernel sends no gratuitous ARP / unsolicited NA with num_grat_arp=0, and
             # peers would keep sending to the old VF's MAC: announce the move ourselves.
@@ -189,8 +195,37 @@ class Supervisor:
             self.faults.record("netlink overrun", "the kernel dropped link messages (ENOBUFS); reading "
                                                   "the bond again now")
             await self.refresh()
+        elif isinstance(ob, Switched):
+            await self._switched(ob)
         else:
             await self.on_link(ob)
+
+    def tap(self, data: bytes, at: float) -> Switched | None:
+        """The link watcher's raw datagrams, as they arrive: the armed switch fires from here.
+
+        Not while an apply runs (the backend is enslaving: its carrier changes are its own), nor while
+        the executor's lock is held: the MAC-lock probe may have a trial MAC on the backup, which
+        fail_over_mac=active would take for the bond. The event then takes the locked path.
+        """
+        if self.fastswitch is None or not self._may_fire():
+            return None
+        with self.faults.contained("fast failover"):
+            return self.fastswitch.on_datagram(data, at)
+        return None  # a fault was contained and counted: the event takes the locked path
+
+    def _may_fire(self) -> bool:
+        return not self.applying() and not self.executor.lock.locked()
+
+    async def _switched(self, sw: Switched) -> None:
+        """The armed switch went out: read the bond back, with the decision's reason."""
+        took = f"{(sw.answered - sw.at) * 1000:.1f} ms after {sw.seen}"
+        if sw.error:
+            log.warning("fast failover to %s refused by the kernel (%s, %s); deciding again",
+                        sw.plan.target_name, os.strerror(sw.error) if sw.error > 0 else "no answer", took)
+            await self.refresh()
+            return
+        await self.executor.refresh(f"{sw.plan.reason} (event-driven, {took})")
+        await self.evaluate()
 
     async def on_link(self, ev: LinkEvent) -> None:
         self.carriers.note(ev.name, ev.carrier and not ev.gone, ev.at)
@@ -270,6 +305,7 @@ class Supervisor:
                 log.warning("switch to %s refused by the kernel: %s", decision.switch_to, exc)
         elif settling:
             self._evaluate_at(min(settling.values()))
+        self._arm()  # verdicts and settling slaves change what a carrier loss calls for
 
     def _report_path_isolation(self, decision: policy.Decision) -> None:
         if decision.isolated and not self._probe_isolated:
@@ -295,7 +331,13 @@ class Supervisor:
         if not self._fast_for(name) or at < self.executor.read_at:
             return
         self.carriers.note(name, False, at)
-        self._spawn(self._fast_failover(name, at, f"the VF driver's '{line}'"), "fast failover")
+        seen = f"the VF driver's '{line}'"
+        fast = self.fastswitch
+        if fast is not None and fast.plan is not None and fast.plan.active_name == name and self._may_fire() \
+                and (sw := fast.fire(at, seen)) is not None:
+            self._spawn(self._switched(sw), "fast failover read-back")
+        else:
+            self._spawn(self._fast_failover(name, at, seen), "fast failover")
 
     def _fast_for(self, name: str) -> bool:
         """A carrier loss on `name` is vfbondd's to act on: it is the active slave and failover.fast is on."""
@@ -309,9 +351,7 @@ class Supervisor:
                 return  # back within downdelay: the kernel would not fail over either
         if self.state is None or self.state.active_slave != name:
             return
-        verdicts = {**self.verdicts(), name: "down"}
-        decision = policy.decide(name, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
-                                 frozenset(self._settling()))
+        decision = self._on_carrier_loss(name)
         if decision.switch_to is None:
             return
         try:
@@ -319,6 +359,27 @@ class Supervisor:
                                        f"{(time.monotonic() - at) * 1000:.1f} ms after {seen})")
         except NetlinkError as exc:
             log.warning("fast failover to %s refused by the kernel (%s); miimon will act", decision.switch_to, exc)
+
+    def _on_carrier_loss(self, active: str) -> policy.Decision:
+        verdicts = {**self.verdicts(), active: "down"}
+        return policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
+                             frozenset(self._settling()))
+
+    def _arm(self) -> None:
+        """Decide now what a carrier loss on the active slave would call for, so the link watcher can
+        send it the moment that loss arrives. With downdelay the loss must be waited out first: the
+        locked path does that."""
+        if self.fastswitch is None:
+            return
+        state, plan = self.state, None
+        active = state.slave(state.active_slave) if state and state.active_slave else None
+        if state is not None and active is not None and self.config.failover.fast and not self.config.bond.downdelay:
+            decision = self._on_carrier_loss(active.name)
+            target = state.slave(decision.switch_to) if decision.switch_to else None
+            if target is not None:
+                plan = Plan(state.link.index, active.link.index, active.name, target.link.index, target.name,
+                            decision.reason)
+        self.fastswitch.arm(plan)
 
     async def _reenslave(self, ev: LinkEvent) -> None:
         if self.reenslave_grace:

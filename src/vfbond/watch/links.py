@@ -11,7 +11,7 @@ import asyncio
 import errno
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,8 @@ from typing import Any
 from pyroute2 import netns as pr_netns
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+from vfbond.kernel.fastswitch import Switched
 
 NETLINK_ROUTE = 0
 SO_RCVBUFFORCE = 33  # root may exceed net.core.rmem_max (not exported by the socket module)
@@ -60,7 +62,10 @@ class Overrun:
     at: float
 
 
-Observation = LinkEvent | Overrun
+Observation = LinkEvent | Overrun | Switched
+# Sees each raw datagram as it arrives, before any decode (the fast-failover switch); what it
+# returns is queued ahead of the datagram's own events.
+Tap = Callable[[bytes, float], Switched | None]
 
 
 @contextmanager
@@ -84,9 +89,10 @@ class LinkWatcher:
     busy (an apply), so the stamps are the delivery times.
     """
 
-    def __init__(self, netns: str | None = None, rcvbuf: int = RCVBUF) -> None:
+    def __init__(self, netns: str | None = None, rcvbuf: int = RCVBUF, tap: Tap | None = None) -> None:
         self._netns = netns
         self._rcvbuf = rcvbuf
+        self._tap = tap
         self._sock: socket.socket | None = None
         self._marshal = MarshalRtnl()
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
@@ -127,6 +133,8 @@ class LinkWatcher:
                 self._queue.put_nowait(Overrun(time.monotonic()))
                 return
             at = time.monotonic()
+            if self._tap is not None and (switched := self._tap(data, at)) is not None:
+                self._queue.put_nowait(switched)
             for msg in self._marshal.parse(data):
                 if msg.get("event") not in ("RTM_NEWLINK", "RTM_DELLINK"):
                     continue
