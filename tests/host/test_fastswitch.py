@@ -78,7 +78,8 @@ async def test_the_armed_request_leaves_from_the_reader_before_the_message_is_de
                 first = await anext(stream)  # links coming up, sw0 going down
         assert isinstance(first, Switched), first
         assert first.error == errno.EOPNOTSUPP and first.plan.target_name == "vf1"
-        print(f"\nrequest answered {(first.answered - first.at) * 1e6:.0f} us after the datagram arrived")
+        print(f"\nrequest sent {(first.sent - first.at) * 1e6:.0f} us after the datagram arrived, "
+              f"answered {(first.answered - first.at) * 1e6:.0f} us after")
         assert fast.plan is None  # once
     finally:
         await stream.aclose()

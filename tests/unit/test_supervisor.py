@@ -12,7 +12,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from vfbond.config import Config, parse
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
-from vfbond.kernel.fastswitch import FastSwitch
+from vfbond.kernel.fastswitch import FastSwitch, Switched
 from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
 from vfbond.report.events import Event, EventType, History
 from vfbond.report.reporter import Reporter
@@ -391,3 +391,13 @@ async def test_the_tap_holds_fire_while_the_executor_is_busy() -> None:
     async with fake.lock:
         assert sup.tap(carrier_loss(1), time.monotonic()) is None
     assert fast.plan is not None and fast.sent == 0
+
+
+async def test_the_reason_times_the_decision_not_the_kernels_switch() -> None:
+    """On igbvf the kernel holds the request ~2 s (the PF's mailbox): vfbondd acted when it sent it."""
+    sup, fake, published, fast = fast_supervisor()
+    assert fast.plan is not None
+    fake.kernel = replace(bond("vf0", up0=False), active_slave="vf1")
+    await sup.observe(Switched(fast.plan, at=10.0, sent=10.002, answered=12.0, seen="the event", error=0))
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert "(event-driven, 2.0 ms after the event)" in failover.reason

@@ -63,7 +63,8 @@ class Switched:
 
     plan: Plan
     at: float  # time.monotonic() when the message (or kernel line) saying the carrier was lost arrived
-    answered: float  # time.monotonic() when the kernel had answered the request
+    sent: float  # time.monotonic() when the request went out
+    answered: float  # ... and when the kernel had answered it (igbvf: seconds later, see BENCHMARKS.md)
     seen: str  # what said so: "the event", or a VF driver's line
     error: int
 
@@ -119,8 +120,9 @@ class FastSwitch:
         if plan is None or self._sock is None or has_carrier(plan.active_name):
             return None
         self._plan = None  # once: the supervisor arms again after reading the bond
+        sent = time.monotonic()
         error = self._send()
-        return Switched(plan, at, time.monotonic(), seen, error)
+        return Switched(plan, at, sent, time.monotonic(), seen, error)
 
     def _send(self) -> int:
         assert self._sock is not None

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from vfbond.supervise.verify import FailoverCheck
 
 log = logging.getLogger("vfbond")
+# A switch the kernel took longer than this to make is worth a line: on igbvf, bonding flushes the old
+# VF's filters through the mailbox of a PF that is resetting, under RTNL, for seconds.
+SLOW_SWITCH = 0.1
 
 
 def bond_up(state: BondState | None, expected: int) -> bool:
@@ -218,12 +221,15 @@ class Supervisor:
 
     async def _switched(self, sw: Switched) -> None:
         """The armed switch went out: read the bond back, with the decision's reason."""
-        took = f"{(sw.answered - sw.at) * 1000:.1f} ms after {sw.seen}"
+        took = f"{(sw.sent - sw.at) * 1000:.1f} ms after {sw.seen}"
         if sw.error:
             log.warning("fast failover to %s refused by the kernel (%s, %s); deciding again",
                         sw.plan.target_name, os.strerror(sw.error) if sw.error > 0 else "no answer", took)
             await self.refresh()
             return
+        if sw.answered - sw.sent > SLOW_SWITCH:
+            log.info("the kernel took %.0f ms to switch %s to %s", (sw.answered - sw.sent) * 1000, self.bond,
+                     sw.plan.target_name)
         await self.executor.refresh(f"{sw.plan.reason} (event-driven, {took})")
         await self.evaluate()
 
