@@ -89,8 +89,10 @@ class Daemon:
             "reload": self._reload,
             "simulate-failover": self._simulate,
         }
+        self._pause_apply: tuple[str, asyncio.Event] | None = None  # test hook: where an apply pauses
         if os.environ.get("VFBOND_TEST_HOOKS") == "1":
             handlers["test-fault"] = self._test_fault
+            self.world.converger.gate = self._apply_gate
         self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group,
                                      streams={"follow": self._follow},
                                      readers=frozenset({"status", "events", "follow"}))
@@ -198,6 +200,7 @@ class Daemon:
         try:
             world = await world_mod.build(new, old, self.apply_ipr, self.supervisor.on_verdict, self._waiting,
                                           check_plan=self.apply, on_rtt=self._on_rtt)
+            world.converger.gate = old.converger.gate
             if self.apply:
                 try:
                     outcome = await world.converger.apply()
@@ -205,7 +208,10 @@ class Daemon:
                     await world_mod.discard(world, old)
                     raise
         except Exception as exc:  # noqa: BLE001 - whatever failed, the running config stays
-            if retrying:
+            if self.apply:
+                # ... and holds: the failed apply may have changed part of the bond before it failed
+                # (a VF vanished under it), which the backend cannot always undo (netlink, ifcfg).
+                # Nothing to do when it changed nothing; else retried until the VFs allow it.
                 self._converging = asyncio.create_task(self._converge(old.converger), name="converge")
             raise self._refuse(f"reload refused, {self.config_path} not taken, the running config kept: "
                                f"{type(exc).__name__}: {exc}") from None
@@ -229,7 +235,18 @@ class Daemon:
         await world_mod.discard(old, world)
 
     async def _test_fault(self, args: dict[str, Any]) -> Any:
-        """Test hook (VFBOND_TEST_HOOKS=1 only): the next link event's handler raises."""
+        """Test hooks (VFBOND_TEST_HOOKS=1 only). `fault`: "handler" (default), the next link event's
+        handler raises; "pause-apply", the next apply waits at stage `at` ("planned": before its first
+        change, "applied": before its read-back) until "resume"."""
+        fault = args.get("fault", "handler")
+        if fault == "pause-apply":
+            at = str(args.get("at", "planned"))
+            self._pause_apply = (at, asyncio.Event())
+            return {"armed": f"the next apply pauses when {at} until test-fault resume"}
+        if fault == "resume":
+            if self._pause_apply is not None:
+                self._pause_apply[1].set()
+            return {"resumed": True}
         original = self.supervisor.observe
 
         async def broken(ob: Any) -> None:
@@ -238,6 +255,12 @@ class Daemon:
 
         self.supervisor.observe = broken  # type: ignore[method-assign]
         return {"armed": "the next link event's handler raises"}
+
+    async def _apply_gate(self, stage: str) -> None:
+        if self._pause_apply is not None and self._pause_apply[0] == stage:
+            log.warning("apply paused by the test hook: %s", stage)
+            await self._pause_apply[1].wait()
+            self._pause_apply = None
 
     async def _watch(self) -> None:
         while True:

@@ -305,18 +305,30 @@ def test_fault_100_flaps_a_minute_on_the_active_vf_stay_bounded(lab: FaultDaemon
     assert lab.proc.poll() is None
 
 
-def test_fault_vf_vanishing_during_an_apply(lab: FaultDaemon) -> None:
-    lab.start()
+@pytest.mark.parametrize("stage", ["planned", "applied"])
+def test_fault_vf_vanishing_during_an_apply(lab: FaultDaemon, stage: str) -> None:
+    """vf1 is unplugged while a reload is inside its apply, paused there by the test hook: after the
+    plan that names vf1 ("planned"), or after miimon was changed and before the read-back
+    ("applied"). The reload is refused, and the running config's miimon holds, or comes back."""
+    lab.start(env={"VFBOND_TEST_HOOKS": "1"})
+    lab.request("test-fault", {"fault": "pause-apply", "at": stage})
     lab.write_config(miimon=200)
     reload = subprocess.Popen([str(Path(sys.executable).parent / "bondctl"), "reload", "--socket", lab.socket],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: f"apply paused by the test hook: {stage}" in lab.log.read_text(), 60, 0.2,
+               f"the reload's apply paused ({stage})\n{lab.log_tail()}")
     lab.topo.unplug(1)
+    lab.request("test-fault", {"fault": "resume"})
     out, err = reload.communicate(timeout=120)
-    print(f"\nreload while vf1 vanished: exit {reload.returncode} {out.strip()} {err.strip()}")
-    assert lab.proc.poll() is None
-    assert lab.status()["bond"] is not None
+    miimon = Path("/sys/class/net/bond0/bonding/miimon")
+    print(f"\nreload with vf1 vanished inside its apply ({stage}): exit {reload.returncode} {out.strip()} "
+          f"{err.strip()}; miimon then {miimon.read_text().strip()}")
+    assert reload.returncode != 0 and "running config kept" in out + err
+    assert lab.proc.poll() is None and lab.status()["bond"] is not None
     lab.topo.replug(1)
     wait_until(lambda: Path("/sys/class/net/vf1/master").exists(), 20, 0.2, f"vf1 back in bond0\n{lab.log_tail()}")
+    wait_until(lambda: miimon.read_text().strip() == "1000", 30, 0.2,
+               f"the running config's miimon 1000 back after the refused reload\n{lab.log_tail()}")
     assert lab.topo.ping_gateway()
 
 

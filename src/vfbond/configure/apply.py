@@ -5,6 +5,7 @@ Success means the kernel, read back, matches the plan; not that a call returned.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pyroute2 import AsyncIPRoute
@@ -43,7 +44,10 @@ class Outcome:
 
 
 async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progress: Progress,
-                   verify_seconds: float = 15.0, dry_run: bool = False) -> Outcome:
+                   verify_seconds: float = 15.0, dry_run: bool = False,
+                   gate: Callable[[str], Awaitable[None]] | None = None) -> Outcome:
+    """`gate`: awaited with "planned" before the first change and "applied" before the read-back
+    (the fault tests pause an apply there)."""
     current = await read_bond(ipr, bond.name)
     found = await links(ipr)
     plan = build(bond, found, current)
@@ -53,7 +57,11 @@ async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progre
         return Outcome(plan, changes)
     for change in changes:
         progress(f"change {change}")
+    if gate is not None:
+        await gate("planned")
     await backend.apply(plan, current, changes, progress)
+    if gate is not None:
+        await gate("applied")
     progress("verifying: reading the bond back from the kernel")
     try:
         async for attempt in AsyncRetrying(stop=stop_after_delay(verify_seconds), wait=wait_fixed(0.2),

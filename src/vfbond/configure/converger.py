@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
@@ -37,6 +37,7 @@ class Converger:
         self.attempts = 0
         self.applying = False  # an attempt is changing the bond: nobody else should enslave meanwhile
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
+        self.gate: Callable[[str], Awaitable[None]] | None = None  # see converge(); test hooks only
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:
@@ -46,7 +47,8 @@ class Converger:
             if self.backend is None:
                 self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
                 log.info("backend %s: %s", self.backend.name, self.backend_reason)
-            return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run)
+            return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run,
+                                  gate=self.gate)
         finally:
             self.applying = False
             if not dry_run:
