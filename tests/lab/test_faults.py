@@ -305,8 +305,8 @@ def test_fault_100_flaps_a_minute_on_the_active_vf_stay_bounded(lab: FaultDaemon
     assert len(events) > len(alerted), "the events held back from the alert sinks are in the history"
     assert lab.proc.poll() is None
     # Per flap, not per second: the flapping itself slows down when vfbondd takes the emulated CPU.
-    # Under TCG 0.79 s a flap while each read of the bond dumped every link, 0.44 s since.
-    assert cpu / flaps < 0.6, f"vfbondd used {cpu:.1f} s of CPU for {flaps} flaps\n{lab.log_tail()}"
+    # Under TCG 0.79 s a flap while each read of the bond dumped every link, 0.44 and 0.51 s since.
+    assert cpu / flaps < 0.65, f"vfbondd used {cpu:.1f} s of CPU for {flaps} flaps\n{lab.log_tail()}"
 
 
 def test_fault_vf_vanishing_during_an_apply(lab: FaultDaemon) -> None:
