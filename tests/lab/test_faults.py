@@ -295,14 +295,18 @@ def test_fault_100_flaps_a_minute_on_the_active_vf_stay_bounded(lab: FaultDaemon
     events = lab.events_since(t0)
     alerted = [e["type"] for e in events if e["details"].get("alerted", True)]
     counts = {t: alerted.count(t) for t in sorted(set(alerted))}
-    print(f"\n{flaps} flaps in {took:.0f} s: vfbondd CPU {cpu:.1f} s ({100 * cpu / took:.0f}%), "
-          f"alerted {counts}, {len(events) - len(alerted)} recorded but not alerted")
+    print(f"\n{flaps} flaps in {took:.0f} s: vfbondd CPU {cpu:.1f} s ({100 * cpu / took:.0f}%, "
+          f"{1000 * cpu / flaps:.0f} ms a flap), alerted {counts}, "
+          f"{len(events) - len(alerted)} recorded but not alerted")
     windows = math.ceil(took / 60)  # the limit holds per 60 s window (emulation can stretch 30 s of flaps)
     bond_events = sum(counts.get(t, 0) for t in ("failover", "failback", "bond_degraded", "bond_restored"))
     assert bond_events <= 5 * windows
     assert counts.get("slave_down", 0) + counts.get("slave_up", 0) <= 5 * windows
     assert len(events) > len(alerted), "the events held back from the alert sinks are in the history"
     assert lab.proc.poll() is None
+    # Per flap, not per second: the flapping itself slows down when vfbondd takes the emulated CPU.
+    # Under TCG 0.79 s a flap while each read of the bond dumped every link, 0.44 and 0.51 s since.
+    assert cpu / flaps < 0.65, f"vfbondd used {cpu:.1f} s of CPU for {flaps} flaps\n{lab.log_tail()}"
 
 
 @pytest.mark.parametrize("stage", ["planned", "applied"])

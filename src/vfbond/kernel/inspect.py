@@ -133,18 +133,23 @@ def _enum(values: tuple[str, ...], raw: int | None) -> str:
     return values[raw] if raw is not None and 0 <= raw < len(values) else f"unknown({raw})"
 
 
-async def dump_links(ipr: AsyncIPRoute, tries: int = 50) -> list[Any]:
-    """Every link's message. A netlink socket runs one dump at a time and the kernel answers EBUSY to a
-    second one started meanwhile on the same socket (vfbondd's tasks share one): wait and ask again.
-    Seen in the lab as vfbondd's watch task dying at start while NetworkManager built the bond."""
+async def dump_links(ipr: AsyncIPRoute, *, master: int | None = None, tries: int = 50) -> list[Any]:
+    """Every link's message, or with `master` only its slaves': IFLA_MASTER goes in the request and the
+    kernel filters (pyroute2's own `master=` would decode every link and drop the others). A kernel
+    that ignores the attribute sends every link: callers check `master` themselves.
+
+    A netlink socket runs one dump at a time and the kernel answers EBUSY to a second one started
+    meanwhile on the same socket (vfbondd's tasks share one): wait and ask again. Seen in the lab as
+    vfbondd's watch task dying at start while NetworkManager built the bond."""
+    query: dict[str, Any] = {} if master is None else {"dump_filter": None, "master": master}
     for _ in range(tries - 1):
         try:
-            return [m async for m in await ipr.link("dump")]
+            return [m async for m in await ipr.link("dump", **query)]
         except NetlinkError as exc:
             if exc.code != errno.EBUSY:
                 raise
         await asyncio.sleep(0.02)
-    return [m async for m in await ipr.link("dump")]
+    return [m async for m in await ipr.link("dump", **query)]
 
 
 async def links(ipr: AsyncIPRoute) -> list[LinkInfo]:
@@ -162,12 +167,14 @@ async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
     if msg.get(("linkinfo", "kind")) != "bond":
         return None
     data = msg.get(("linkinfo", "data"))
+    # Only the slaves are dumped: on a flapping VF the dump of every link was most of vfbondd's CPU.
+    # The active slave and the primary are slaves (the kernel reports neither otherwise).
     by_index: dict[int, str] = {}
     slaves: list[SlaveState] = []
-    for m in await dump_links(ipr):
-        by_index[m["index"]] = m.get("ifname")
+    for m in await dump_links(ipr, master=msg["index"]):
         if m.get("master") != msg["index"]:
             continue
+        by_index[m["index"]] = m.get("ifname")
         sd = m.get(("linkinfo", "slave_data"))
         slaves.append(SlaveState(
             link=link_info(m),
