@@ -71,7 +71,7 @@ class FakeExecutor:
         prev, self.state, self.read_at = self.state, kernel, time.monotonic()
         self.sup._changed(prev, kernel, reason)
 
-    async def refresh(self, reason: str = "") -> BondState | None:
+    async def refresh(self, reason: str = "", since: float | None = None) -> BondState | None:
         self.read(self.kernel, reason)
         return self.state
 

@@ -38,10 +38,14 @@ class Executor:
         a bounce) take it too, so no read sees their work half done and no dump shares the socket."""
         return self._lock
 
-    async def refresh(self, reason: str = "") -> BondState | None:
+    async def refresh(self, reason: str = "", since: float | None = None) -> BondState | None:
         """Read the bond. A read still waiting for the lock will see any change made before it
         begins: callers with the same reason share it, so a burst of link events (a flapping VF)
-        costs one dump, not one each."""
+        costs one dump, not one each. `since`: the time of the change to be seen; a read that began
+        after it already shows it (the read after vfbondd's own switch, for the event of the carrier
+        loss that caused it: a third of the reads on a flapping VF)."""
+        if since is not None and self.read_at > since:
+            return self.state
         queued = self._queued.get(reason)
         if queued is None:
             queued = self._queued[reason] = asyncio.ensure_future(self._queued_read(reason))

@@ -258,7 +258,7 @@ class Supervisor:
         if ours or configured:
             # Not awaited: the messages of one change (carrier, bond and slave states) then share one
             # read in the executor's queue instead of one dump each (a flapping VF kept a core busy).
-            self._spawn(self.refresh(), "refresh")
+            self._spawn(self.refresh(since=ev.at), "refresh")
 
     def on_verdict(self, label: str, old: Verdict, new: Verdict) -> None:
         """Probe verdicts change outside netlink: report path failures and let the policy act."""
@@ -277,9 +277,9 @@ class Supervisor:
 
     # --- decisions ------------------------------------------------------------------------------
 
-    async def refresh(self) -> None:
-        """Read the bond, report what changed, act on it."""
-        await self.executor.refresh()
+    async def refresh(self, since: float | None = None) -> None:
+        """Read the bond (unless a read since `since` shows it already), report what changed, act on it."""
+        await self.executor.refresh(since=since)
         await self.evaluate()
 
     async def switch(self, target: str, reason: str) -> None:
