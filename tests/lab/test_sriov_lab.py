@@ -80,7 +80,10 @@ def test_recreated_vf_has_a_new_ifindex_and_its_admin_mac(topology: SriovTopolog
 
 def test_hand_made_none_bond_on_locked_vfs_is_repaired_by_apply(topology: SriovTopology, tmp_path: Path) -> None:
     """The kernel refuses both VFs (Error -99 for each): an empty bond, which apply must repair."""
-    run("ip link add bond0 type bond mode active-backup miimon 100 fail_over_mac none")
+    # A bond whose MAC is still random takes the first slave's, and igbvf then "sets" that VF to its
+    # own MAC: accepted. udev's MACAddressPolicy=persistent races the enslave to give bond0 a MAC of
+    # its own, so which VF is refused was a coin toss (CI once kept ens6); a set MAC makes it both.
+    run("ip link add bond0 address 02:00:00:00:00:b0 type bond mode active-backup miimon 100 fail_over_mac none")
     for vf in topology.vfs:
         run(["ip", "link", "set", vf, "master", "bond0"], check=False)
     assert Path("/sys/class/net/bond0/bonding/slaves").read_text().split() == []
