@@ -118,6 +118,8 @@ fi
     printf 'LAB_MARK=%q\n' "$MARK"
     printf 'LAB_PYPREFIX=%q\n' "$PYPREFIX"
     printf 'PYTEST_ARGS=('; local a; for a in "$@"; do printf '%q ' "$a"; done; printf ')\n'
+    # the benchmark's knobs (bench/run.sh)
+    local v; for v in "${!VFBOND_BENCH_@}"; do printf 'export %s=%q\n' "$v" "${!v}"; done
 } > "$RES/guest.env"
 
 # The guest mounts fresh filesystems over /tmp, /var, /home...: a checkout under one of them is
