@@ -80,11 +80,14 @@ def is_gateway_reply(p: Packet, gw4: str) -> bool:
     return f"{gw4} > " in p.text and "ICMP echo reply" in p.text
 
 
-def failover_times(links: list[LinkRecord], packets: list[Packet], since: float, cause: str, old: str, new: str,
-                   new_mac: str, ip4: str, gw4: str) -> dict[str, float | None]:
-    """Milliseconds from the cause (PF reset / switch port down) to each step, None where not seen."""
+def failover_times(links: list[LinkRecord], packets: list[Packet], since: float, until: float, cause: str, old: str,
+                   new: str, new_mac: str, ip4: str, gw4: str) -> dict[str, float | None]:
+    """Milliseconds from the cause (PF reset / switch port down) to each step, None where not seen.
+
+    Only records in [since, until] count: the recordings span every trial, and a step missing from
+    this one must not be filled in from the next trial (a later reply would read as a 15 s outage)."""
     def first(items, pred, after):  # type: ignore[no-untyped-def]
-        return next((x.t for x in items if x.t >= after and pred(x)), None)
+        return next((x.t for x in items if after <= x.t <= until and pred(x)), None)
 
     t0 = first(links, lambda r: r.name == cause and r.admin_down, since)
     if t0 is None:
@@ -119,10 +122,10 @@ class Timeline:
         self._start(["ip", *(["-n", ns] if ns else []), "-ts", "-d", "monitor", "link"], out)
         self.monitors[ns or "root"] = out
 
-    def capture(self, dev: str) -> None:
+    def capture(self, dev: str, ns: str | None = None) -> None:
         out = self.dir / f"capture-{dev}.txt"
-        self._start(["tcpdump", "-i", dev, "-tt", "-e", "-n", "-l", "-U", "-Q", "inout",
-                     "arp or icmp or (icmp6 and ip6[40] == 136)"], out)
+        self._start([*(["ip", "netns", "exec", ns] if ns else []), "tcpdump", "-i", dev, "-tt", "-e", "-n", "-l",
+                     "-U", "-Q", "inout", "arp or icmp or (icmp6 and ip6[40] == 136)"], out)
         self.captures[dev] = out
 
     def links(self) -> list[LinkRecord]:
