@@ -166,7 +166,7 @@ def test_failover_end_to_end(daemon: LabDaemon, tmp_path: Path) -> None:
         if not sriov:
             assert ours[0] < kernel[0], f"miimon={m}: vfbondd {ours} not faster than kernel {kernel}"
     # every failover must carry traffic: a trial without a reply through the new VF is a finding
-    silent = {col: [i for i, t in enumerate(trials) if t.get("reply") is None] for col, trials in rows.items()}
+    silent = {col: [i for i, t in enumerate(done) if t.get("reply") is None] for col, done in rows.items()}
     assert not any(silent.values()), (f"trials (by column) with no gateway reply through the new VF within "
                                       f"{AFTER_SWITCH_S} s of the switch: {silent}")
 
