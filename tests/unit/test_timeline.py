@@ -35,11 +35,11 @@ VF1 = f"""\
 """
 
 
-def times() -> dict[str, float | None]:
+def times(captured: str = VF1, until: float = T + 1) -> dict[str, float | None]:
+    """The trial above, with `captured` as vf1's packets, recorded until `until`."""
     links = sorted(parse_links(SW, "sw") + parse_links(ROOT, "root"), key=lambda r: r.t)
-    packets = parse_packets(VF1, "vf1")
-    return failover_times(links, packets, since=T - 0.1, until=T + 1, cause="sw0", old="vf0", new="vf1",
-                          new_mac="fa:16:3e:00:00:02", ip4="192.0.2.10", gw4="192.0.2.1")
+    return failover_times(links, parse_packets(captured, "vf1"), since=T - 0.1, until=until, cause="sw0", old="vf0",
+                          new="vf1", new_mac="fa:16:3e:00:00:02", ip4="192.0.2.10", gw4="192.0.2.1")
 
 
 def test_every_step_is_timed_from_the_cause() -> None:
@@ -65,21 +65,16 @@ def test_no_cause_in_the_window_means_no_trial() -> None:
 def test_an_announcement_stamped_before_the_active_notice_is_the_announcement() -> None:
     """bonding sends the gratuitous ARP while it makes the slave active; the netlink notice of the new
     state comes after it (on igbvf, by ~1 ms). The next match would be a plain ARP reply seconds later."""
-    links = sorted(parse_links(SW, "sw") + parse_links(ROOT, "root"), key=lambda r: r.t)
-    packets = parse_packets(f"""\
+    got = times(f"""\
 {T + 0.009:.6f} fa:16:3e:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.10 tell 192.0.2.10, length 28
 {T + 5.080:.6f} fa:16:3e:00:00:02 > 8e:61:6a:35:ea:71, ethertype ARP (0x0806), length 42: Reply 192.0.2.10 is-at fa:16:3e:00:00:02, length 28
-""", "vf1")
-    got = failover_times(links, packets, since=T - 0.1, until=T + 6, cause="sw0", old="vf0", new="vf1",
-                         new_mac="fa:16:3e:00:00:02", ip4="192.0.2.10", gw4="192.0.2.1")
+""", until=T + 6)
     assert got["announce"] is not None and round(got["announce"], 3) == 9.0
 
 
 def test_a_reply_after_the_trial_ended_is_not_this_trials() -> None:
     """The sriov benchmark showed a bimodal ~15 s first reply: ping's deadline had ended before the
     switch, and the first reply through the new VF was the next trial's. Such a step is not seen."""
-    links = sorted(parse_links(SW, "sw") + parse_links(ROOT, "root"), key=lambda r: r.t)
     late = f"{T + 15.2:.6f} 8e:61:6a:35:ea:71 > fa:16:3e:00:00:02, ethertype IPv4 (0x0800), length 98: 192.0.2.1 > 192.0.2.10: ICMP echo reply, id 2, seq 9, length 64\n"
-    got = failover_times(links, parse_packets(late, "vf1"), since=T - 0.1, until=T + 4, cause="sw0", old="vf0",
-                         new="vf1", new_mac="fa:16:3e:00:00:02", ip4="192.0.2.10", gw4="192.0.2.1")
+    got = times(late, until=T + 4)
     assert got["active"] is not None and got["reply"] is None
