@@ -14,9 +14,10 @@ from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
 from vfbond.kernel.fastswitch import FastSwitch, Switched
 from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
-from vfbond.report.events import Event, EventType, History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch.links import LinkEvent, Overrun
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vfbond.kernel.inspect import BondState
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 
 # MII "fail" is the kernel waiting out downdelay: the slave is still in service until it turns "down".
 IN_SERVICE = ("up", "fail")

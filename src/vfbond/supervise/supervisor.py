@@ -33,10 +33,10 @@ from vfbond.kernel import udev
 from vfbond.kernel.announce import announce
 from vfbond.kernel.fastswitch import FastSwitch, Plan, Switched
 from vfbond.kernel.inspect import BondState, SlaveState
-from vfbond.report.events import Event, EventType
 from vfbond.report.reporter import Reporter
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.supervise.executor import Executor
-from vfbond.supervise.faults import Faults
 from vfbond.watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
