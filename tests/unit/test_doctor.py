@@ -8,7 +8,7 @@ from typing import Any
 
 from vfbond.config import load, parse
 from vfbond.ctl.doctor import Facts, Finding, Status, check, exit_code
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.shared import exitcodes
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"

@@ -12,8 +12,8 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from vfbond.config import Config, parse
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.kernel.fastswitch import FastSwitch, Switched
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
 from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
 from vfbond.shared.events import Event, EventType

@@ -1,7 +1,7 @@
 from dataclasses import replace
 
 from vfbond.judge.transitions import derive
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.shared.events import EventType
 
 

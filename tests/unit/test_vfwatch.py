@@ -10,7 +10,7 @@ import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.config import parse
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.shared.events import Event, EventType
 from vfbond.supervise import maclock, vfwatch
 from vfbond.supervise.vfwatch import VfWatch

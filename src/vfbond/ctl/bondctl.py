@@ -46,8 +46,8 @@ def _kernel_status(bond: str) -> dict[str, Any] | None:
 
     from pyroute2 import AsyncIPRoute
 
-    from vfbond.ctl.diagnose import bond_warnings
-    from vfbond.kernel.inspect import read_bond
+    from vfbond.judge.bond_warnings import bond_warnings
+    from vfbond.kernel.bond_state import read_bond
 
     async def read() -> dict[str, Any] | None:
         async with AsyncIPRoute() as ipr:
@@ -366,9 +366,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from vfbond import config as config_mod
     from vfbond.backends.base import BackendError
-    from vfbond.backends.select import select_backend
+    from vfbond.backends.choose import select_backend
+    from vfbond.bond_model import PlanError
     from vfbond.configure.apply import converge
-    from vfbond.configure.plan import PlanError
 
     config = config_mod.load(args.config)
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from vfbond.config import Config
 from vfbond.judge.health import normalize_target
-from vfbond.kernel.inspect import BondState
+from vfbond.kernel.bond_state import BondState
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
 from vfbond.watch import probes
