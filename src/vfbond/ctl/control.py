@@ -11,6 +11,7 @@ commands; reload and simulate-failover stay root's.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import logging
@@ -35,6 +36,7 @@ log = logging.getLogger("vfbond")
 # the socket lets in (daemon.socket_group). Readers can never use up root's connections or vfbondd's
 # file descriptors (1024 under systemd), and no peer holds a slot long without a request.
 CAPS = {"root": 64, "readers": 16}
+BACKLOG = 100  # connections the kernel queues for us (asyncio's default)
 READ_TIMEOUT = 5.0  # for the request line, however slowly it trickles in
 WRITE_TIMEOUT = 10.0  # for a one-off answer; a stream's follower may pause (it loses events, told)
 LINE_LIMIT = 64 * 1024  # bytes in a request line; real ones are under 1 KB
@@ -56,7 +58,7 @@ class ControlServer:
         self.readers = readers  # the commands a peer other than root may use
         self.caps, self.read_timeout = caps, read_timeout
         self._open = dict.fromkeys(caps, 0)  # connections being served, per peer class
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
         self._serving: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -65,38 +67,73 @@ class ControlServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()  # left over by a crash: nobody can be listening on it (systemd restarts us)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Created with a tight umask, so there is no window where the socket is world-accessible.
         old = os.umask(0o177 if self.group is None else 0o117)
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=LINE_LIMIT)
+            listener.bind(str(self.path))
+        except OSError:
+            listener.close()
+            raise
         finally:
             os.umask(old)
         if self.group is not None:
             os.chown(self.path, -1, grp.getgrnam(self.group).gr_gid)
+        listener.listen(BACKLOG)
+        listener.setblocking(False)
+        self._listener = listener
+        asyncio.get_running_loop().add_reader(listener.fileno(), self._accept)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self) -> None:
+        """Take what waits; a peer over its class's cap is answered and closed right here, so it
+        never holds a descriptor past this call."""
         import asyncio
 
-        uid = _peer(writer.get_extra_info("socket"))[1]
-        who = "root" if uid in (0, os.getuid()) else "readers"
-        task = asyncio.current_task()
-        assert task is not None  # a callback of start_unix_server runs in its own task
-        try:
-            if self._open[who] >= self.caps[who]:  # answered at once: the over-cap peer holds nothing
-                writer.write(_answer(_error(exitcodes.FAILED, f"too many connections from {who} "
-                                                              f"({self.caps[who]} open); try again later")))
-                return
-            self._open[who] += 1
-            self._serving.add(task)
+        assert self._listener is not None
+        for _ in range(BACKLOG):
             try:
-                await self._converse(reader, writer, who)
-            finally:
-                self._open[who] -= 1
-                self._serving.discard(task)
+                conn, _address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of descriptors (EMFILE): the rest of vfbondd holds them
+                log.warning("control socket: cannot accept (%s); trying again in 1 s", exc)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(self._listener.fileno())
+                loop.call_later(1.0, self._resume)
+                return
+            who = "root" if _peer(conn)[1] in (0, os.getuid()) else "readers"
+            if self._open[who] >= self.caps[who]:
+                with contextlib.suppress(OSError):
+                    conn.send(_answer(_error(exitcodes.FAILED, f"too many connections from {who} "
+                                                               f"({self.caps[who]} open); try again later")),
+                              socket.MSG_DONTWAIT)
+                conn.close()
+                continue
+            self._open[who] += 1
+            task = asyncio.ensure_future(self._serve(conn, who))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
+
+    def _resume(self) -> None:
+        import asyncio
+
+        if self._listener is not None:
+            asyncio.get_running_loop().add_reader(self._listener.fileno(), self._accept)
+
+    async def _serve(self, conn: socket.socket, who: str) -> None:
+        import asyncio
+
+        writer: asyncio.StreamWriter | None = None
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=LINE_LIMIT)
+            await self._converse(reader, writer, who)
         except (ConnectionError, TimeoutError):
             pass  # the peer left, or does not read its answer
         finally:
-            if writer.transport.get_write_buffer_size():
+            self._open[who] -= 1
+            if writer is None:
+                conn.close()
+            elif writer.transport.get_write_buffer_size():
                 writer.transport.abort()  # a peer that does not read must not keep the descriptor
             else:
                 writer.close()
@@ -159,11 +196,16 @@ class ControlServer:
             await _stop(items, gone, item)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._serving):  # followers wait for events that will not come now
-                task.cancel()
-            await self._server.wait_closed()
+        import asyncio
+
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+        serving = list(self._serving)
+        for task in serving:  # a follower waits for events that will not come now
+            task.cancel()
+        await asyncio.gather(*serving, return_exceptions=True)
         self.path.unlink(missing_ok=True)
 
 
