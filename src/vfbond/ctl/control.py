@@ -12,12 +12,14 @@ commands; reload and simulate-failover stay root's.
 from __future__ import annotations
 
 import contextlib
+import errno
 import grp
 import json
 import logging
 import math
 import os
 import socket
+import stat
 import struct
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -37,10 +39,17 @@ log = logging.getLogger("vfbond")
 # file descriptors (1024 under systemd), and no peer holds a slot long without a request.
 CAPS = {"root": 64, "readers": 16}
 BACKLOG = 100  # connections the kernel queues for us (asyncio's default)
+PROBE_TIMEOUT = 1.0  # to connect to a socket found on our path: does a vfbondd answer there?
 READ_TIMEOUT = 5.0  # for the request line, however slowly it trickles in
 WRITE_TIMEOUT = 10.0  # for a one-off answer; a stream's follower may pause (it loses events, told)
 LINE_LIMIT = 64 * 1024  # bytes in a request line; real ones are under 1 KB
 BAD_ARGS = (ValueError, TypeError, OverflowError)  # a handler raises these on arguments it cannot use
+
+
+class AlreadyServing(Exception):
+    """Another vfbondd answers on the control socket's path."""
+
+    code = exitcodes.ALREADY_RUNNING
 
 
 class ControlServer:
@@ -65,15 +74,16 @@ class ControlServer:
         import asyncio  # here, not at the top: bondctl's client side starts faster without it
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self.path.unlink()  # left over by a crash: nobody can be listening on it (systemd restarts us)
+        self.claim()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Created with a tight umask, so there is no window where the socket is world-accessible.
         old = os.umask(0o177 if self.group is None else 0o117)
         try:
             listener.bind(str(self.path))
-        except OSError:
+        except OSError as exc:
             listener.close()
+            if exc.errno == errno.EADDRINUSE:  # another vfbondd bound it since claim() looked
+                raise _serving_elsewhere(self.path) from None
             raise
         finally:
             os.umask(old)
@@ -83,6 +93,28 @@ class ControlServer:
         listener.setblocking(False)
         self._listener = listener
         asyncio.get_running_loop().add_reader(listener.fileno(), self._accept)
+
+    def claim(self) -> None:
+        """Clear the way for our socket: a stale one (left by a crash) is removed; a live one is another
+        vfbondd's, and two would supervise the same bond (AlreadyServing). Call it before touching the
+        bond: start() comes after the first apply (and calls it again)."""
+        path = self.path
+        if not path.exists():
+            return
+        if not stat.S_ISSOCK(path.stat().st_mode):
+            raise AlreadyServing(f"{path} exists and is not a socket: remove it, or set another daemon.socket")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(PROBE_TIMEOUT)
+            try:
+                probe.connect(str(path))
+            except ConnectionRefusedError:
+                path.unlink(missing_ok=True)  # nobody listens: left over by a crash
+                return
+            except FileNotFoundError:
+                return
+            except (TimeoutError, BlockingIOError):
+                raise _serving_elsewhere(path) from None  # its backlog is full: alive, and busy
+            raise _serving_elsewhere(path, _peer(probe)[0])
 
     def _accept(self) -> None:
         """Take what waits; a peer over its class's cap is answered and closed right here, so it
@@ -106,7 +138,7 @@ class ControlServer:
                 with contextlib.suppress(OSError):
                     conn.send(_answer(_error(exitcodes.FAILED, f"too many connections from {who} "
                                                                f"({self.caps[who]} open); try again later")),
-                              socket.MSG_DONTWAIT)
+                              socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
                 conn.close()
                 continue
             self._open[who] += 1
@@ -207,6 +239,11 @@ class ControlServer:
             task.cancel()
         await asyncio.gather(*serving, return_exceptions=True)
         self.path.unlink(missing_ok=True)
+
+
+def _serving_elsewhere(path: Path, pid: int | None = None) -> AlreadyServing:
+    return AlreadyServing(f"another vfbondd is serving {path}{f' (pid {pid})' if pid else ''}; stop it first, "
+                          "or set another daemon.socket")
 
 
 def _peer(sock: socket.socket) -> tuple[int, int]:
