@@ -33,6 +33,7 @@ async def test_a_second_server_on_a_live_socket_is_refused_and_the_first_keeps_i
         assert info.value.code == exitcodes.ALREADY_RUNNING
         assert f"another vfbondd is serving {path} (pid {os.getpid()})" in str(info.value)
         assert "stop it first" in str(info.value) and "daemon.socket" in str(info.value)
+        await second.close()  # as vfbondd's shutdown path would: the first one's socket is not its to remove
         assert os.path.exists(path)
         assert await asyncio.to_thread(request, path, "status") == "first"  # still the first one's socket
     finally:

@@ -2,7 +2,8 @@
 
 One request per connection: {"cmd": "...", "args": {...}} -> {"ok": true, "data": ...}
 or {"ok": false, "error": "...", "code": <exit code>}. A stream command (`follow`) answers with one
-{"ok": true, "data": ...} line per item until the client goes away.
+{"ok": true, "data": ...} line per item until the client goes away (closes its end). Every request
+gets an answer, a bad or oversized one included (an error, then close): no connection just drops.
 
 The socket is root's, or also daemon.socket_group's: that group is for readers (snmpd's
 pass_persist agent, a monitoring user), so a peer that is not root may only use the `readers`
@@ -230,15 +231,15 @@ class ControlServer:
     async def close(self) -> None:
         import asyncio
 
-        if self._listener is not None:
+        if self._listener is not None:  # only a socket we bound is ours to remove
             asyncio.get_running_loop().remove_reader(self._listener.fileno())
             self._listener.close()
             self._listener = None
+            self.path.unlink(missing_ok=True)
         serving = list(self._serving)
         for task in serving:  # a follower waits for events that will not come now
             task.cancel()
         await asyncio.gather(*serving, return_exceptions=True)
-        self.path.unlink(missing_ok=True)
 
 
 def _serving_elsewhere(path: Path, pid: int | None = None) -> AlreadyServing:
