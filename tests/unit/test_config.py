@@ -269,3 +269,13 @@ def test_bounce_after_a_pf_reset_defaults_to_30s_accepts_0_and_refuses_too_short
     (p,) = problems(GOOD + "failover:\n  bounce_after_s: 2\n")
     assert p.startswith("t.yaml:7: failover.bounce_after_s: 2 is neither 0 nor 5..3600 seconds")
     assert "Fix: set 0 (never bounce) or 5..3600 seconds" in p
+
+
+def test_what_the_file_leaves_out_is_the_dataclass_default() -> None:
+    """The readers take every default from the dataclass fields, the one place it is written."""
+    c = config.parse(GOOD + "alerts:\n  syslog: [{host: h}]\n  snmp: [{host: h}]\n")
+    assert (c.failover, c.probes, c.daemon, c.metrics) == (
+        config.FailoverConfig(), config.ProbeConfig(), config.DaemonConfig(), config.MetricsConfig())
+    assert c.alerts == config.AlertConfig(syslog=(config.SyslogTarget("h"),), snmp=(config.SnmpTarget("h"),))
+    assert c.bond == config.BondConfig(slaves=c.bond.slaves, ipv4=c.bond.ipv4)
+    assert (c.backend, c.ifcfg_dir) == (config.Config.backend, config.Config.ifcfg_dir)

@@ -12,9 +12,9 @@ from vfbond.config.schema import AlertConfig
 
 
 def read_alerts(r: Reader, raw: Any) -> AlertConfig:
-    sect = r.section(raw, "alerts", ("syslog", "snmp", "queue_size", "flap_limit"))
-    return AlertConfig(syslog=read_syslog(r, sect.get("syslog")), snmp=read_snmp(r, sect.get("snmp")),
-                       queue_size=r.get(sect, "alerts", "queue_size", int, 1000, checks.positive,
-                                        "use 1 or more; 1000 is the default"),
-                       flap_limit=r.get(sect, "alerts", "flap_limit", int, 10, checks.positive,
-                                        "use 1 or more events per minute; 10 is the default"))
+    sect = r.section(raw, "alerts", AlertConfig)
+    return AlertConfig(syslog=read_syslog(r, sect.raw.get("syslog")), snmp=read_snmp(r, sect.raw.get("snmp")),
+                       queue_size=sect.get("queue_size", int, checks.positive,
+                                           "use 1 or more; {default} is the default"),
+                       flap_limit=sect.get("flap_limit", int, checks.positive,
+                                           "use 1 or more events per minute; {default} is the default"))

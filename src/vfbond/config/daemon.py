@@ -10,17 +10,17 @@ from vfbond.config.schema import DaemonConfig, FailoverConfig
 
 
 def read_failover(r: Reader, raw: Any) -> FailoverConfig:
-    fo = r.section(raw, "failover", ("fast", "bounce_after_s"))
-    return FailoverConfig(fast=r.get(fo, "failover", "fast", bool, True),
-                          bounce_after_s=r.get(fo, "failover", "bounce_after_s", int, 30, checks.bounce_after,
-                                               "set 0 (never bounce) or 5..3600 seconds, e.g. 30"))
+    sect = r.section(raw, "failover", FailoverConfig)
+    return FailoverConfig(fast=sect.get("fast", bool),
+                          bounce_after_s=sect.get("bounce_after_s", int, checks.bounce_after,
+                                                  "set 0 (never bounce) or 5..3600 seconds, e.g. {default}"))
 
 
 def read_daemon(r: Reader, raw: Any) -> DaemonConfig:
-    dm = r.section(raw, "daemon", ("socket", "socket_group", "state_dir", "history"))
+    sect = r.section(raw, "daemon", DaemonConfig)
     return DaemonConfig(
-        socket=r.get(dm, "daemon", "socket", str, DaemonConfig.socket),
-        socket_group=r.get(dm, "daemon", "socket_group", str, None, checks.group if r.host_checks else None,
-                           "create the group (groupadd NAME) or remove socket_group: for a root-only socket"),
-        state_dir=r.get(dm, "daemon", "state_dir", str, DaemonConfig.state_dir),
-        history=r.get(dm, "daemon", "history", int, 1000, checks.positive, "use 1 or more; 1000 is the default"))
+        socket=sect.get("socket", str),
+        socket_group=sect.get("socket_group", str, checks.group if r.host_checks else None,
+                              "create the group (groupadd NAME) or remove socket_group: for a root-only socket"),
+        state_dir=sect.get("state_dir", str),
+        history=sect.get("history", int, checks.positive, "use 1 or more; {default} is the default"))

@@ -12,13 +12,13 @@ from vfbond.config.schema import IPConfig
 
 
 def read_ip(r: Reader, raw: Any, path: str, version: int) -> IPConfig:
-    sect = r.section(raw, path, ("addresses", "address", "gateway"))
+    sect = r.section(raw, path, IPConfig, ("addresses", "address", "gateway"))
     addresses: list[str] = []
-    items = r.items(sect.get("addresses"), f"{path}.addresses", "write addresses as a YAML list of CIDRs")
-    if "address" in sect:
-        items = [sect["address"], *items]
+    items = r.items(sect.raw.get("addresses"), f"{path}.addresses", "write addresses as a YAML list of CIDRs")
+    if "address" in sect.raw:
+        items = [sect.raw["address"], *items]
     for i, item in enumerate(items):
-        field_path = f"{path}.addresses[{i}]" if "addresses" in sect else f"{path}.address"
+        field_path = f"{path}.addresses[{i}]" if "addresses" in sect.raw else f"{path}.address"
         try:
             if not isinstance(item, str):
                 raise ValueError
@@ -30,12 +30,12 @@ def read_ip(r: Reader, raw: Any, path: str, version: int) -> IPConfig:
             example = "10.10.1.5/24" if version == 4 else "2001:db8:10::5/64"
             r.problem(field_path, f"{redact.shown(field_path, item)} is not an IPv{version} address with a prefix "
                       "length", f"write it as CIDR, e.g. {example}")
-    gateway = r.get(sect, path, "gateway", str, None, checks.gateway,
-                    "give the gateway as a plain address, e.g. 192.0.2.1 or fe80::1 (no %zone)")
+    gateway = sect.get("gateway", str, checks.gateway,
+                       "give the gateway as a plain address, e.g. 192.0.2.1 or fe80::1 (no %zone)")
     if gateway is not None and ipaddress.ip_address(gateway).version != version:
         r.problem(f"{path}.gateway", f"{gateway} is not IPv{version}", f"move it under ipv{6 if version == 4 else 4}")
         gateway = None
-    if gateway and not addresses and "address" not in sect and "addresses" not in sect:
+    if gateway and not addresses and "address" not in sect.raw and "addresses" not in sect.raw:
         r.problem(f"{path}.gateway", f"{gateway} is given without addresses, and a family without addresses is "
                   "left off (NetworkManager, ifcfg)", f"add the bond's IPv{version} addresses, or remove the gateway")
     # A router advertises its link-local address (fe80::/10): on the bond's link, in none of its subnets.

@@ -16,31 +16,29 @@ from vfbond.config.daemon import read_daemon, read_failover
 from vfbond.config.metrics import read_metrics
 from vfbond.config.probes import read_probes
 from vfbond.config.problems import ConfigError, Problem
-from vfbond.config.reader import Reader
-from vfbond.config.schema import Config
+from vfbond.config.reader import Reader, keys
+from vfbond.config.schema import BACKENDS, Config
 
 DEFAULT_PATH = Path(paths.CONFIG)
-BACKENDS = ("auto", "nm", "ifcfg", "netlink")
 
 
 def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Config:
     raw, lines = yaml_source.read(text, file)
     r = Reader(file, lines, host_checks)
-    top = r.section(raw if raw is not None else {}, "", ("bond", "failover", "probes", "alerts", "daemon",
-                                                         "metrics", "backend", "ifcfg_dir"))
-    if r.problems and not top:  # not a mapping at all: every other report would only repeat that
+    top = r.section(raw if raw is not None else {}, "", Config, tuple(k for k in keys(Config) if k != "source"))
+    if r.problems and not top.raw:  # not a mapping at all: every other report would only repeat that
         raise ConfigError(r.problems)
-    if "bond" not in top:
+    if "bond" not in top.raw:
         r.problem("bond", "missing", "add a bond: section with two slaves")
     config = Config(
-        bond=read_bond(r, top.get("bond")),
-        failover=read_failover(r, top.get("failover")),
-        probes=read_probes(r, top.get("probes")),
-        alerts=read_alerts(r, top.get("alerts")),
-        daemon=read_daemon(r, top.get("daemon")),
-        metrics=read_metrics(r, top.get("metrics")),
-        backend=r.choice(top, "", "backend", BACKENDS, "auto"),
-        ifcfg_dir=r.get(top, "", "ifcfg_dir", str, Config.ifcfg_dir),
+        bond=read_bond(r, top.raw.get("bond")),
+        failover=read_failover(r, top.raw.get("failover")),
+        probes=read_probes(r, top.raw.get("probes")),
+        alerts=read_alerts(r, top.raw.get("alerts")),
+        daemon=read_daemon(r, top.raw.get("daemon")),
+        metrics=read_metrics(r, top.raw.get("metrics")),
+        backend=top.choice("backend", BACKENDS),
+        ifcfg_dir=top.get("ifcfg_dir", str),
         source=file,
     )
     if r.problems:

@@ -10,15 +10,15 @@ from vfbond.config.schema import MetricsConfig
 
 
 def read_metrics(r: Reader, raw: Any) -> MetricsConfig:
-    sect = r.section(raw, "metrics", ("textfile_dir", "interval_s", "http_port", "http_address"))
+    sect = r.section(raw, "metrics", MetricsConfig)
     return MetricsConfig(
-        textfile_dir=r.get(sect, "metrics", "textfile_dir", str, None, checks.absolute,
-                           "give node_exporter's --collector.textfile.directory as an absolute path, "
-                           "e.g. /var/lib/node_exporter/textfile_collector"),
-        interval_s=r.get(sect, "metrics", "interval_s", int, 15,
-                         lambda v: None if 1 <= v <= 3600 else f"{v} is not 1..3600 seconds",
-                         "use 1..3600 seconds; 15 is the default (the file is also written on every event)"),
-        http_port=r.get(sect, "metrics", "http_port", int, None, checks.port,
-                        "use a free TCP port, e.g. 9862, or remove http_port: for no HTTP endpoint"),
-        http_address=r.get(sect, "metrics", "http_address", str, "127.0.0.1", checks.ip,
-                           "give an address of this host to listen on, e.g. 127.0.0.1 or 0.0.0.0"))
+        textfile_dir=sect.get("textfile_dir", str, checks.absolute,
+                              "give node_exporter's --collector.textfile.directory as an absolute path, "
+                              "e.g. /var/lib/node_exporter/textfile_collector"),
+        interval_s=sect.get("interval_s", int, lambda v: None if 1 <= v <= 3600 else f"{v} is not 1..3600 seconds",
+                            "use 1..3600 seconds; {default} is the default (the file is also written on every "
+                            "event)"),
+        http_port=sect.get("http_port", int, checks.port,
+                           "use a free TCP port, e.g. 9862, or remove http_port: for no HTTP endpoint"),
+        http_address=sect.get("http_address", str, checks.ip,
+                              "give an address of this host to listen on, e.g. {default} or 0.0.0.0"))

@@ -11,8 +11,8 @@ from vfbond.config.schema import ProbeConfig
 
 
 def read_probes(r: Reader, raw: Any) -> ProbeConfig:
-    sect = r.section(raw, "probes", ("enabled", "targets", "interval_ms", "timeout_ms", "failures", "window"))
-    targets = r.items(sect.get("targets"), "probes.targets", "list the gateway addresses to probe")
+    sect = r.section(raw, "probes", ProbeConfig)
+    targets = r.items(sect.raw.get("targets"), "probes.targets", "list the gateway addresses to probe")
     good = []
     for i, t in enumerate(targets):
         shown = redact.shown("probes.targets", t)
@@ -20,19 +20,18 @@ def read_probes(r: Reader, raw: Any) -> ProbeConfig:
             r.problem(f"probes.targets[{i}]", why, "give a plain IPv4 or IPv6 address (usually the gateway)")
         else:
             good.append(t)
-    enabled = r.get(sect, "probes", "enabled", bool, bool(good))
+    enabled = sect.get("enabled", bool, default=bool(good))  # targets given: probing is meant
     if enabled and not good:
         r.problem("probes.targets", "probes are enabled but no target is given",
                   "add the gateway address under probes.targets, or set enabled: false")
-    interval = r.get(sect, "probes", "interval_ms", int, 500, lambda v: None if v >= 50 else "must be 50 or more",
-                     "use 50 ms or more; 500 is the default")
-    timeout = r.get(sect, "probes", "timeout_ms", int, min(400, interval), checks.positive,
-                    "use up to interval_ms; 400 is the default")
+    interval = sect.get("interval_ms", int, lambda v: None if v >= 50 else "must be 50 or more",
+                        "use 50 ms or more; {default} is the default")
+    timeout = sect.get("timeout_ms", int, checks.positive,
+                       f"use up to interval_ms; {sect.default('timeout_ms')} is the default",
+                       default=min(sect.default("timeout_ms"), interval))
     if timeout > interval:
         r.problem("probes.timeout_ms", f"{timeout} is longer than interval_ms ({interval})",
                   "make the timeout at most the interval")
     return ProbeConfig(enabled=enabled, targets=tuple(good), interval_ms=interval, timeout_ms=timeout,
-                       failures=r.get(sect, "probes", "failures", int, 3, checks.positive,
-                                      "use 1 or more; 3 is the default"),
-                       window=r.get(sect, "probes", "window", int, 20, checks.positive,
-                                    "use 1 or more; 20 is the default"))
+                       failures=sect.get("failures", int, checks.positive, "use 1 or more; {default} is the default"),
+                       window=sect.get("window", int, checks.positive, "use 1 or more; {default} is the default"))

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import ClassVar
 
 from vfbond import paths, redact
+
+# The choices of the enumerated fields; where a field has no default of its own, the first is it.
+FAIL_OVER_MAC = ("none", "active", "follow")
+PRIMARY_RESELECT = ("always", "better", "failure")
+BACKENDS = ("auto", "nm", "ifcfg", "netlink")
+SYSLOG_PROTOCOLS = ("udp", "tcp", "tls")
+SNMP_VERSIONS = ("2c", "3")
+AUTH_PROTOCOLS = ("sha", "sha256", "md5")  # the default once auth_key is set
+PRIV_PROTOCOLS = ("aes", "aes256", "des")  # the default once priv_key is set
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class SyslogTarget:
     protocol: str = "udp"  # udp | tcp | tls
     ca_file: str | None = None
     app_name: str = "vfbondd"
+    TLS_PORT: ClassVar[int] = 6514  # the default port with protocol: tls (RFC 5425)
 
 
 @dataclass(frozen=True, repr=False)
