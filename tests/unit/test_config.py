@@ -279,3 +279,26 @@ def test_what_the_file_leaves_out_is_the_dataclass_default() -> None:
     assert c.alerts == config.AlertConfig(syslog=(config.SyslogTarget("h"),), snmp=(config.SnmpTarget("h"),))
     assert c.bond == config.BondConfig(slaves=c.bond.slaves, ipv4=c.bond.ipv4)
     assert (c.backend, c.ifcfg_dir) == (config.Config.backend, config.Config.ifcfg_dir)
+
+
+# --- Configs that PyYAML or the kernel would take but must be refused ------------------------------
+
+DUPLICATES = [
+    ("bond", GOOD.replace("bond:\n", "bond:\n  miimon: 100\n") + "  miimon: 5000\n", "t.yaml:7: bond.miimon:", 2, 7),
+    ("slave", GOOD.replace("- name: ens7", "- name: ens7\n      name: ens8"), "t.yaml:5: bond.slaves[1].name:", 4, 5),
+    ("top", GOOD + "backend: nm\nbackend: netlink\n", "t.yaml:7: backend:", 6, 7),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "where", "first", "second"), DUPLICATES, ids=[d[0] for d in DUPLICATES])
+def test_a_key_given_twice_is_refused_naming_both_lines(case: str, text: str, where: str, first: int,
+                                                        second: int) -> None:
+    """PyYAML keeps the last of two equal keys silently: `miimon: 100` ... `miimon: 5000` would be 5000."""
+    (p,) = problems(text)
+    assert p.startswith(where) and f"lines {first} and {second}" in p and "Fix: remove one of them" in p, p
+
+
+def test_a_merge_key_may_still_override_what_it_merges() -> None:
+    """`<<: *base` then `miimon: 200` is YAML's override, not a duplicate."""
+    c = config.parse(GOOD.replace("bond:\n", "bond:\n  <<: {miimon: 100}\n") + "  miimon: 200\n")
+    assert c.bond.miimon == 200

@@ -23,8 +23,10 @@ DEFAULT_PATH = Path(paths.CONFIG)
 
 
 def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Config:
-    raw, lines = yaml_source.read(text, file)
-    r = Reader(file, lines, host_checks)
+    doc = yaml_source.read(text, file)
+    raw = doc.data
+    r = Reader(file, doc.lines, host_checks)
+    r.problems += doc.problems
     top = r.section(raw if raw is not None else {}, "", Config, tuple(k for k in keys(Config) if k != "source"))
     if r.problems and not top.raw:  # not a mapping at all: every other report would only repeat that
         raise ConfigError(r.problems)
