@@ -244,6 +244,7 @@ HOSTILE = [
     ("recursive-alias", "bond: &b\n  slaves: [*b, *b]\n"),
     ("alias-bomb", _laughs()),
     ("deep-nesting", "bond: " + "[" * 5000 + "]" * 5000 + "\n"),
+    ("huge-integer", "bond:\n  miimon: " + "9" * 5000 + "\n"),  # past Python's int-from-string limit
 ]
 
 
@@ -302,3 +303,44 @@ def test_a_merge_key_may_still_override_what_it_merges() -> None:
     """`<<: *base` then `miimon: 200` is YAML's override, not a duplicate."""
     c = config.parse(GOOD.replace("bond:\n", "bond:\n  <<: {miimon: 100}\n") + "  miimon: 200\n")
     assert c.bond.miimon == 200
+
+
+# (field: value, where the report starts, the range it must name)
+OUT_OF_RANGE = [
+    ("miimon: 1000000000000000000000000000000", "t.yaml:2: bond.miimon:", "1..60000"),
+    ("miimon: 2147483648", "t.yaml:2: bond.miimon:", "1..60000"),
+    ("miimon: 0", "t.yaml:2: bond.miimon:", "1..60000"),
+    ("updelay: 1000000000000", "t.yaml:2: bond.updelay:", "0..600000"),
+    ("downdelay: -100", "t.yaml:2: bond.downdelay:", "0..600000"),
+    ("num_grat_arp: 256", "t.yaml:2: bond.num_grat_arp:", "0..255"),
+    ("num_unsol_na: -1", "t.yaml:2: bond.num_unsol_na:", "0..255"),
+    ("mtu: 67", "t.yaml:2: bond.mtu:", "68..65535"),
+    ("mtu: 65536", "t.yaml:2: bond.mtu:", "68..65535"),
+]
+
+
+@pytest.mark.parametrize(("line", "where", "bounds"), OUT_OF_RANGE, ids=[c[0] for c in OUT_OF_RANGE])
+def test_every_integer_the_kernel_bounds_is_range_checked_naming_the_range(line: str, where: str,
+                                                                           bounds: str) -> None:
+    (p,) = problems(GOOD.replace("bond:\n", f"bond:\n  {line}\n"))
+    assert p.startswith(where) and bounds in p.split(". Fix: ")[0] and bounds in p.split(". Fix: ")[1], p
+
+
+def test_a_float_or_exponent_miimon_is_refused() -> None:
+    """`1e30` is a string to YAML 1.1 and `1.0e+30` a float: neither is an int of ms."""
+    for value in ("1e30", "1.0e+30", "100.0"):
+        (p,) = problems(GOOD.replace("bond:\n", f"bond:\n  miimon: {value}\n"))
+        assert p.startswith("t.yaml:2: bond.miimon: expected int"), p
+
+
+def test_a_jumbo_mtu_the_kernel_takes_is_accepted() -> None:
+    assert config.parse(GOOD.replace("bond:\n", "bond:\n  mtu: 9702\n")).bond.mtu == 9702
+
+
+def test_an_mtu_below_1280_with_ipv6_addresses_is_refused() -> None:
+    """Below IPv6's minimum link MTU (RFC 8200) the kernel turns IPv6 off on the bond: its addresses go."""
+    text = GOOD.replace("bond:\n", "bond:\n  mtu: 1279\n") + "  ipv6: {addresses: ['2001:db8::10/64']}\n"
+    (p,) = problems(text)
+    assert p.startswith("t.yaml:2: bond.mtu:") and "1280" in p and "IPv6" in p, p
+    assert config.parse(text.replace("1279", "1280")).bond.mtu == 1280
+    assert config.parse(GOOD.replace("bond:\n", "bond:\n  mtu: 1279\n")).bond.mtu == 1279

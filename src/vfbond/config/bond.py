@@ -7,8 +7,19 @@ from typing import Any
 from vfbond import redact
 from vfbond.config import checks
 from vfbond.config.ip import read_ip
-from vfbond.config.reader import Reader
-from vfbond.config.schema import FAIL_OVER_MAC, PRIMARY_RESELECT, BondConfig, SlaveSpec
+from vfbond.config.reader import Reader, Section
+from vfbond.config.schema import FAIL_OVER_MAC, PRIMARY_RESELECT, BondConfig, IPConfig, SlaveSpec
+
+# The kernel (drivers/net/bonding/bond_options.c) takes miimon, updelay and downdelay as 0..INT_MAX ms
+# and refuses more; vfbond is stricter. miimon 0 leaves the kernel no link monitoring of its own
+# while vfbondd is down, and above a minute it notices a dead VF later than any operator would
+# accept; the failover check also waits num_grat_arp x miimon. updelay/downdelay hold a returning or
+# a lost VF that long in the kernel and in vfbondd: ten minutes is already far past any use.
+MIIMON_MS = (1, 60_000)
+DELAY_MS = (0, 600_000)
+PEER_NOTIF = (0, 255)  # num_grat_arp, num_unsol_na: one u8 counter in the kernel
+MTU = (68, 65535)  # a bond's ETH_MIN_MTU..ETH_MAX_MTU; each VF's own maximum the kernel checks on apply
+IPV6_MIN_MTU = 1280  # below it the kernel disables IPv6 on the device (addrconf)
 
 
 def read_slaves(r: Reader, raw: Any) -> tuple[SlaveSpec, ...]:
@@ -42,22 +53,46 @@ def read_slaves(r: Reader, raw: Any) -> tuple[SlaveSpec, ...]:
     return tuple(slaves)
 
 
-def read_bond(r: Reader, raw: Any) -> BondConfig:
-    sect = r.section(raw, "bond", BondConfig)
+def _read_timing(r: Reader, sect: Section) -> tuple[int, int, int]:
+    """miimon, updelay and downdelay, each in its range, the delays multiples of miimon."""
+    miimon = sect.get("miimon", int, checks.within(*MIIMON_MS, " ms"),
+                      f"use {MIIMON_MS[0]}..{MIIMON_MS[1]} ms, e.g. {{default}} (0 would leave the kernel blind to a "
+                      "dead VF while vfbondd is down)")
+    delays = []
+    for key in ("updelay", "downdelay"):
+        value = sect.get(key, int, checks.within(*DELAY_MS, " ms"),
+                         f"use 0 or a multiple of miimon up to {DELAY_MS[1]} ms ({DELAY_MS[0]}..{DELAY_MS[1]})")
+        if value % miimon:
+            r.problem(f"bond.{key}", f"{value} is not a multiple of miimon ({miimon})",
+                      f"use a multiple of {miimon}; the kernel would round it down")
+        delays.append(value)
+    return miimon, delays[0], delays[1]
+
+
+def _read_mtu(r: Reader, sect: Section, ipv6: IPConfig) -> int | None:
+    mtu: int | None = sect.get("mtu", int, checks.within(*MTU),
+                               f"use the VFs' MTU ({MTU[0]}..{MTU[1]}), or remove mtu: to leave it as it is")
+    if mtu is not None and mtu < IPV6_MIN_MTU and ipv6.addresses:
+        r.problem("bond.mtu", f"{mtu} is below IPv6's minimum link MTU ({IPV6_MIN_MTU}, RFC 8200): the kernel "
+                  "turns IPv6 off on the bond and its IPv6 addresses go", f"use {IPV6_MIN_MTU}..{MTU[1]}, or remove "
+                  "the IPv6 addresses")
+        return None
+    return mtu
+
+
+def _check_mode(r: Reader, sect: Section) -> None:
     only = sect.default("mode")
     mode = sect.raw.get("mode", only)
     if mode not in (only, 1):
         r.problem("bond.mode", f"{redact.shown('bond.mode', mode)} is not supported: VFs cannot do LACP or "
                   f"switch-assisted modes, and vfbond supervises {only} only", f"set mode: {only}")
+
+
+def read_bond(r: Reader, raw: Any) -> BondConfig:
+    sect = r.section(raw, "bond", BondConfig)
+    _check_mode(r, sect)
     slaves = read_slaves(r, sect.raw.get("slaves"))
-    miimon = sect.get("miimon", int, checks.positive,
-                      "set miimon to a poll interval in ms, e.g. {default} (0 disables link monitoring)")
-    updelay = sect.get("updelay", int, checks.non_negative, "use 0 or a multiple of miimon")
-    downdelay = sect.get("downdelay", int, checks.non_negative, "use 0 or a multiple of miimon")
-    for key, value in (("updelay", updelay), ("downdelay", downdelay)):
-        if value % miimon:
-            r.problem(f"bond.{key}", f"{value} is not a multiple of miimon ({miimon})",
-                      f"use a multiple of {miimon}; the kernel would round it down")
+    miimon, updelay, downdelay = _read_timing(r, sect)
     fom = sect.choice("fail_over_mac", FAIL_OVER_MAC, numeric=True)
     if fom != sect.default("fail_over_mac"):
         r.problem("bond.fail_over_mac", f"{fom!r} breaks VF slaves: the bond writes one MAC onto both VFs; an "
@@ -69,22 +104,12 @@ def read_bond(r: Reader, raw: Any) -> BondConfig:
     if primary is not None and slaves and primary not in labels:
         r.problem("bond.primary", f"{primary!r} is not a slave label", f"use one of: {', '.join(labels)}")
         primary = None
+    ipv4, ipv6 = read_ip(r, sect.raw.get("ipv4"), "bond.ipv4", 4), read_ip(r, sect.raw.get("ipv6"), "bond.ipv6", 6)
     return BondConfig(
         name=sect.get("name", str, checks.ifname, "use at most 15 characters without spaces, '/' or ':', "
                       "e.g. {default}"),
-        slaves=slaves,
-        miimon=miimon,
-        updelay=updelay,
-        downdelay=downdelay,
-        fail_over_mac=fom,
-        primary=primary,
+        slaves=slaves, miimon=miimon, updelay=updelay, downdelay=downdelay, fail_over_mac=fom, primary=primary,
         primary_reselect=sect.choice("primary_reselect", PRIMARY_RESELECT, numeric=True),
-        num_grat_arp=sect.get("num_grat_arp", int, lambda v: None if 0 <= v <= 255 else "must be 0..255",
-                              "use 0..255; {default} is the default"),
-        num_unsol_na=sect.get("num_unsol_na", int, lambda v: None if 0 <= v <= 255 else "must be 0..255",
-                              "use 0..255; {default} is the default"),
-        mtu=sect.get("mtu", int, lambda v: None if 68 <= v <= 9216 else "must be 68..9216",
-                     "use the VFs' MTU (68..9216), or remove mtu: to leave it unchanged"),
-        ipv4=read_ip(r, sect.raw.get("ipv4"), "bond.ipv4", 4),
-        ipv6=read_ip(r, sect.raw.get("ipv6"), "bond.ipv6", 6),
-    )
+        num_grat_arp=sect.get("num_grat_arp", int, checks.within(*PEER_NOTIF), "use 0..255; {default} is the default"),
+        num_unsol_na=sect.get("num_unsol_na", int, checks.within(*PEER_NOTIF), "use 0..255; {default} is the default"),
+        mtu=_read_mtu(r, sect, ipv6), ipv4=ipv4, ipv6=ipv6)

@@ -10,9 +10,18 @@ import grp
 import ipaddress
 import re
 import ssl
+from collections.abc import Callable
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
+
+
+def within(low: int, high: int, unit: str = "") -> Callable[[int], str | None]:
+    """A range check whose message names the range."""
+    def check(v: int) -> str | None:
+        shown = str(v) if abs(v) < 10**40 else f"a {len(str(abs(v)))}-digit number"
+        return None if low <= v <= high else f"{shown} is not {low}..{high}{unit}"
+    return check
 
 
 def non_negative(v: int) -> str | None:

@@ -31,6 +31,10 @@ def _too_deep(text: str) -> int | None:
     return None
 
 
+class _HugeNumber(yaml.constructor.ConstructorError):
+    pass
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader that records each key given twice in one mapping: PyYAML keeps the last
     silently (`miimon: 100` ... `miimon: 5000` would be 5000). A merge (`<<: *base`) may still
@@ -49,6 +53,15 @@ class _Loader(yaml.SafeLoader):
                     self.twice.append((node, str(key), first[key], line))
                 first.setdefault(key, line)
         return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # past Python's int-from-string limit (4300 digits): no field takes it anyway
+            raise _HugeNumber(None, None, f"a number of {len(node.value)} digits", node.start_mark) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def _line_map(root: yaml.Node) -> tuple[dict[str, int], dict[int, str]]:
@@ -83,8 +96,9 @@ def _yaml_problem(exc: yaml.YAMLError, text: str, file: str) -> Problem:
                        "give the vfbond YAML file (check the path), or remove the character")
     mark = getattr(exc, "problem_mark", None)
     what = " ".join(str(getattr(exc, "problem", None) or exc).split())
-    return Problem(file, mark.line + 1 if mark else None, "<yaml>", what,
-                   "fix the YAML syntax (indentation, a missing colon or quote)")
+    fix = "use a number in the field's range (README's config table)" if isinstance(exc, _HugeNumber) \
+        else "fix the YAML syntax (indentation, a missing colon or quote)"
+    return Problem(file, mark.line + 1 if mark else None, "<yaml>", what, fix)
 
 
 @dataclass(frozen=True)
