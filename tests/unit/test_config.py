@@ -344,3 +344,29 @@ def test_an_mtu_below_1280_with_ipv6_addresses_is_refused() -> None:
     assert p.startswith("t.yaml:2: bond.mtu:") and "1280" in p and "IPv6" in p, p
     assert config.parse(text.replace("1279", "1280")).bond.mtu == 1280
     assert config.parse(GOOD.replace("bond:\n", "bond:\n  mtu: 1279\n")).bond.mtu == 1279
+
+
+@pytest.mark.parametrize("label", ['"sriov0\\nINTEGER: 1"', "'sriov 0'", "'a;b'", "''", "x" * 33, '"vf0\\n"'])
+def test_a_label_outside_the_safe_set_is_refused(label: str) -> None:
+    """A label is an SNMP string (pass_persist is a line protocol: a newline would forge the next line),
+    a Prometheus label value and a word of status output."""
+    (p,) = problems(GOOD.replace("- name: ens7", f"- name: ens7\n      label: {label}"))
+    assert p.startswith("t.yaml:5: bond.slaves[1].label:") and "A-Za-z0-9_.-" in p and "1..32" in p, p
+
+
+def test_a_label_of_letters_digits_dot_dash_underscore_is_accepted() -> None:
+    c = config.parse(GOOD.replace("- name: ens7", "- name: ens7\n      label: NUMA-1_vf.b"))
+    assert c.bond.slaves[1].label == "NUMA-1_vf.b"
+
+
+NEWLINE_ENDED = [("  name: \"bond0\\n\"\n", "t.yaml:2: bond.name:"),
+                 ("    - mac: \"fa:16:3e:00:00:03\\n\"\n", "t.yaml:3: bond.slaves[0].mac:")]
+
+
+@pytest.mark.parametrize(("line", "where"), NEWLINE_ENDED)
+def test_a_trailing_newline_does_not_pass_the_name_or_mac_pattern(line: str, where: str) -> None:
+    """`$` matches before a final newline: the patterns must match the whole value."""
+    text = GOOD.replace("bond:\n", "bond:\n" + line) if "name" in line else \
+        GOOD.replace("    - mac: FA:16:3E:00:00:01\n", line)
+    (p,) = problems(text)
+    assert p.startswith(where), p

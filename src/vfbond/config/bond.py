@@ -40,7 +40,8 @@ def read_slaves(r: Reader, raw: Any) -> tuple[SlaveSpec, ...]:
         if not mac and not name and "mac" not in sect.raw and "name" not in sect.raw:
             r.problem(p, "the slave has neither name nor mac",
                       "add mac: (preferred: names differ between images) or name:")
-        label = sect.get("label", str, default=f"sriov{i}")
+        label = sect.get("label", str, checks.label, "use 1..32 letters, digits, '.', '_' or '-', e.g. {default}",
+                         default=f"sriov{i}")
         slaves.append(SlaveSpec(label=label, name=name, mac=mac.lower() if mac else None))
     if len(slaves) == 2:
         a, b = slaves

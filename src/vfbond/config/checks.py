@@ -12,8 +12,12 @@ import re
 import ssl
 from collections.abc import Callable
 
-MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
+# Each matched whole (fullmatch): `$` would also match before a final newline.
+MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+IFNAME_RE = re.compile(r"[^\s/:]{1,15}")
+# A label is an SNMP string (pass_persist is a line protocol: a newline would forge the next line), a
+# Prometheus label value and a word in status output: letters, digits and . _ - only.
+LABEL_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 def within(low: int, high: int, unit: str = "") -> Callable[[int], str | None]:
@@ -87,8 +91,12 @@ def engine_id(v: str) -> str | None:
 
 
 def mac(v: str) -> str | None:
-    return None if MAC_RE.match(v.lower()) else f"{v!r} is not a MAC address"
+    return None if MAC_RE.fullmatch(v.lower()) else f"{v!r} is not a MAC address"
 
 
 def ifname(v: str) -> str | None:
-    return None if IFNAME_RE.match(v) else f"{v!r} is not a valid interface name"
+    return None if IFNAME_RE.fullmatch(v) else f"{v!r} is not a valid interface name"
+
+
+def label(v: str) -> str | None:
+    return None if LABEL_RE.fullmatch(v) else f"{v!r} is not 1..32 of A-Za-z0-9_.-"
