@@ -370,3 +370,11 @@ def test_a_trailing_newline_does_not_pass_the_name_or_mac_pattern(line: str, whe
         GOOD.replace("    - mac: FA:16:3E:00:00:01\n", line)
     (p,) = problems(text)
     assert p.startswith(where), p
+
+
+@pytest.mark.parametrize(("mac", "why"), [("01:00:5e:00:00:01", "multicast"), ("FB:16:3E:00:00:01", "multicast"),
+                                          ("ff:ff:ff:ff:ff:ff", "multicast"), ("00:00:00:00:00:00", "all-zero")])
+def test_a_vf_mac_must_be_unicast_and_not_all_zero(mac: str, why: str) -> None:
+    """No NIC carries a multicast or zero MAC: such a slave would never be found, or match the wrong frames."""
+    (p,) = problems(GOOD.replace("FA:16:3E:00:00:01", mac))
+    assert p.startswith("t.yaml:3: bond.slaves[0].mac:") and why in p and "Fix: " in p, p

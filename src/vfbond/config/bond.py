@@ -35,7 +35,8 @@ def read_slaves(r: Reader, raw: Any) -> tuple[SlaveSpec, ...]:
         for key, example in (("mac", "mac: fa:16:3e:12:34:56"), ("name", "name: ens6")):
             if key in sect.raw and sect.raw[key] is None:  # `- mac:` with nothing after it is null, not absent
                 r.problem(f"{p}.{key}", "empty", f"give the VF's {key}, e.g. {example}, or remove the line")
-        mac = sect.get("mac", str, checks.mac, "write it as six hex pairs, e.g. fa:16:3e:12:34:56")
+        mac = sect.get("mac", str, checks.mac, "give the VF's own unicast MAC as six hex pairs, e.g. "
+                       "fa:16:3e:12:34:56 (ip -br link on the VM shows it)")
         name = sect.get("name", str, checks.ifname, "use the kernel name, at most 15 characters, e.g. ens6")
         if not mac and not name and "mac" not in sect.raw and "name" not in sect.raw:
             r.problem(p, "the slave has neither name nor mac",

@@ -91,7 +91,13 @@ def engine_id(v: str) -> str | None:
 
 
 def mac(v: str) -> str | None:
-    return None if MAC_RE.fullmatch(v.lower()) else f"{v!r} is not a MAC address"
+    if not MAC_RE.fullmatch(v.lower()):
+        return f"{v!r} is not a MAC address"
+    if int(v[:2], 16) & 1:  # the I/G bit: a group address, never a NIC's own
+        return f"{v} is a multicast address, not a VF's own"
+    if not int(v.replace(":", ""), 16):
+        return f"{v} is all-zero, not a VF's own"
+    return None
 
 
 def ifname(v: str) -> str | None:
