@@ -378,3 +378,12 @@ def test_a_vf_mac_must_be_unicast_and_not_all_zero(mac: str, why: str) -> None:
     """No NIC carries a multicast or zero MAC: such a slave would never be found, or match the wrong frames."""
     (p,) = problems(GOOD.replace("FA:16:3E:00:00:01", mac))
     assert p.startswith("t.yaml:3: bond.slaves[0].mac:") and why in p and "Fix: " in p, p
+
+
+@pytest.mark.parametrize(("text", "where"), [("daemon:\n  socket: vfbond.sock\n", "t.yaml:7: daemon.socket:"),
+                                             ("daemon:\n  state_dir: state\n", "t.yaml:7: daemon.state_dir:"),
+                                             ("ifcfg_dir: network-scripts\n", "t.yaml:6: ifcfg_dir:")])
+def test_a_relative_path_is_refused(text: str, where: str) -> None:
+    """Relative to whatever directory runs vfbondd: bondctl, run elsewhere, would look somewhere else."""
+    (p,) = problems(GOOD + text)
+    assert p.startswith(where) and "is relative" in p and "Fix: give the absolute path" in p, p

@@ -19,8 +19,8 @@ def read_failover(r: Reader, raw: Any) -> FailoverConfig:
 def read_daemon(r: Reader, raw: Any) -> DaemonConfig:
     sect = r.section(raw, "daemon", DaemonConfig)
     return DaemonConfig(
-        socket=sect.get("socket", str),
+        socket=sect.get("socket", str, checks.absolute, "give the absolute path, e.g. {default}"),
         socket_group=sect.get("socket_group", str, checks.group if r.host_checks else None,
                               "create the group (groupadd NAME) or remove socket_group: for a root-only socket"),
-        state_dir=sect.get("state_dir", str),
+        state_dir=sect.get("state_dir", str, checks.absolute, "give the absolute path, e.g. {default}"),
         history=sect.get("history", int, checks.positive, "use 1 or more; {default} is the default"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vfbond import paths
-from vfbond.config import yaml_source
+from vfbond.config import checks, yaml_source
 from vfbond.config.alerts import read_alerts
 from vfbond.config.bond import read_bond
 from vfbond.config.daemon import read_daemon, read_failover
@@ -40,7 +40,7 @@ def parse(text: str, file: str = "<string>", *, host_checks: bool = True) -> Con
         daemon=read_daemon(r, top.raw.get("daemon")),
         metrics=read_metrics(r, top.raw.get("metrics")),
         backend=top.choice("backend", BACKENDS),
-        ifcfg_dir=top.get("ifcfg_dir", str),
+        ifcfg_dir=top.get("ifcfg_dir", str, checks.absolute, "give the absolute path, e.g. {default}"),
         source=file,
     )
     if r.problems:
