@@ -7,6 +7,8 @@ The modules, by job: `schema` the dataclasses (each default written once, there)
 the YAML text (line map, depth and alias guards); `reader` typed access that records problems;
 `checks` the value checks; one reader module per section (`bond`, `ip`, `probes`, `alerts`,
 `alerts_syslog`, `alerts_snmp`, `daemon`, `metrics`); `loader` the file and the whole document.
+A valid config may still get warnings (`advice`): a path or port the systemd unit would not allow
+(`unit_fit`), secrets in a file others can read.
 """
 
 from vfbond.config.loader import DEFAULT_PATH, load, parse
