@@ -410,14 +410,18 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from vfbond import config as config_mod
+    from vfbond.config import advice
 
     config = config_mod.load(args.config)
+    warnings = [str(w) for w in advice.warnings(config)]
     if args.json:
         _print_json({"config": args.config, "valid": True, "bond": config.bond.name,
-                     "slaves": [s.describe() for s in config.bond.slaves]})
+                     "slaves": [s.describe() for s in config.bond.slaves], "warnings": warnings})
     else:
         print(f"{args.config}: valid ({config.bond.name} over "
               f"{' + '.join(s.describe() for s in config.bond.slaves)})")
+        for warning in warnings:
+            print(f"warning: {warning}")
     return exitcodes.OK
 
 
@@ -506,7 +510,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         "config is kept (exit 2).")
     cc = add("check-config", cmd_check_config, "validate a config file without touching anything",
              "Validate the config; print every problem as file:line: field: what is wrong. Fix: how. Exit 2 if\n"
-             "invalid. Changes nothing.")
+             "invalid. Changes nothing. A valid config may still get warnings (exit 0): a path or port the\n"
+             "vfbondd unit would not allow, with the drop-in that fixes it.")
     cc.add_argument("-c", "--config", default=paths.CONFIG, help="config file (default: %(default)s)")
     dr = add("doctor", _lazy("vfbond.ctl.doctor", "cmd_doctor"),
              "pre-flight checks of the bond and vfbondd, each PASS/WARN/FAIL with a fix",
