@@ -1,15 +1,13 @@
-"""vfbondd: lifecycle. Load config, start watching, serve the control socket, handle signals."""
+"""vfbondd's lifecycle: open everything in order, serve until stopped, close it all in reverse."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +62,10 @@ class Daemon:
         self.apply_ipr = AsyncIPRoute()
         self.faults = Faults()
         self.history = History(Path(config.daemon.state_dir) / "events.jsonl", config.daemon.history)
+        self.exporter = _exporter(config, self.status, self.faults)
         alerts = world_mod.make_alerts(config)
-        self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults)
+        self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults,
+                                 on_record=self.exporter.changed if self.exporter else None)
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
         self.check = self.supervisor.check = FailoverCheck(self.supervisor.emit, self.faults)
         self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting))
@@ -77,12 +77,8 @@ class Daemon:
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF),
                                    tap=self.supervisor.tap)
         self._converging: asyncio.Task[None] | None = None
-        self.exporter: Exporter | None = None
-        if config.metrics.enabled:
-            from vfbond.poll.exporter import Exporter  # prometheus_client loads only when metrics are on
-
-            self.exporter = Exporter(config.metrics, config.bond.name, self.status, self.faults)
-            self.reporter.on_record = self.exporter.changed
+        self._tasks: list[asyncio.Task[None]] = []  # each one's failure stops the daemon
+        self._started = False  # "started" was said: "stopped" will be
         handlers = {
             "status": self._status,
             "events": self._events,
@@ -298,119 +294,136 @@ class Daemon:
             await asyncio.sleep(interval)
 
     async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT or a task fails. Every resource goes on one exit stack as it
+        opens, so what is open is closed, in reverse, even when the start fails half-way."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
-        bond = self.config.bond.name
+        async with contextlib.AsyncExitStack() as stack:
+            await self._open_intake(stack)
+            self._start_tasks(stack)
+            await self._first_apply(stack)
+            await self._open_control(stack)
+            self.notifier.notify(f"READY=1\nSTATUS={self._ready_status()}")
+            code = await self._until_stopped(stack)
+            self.notifier.notify("STOPPING=1")
+        return code
+
+    async def _open_intake(self, stack: contextlib.AsyncExitStack) -> None:
+        """Alerts, probes, the fast-failover socket, the link watcher, the first read, kernel messages."""
         self.world.alerts.start()
+        stack.push_async_callback(self._close_alerts)
+        stack.callback(self.apply_ipr.close)
+        stack.callback(self.ipr.close)
         await world_mod.prepare_announce(self.config)
         probing = world_mod.make_probing(self.config, self.supervisor.on_verdict, self._on_rtt)
         self.world.probing = self.supervisor.probing = probing
+        stack.push_async_callback(self._stop_probing)
         with self.faults.contained("fast-failover socket"):  # without it, the locked path still fails over
             fast = FastSwitch()
             fast.open()
             self.supervisor.fastswitch = fast
+            stack.callback(fast.close)
+        stack.push_async_callback(self.check.close)
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()
-        self.emit(Event(EventType.DAEMON, bond, reason=f"vfbondd {__version__} started"))
+        stack.callback(self.watcher.close)
+        self.emit(Event(EventType.DAEMON, self.config.bond.name, reason=f"vfbondd {__version__} started"))
+        self._started = True
         with self.faults.contained("first read of the bond"):
             await self.supervisor.refresh()
+        stack.push_async_callback(self.vfwatch.close)
         with self.faults.contained("kernel message watch"):
             await self.vfwatch.start()
-        settle = loop.call_later(STARTUP_SETTLE, self._startup_deadline)
-        tasks = [asyncio.create_task(self._watch(), name="watch"),
-                 asyncio.create_task(self._resync(), name="resync"),
-                 asyncio.create_task(self._flap_summaries(), name="flaps")]
+
+    def _start_tasks(self, stack: contextlib.AsyncExitStack) -> None:
+        settle = asyncio.get_running_loop().call_later(STARTUP_SETTLE, self._startup_deadline)
+        stack.callback(settle.cancel)
+        self._task(stack, self._watch(), "watch")
+        self._task(stack, self._resync(), "resync")
+        self._task(stack, self._flap_summaries(), "flaps")
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
-            tasks.append(asyncio.create_task(self._watchdog(watchdog_usec / 2e6), name="watchdog"))
-        converger = self.world.converger
-        if self.apply:
-            # The control socket opens once the first attempt is over, so `bondctl status` never
-            # shows a bond half-way through it.
-            self._converging = asyncio.create_task(self._converge(converger), name="converge")
-            tried = asyncio.create_task(converger.tried.wait())
+            self._task(stack, self._watchdog(watchdog_usec / 2e6), "watchdog")
+
+    async def _first_apply(self, stack: contextlib.AsyncExitStack) -> None:
+        """Start applying the config, and wait for the first attempt (at most READY_WAIT)."""
+        stack.push_async_callback(self._close_backend)
+        if not self.apply:
+            return
+        self._converging = asyncio.create_task(self._converge(self.world.converger), name="converge")
+        stack.push_async_callback(self._stop_converging)
+        tried = asyncio.create_task(self.world.converger.tried.wait())
+        try:
             await asyncio.wait([tried], timeout=READY_WAIT)
+        finally:
             tried.cancel()
+
+    async def _open_control(self, stack: contextlib.AsyncExitStack) -> None:
+        """The control socket and the metrics open once the first attempt is over, so `bondctl status`
+        never shows a bond half-way through it."""
         await self.control.start()
-        if self.exporter is not None:  # like the socket: after the first attempt, not half-way through it
+        stack.push_async_callback(self.control.close)
+        if self.exporter is not None:
             self.exporter.start()
+            stack.push_async_callback(self.exporter.close)
             if self.exporter.path is not None:
-                tasks.append(asyncio.create_task(self.exporter.run(self.exporter.path), name="metrics"))
-        status = converger.waiting if converger.waiting and self._converging and not self._converging.done() \
-            else f"supervising {bond}"
-        self.notifier.notify(f"READY=1\nSTATUS={status}")
+                self._task(stack, self.exporter.run(self.exporter.path), "metrics")
+
+    def _ready_status(self) -> str:
+        waiting = self.world.converger.waiting
+        applying = self._converging is not None and not self._converging.done()
+        return waiting if waiting and applying else f"supervising {self.config.bond.name}"
+
+    async def _until_stopped(self, stack: contextlib.AsyncExitStack) -> int:
         stopped = asyncio.create_task(self.stop.wait())
-        done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stack.push_async_callback(_cancelled, stopped)
+        done, _ = await asyncio.wait([stopped, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
         code = exitcodes.OK
         for task in done:
             if task is not stopped and task.exception() is not None:
                 log.error("%s task failed: %r", task.get_name(), task.exception())
                 code = exitcodes.FAILED
-        self.notifier.notify("STOPPING=1")
-        settle.cancel()
-        for task in [stopped, *tasks, *([self._converging] if self._converging else [])]:
-            task.cancel()
-        await asyncio.gather(stopped, *tasks, *([self._converging] if self._converging else []),
-                             return_exceptions=True)
-        await self.control.close()
-        if self.exporter is not None:
-            await self.exporter.close()
-        await self.world.converger.close()
+        return code
+
+    def _task(self, stack: contextlib.AsyncExitStack, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        stack.push_async_callback(_cancelled, task)
+        self._tasks.append(task)
+
+    # What a reload may have swapped since the start is closed as it is at the stop.
+
+    async def _close_alerts(self) -> None:
+        if self._started:  # the last event, after everything else closed
+            self.emit(Event(EventType.DAEMON, self.config.bond.name, reason="vfbondd stopped"))
+        await self.world.alerts.close()
+
+    async def _stop_probing(self) -> None:
         if self.supervisor.probing is not None:
             await self.supervisor.probing.stop()
-        await self.check.close()
-        self.watcher.close()
-        if self.supervisor.fastswitch is not None:
-            self.supervisor.fastswitch.close()
-        await self.vfwatch.close()
-        self.ipr.close()
-        self.apply_ipr.close()
-        self.emit(Event(EventType.DAEMON, bond, reason="vfbondd stopped"))
-        await self.world.alerts.close()
-        return code
+
+    async def _close_backend(self) -> None:
+        await self.world.converger.close()
+
+    async def _stop_converging(self) -> None:
+        if self._converging is not None:
+            await _cancelled(self._converging)
 
     async def _reload_quietly(self) -> None:
         with contextlib.suppress(CommandError):  # already reported as a WARNING event
             await self._reload({})
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vfbondd",
-        description="Supervise an active-backup bond over two SR-IOV VFs: watch link state through netlink "
-                    "events, fail over at once on carrier loss, record and alert every failover.",
-        epilog="Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config (an invalid config is "
-               "refused and the old one kept). Exit codes: 0 stopped cleanly, 1 failed, 2 invalid config.")
-    p.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
-    p.add_argument("--check", action="store_true", help="validate the config and exit (0 valid, 2 invalid)")
-    p.add_argument("--no-apply", action="store_true",
-                   help="supervise the bond as it is; never create or change it (adopt only)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
-    p.add_argument("--version", action="version", version=f"vfbondd {__version__}")
-    return p
+def _exporter(config: config_mod.Config, status: Callable[[], dict[str, Any]], faults: Faults) -> Exporter | None:
+    if not config.metrics.enabled:
+        return None
+    from vfbond.poll.exporter import Exporter  # prometheus_client loads only when metrics are on
+
+    return Exporter(config.metrics, config.bond.name, status, faults)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="vfbondd: %(levelname)s: %(message)s")
-    try:
-        config = config_mod.load(args.config)
-    except config_mod.ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return exitcodes.USAGE
-    if args.check:
-        print(f"{args.config}: valid")
-        return exitcodes.OK
-    return asyncio.run(_serve(config, args.config, not args.no_apply))
-
-
-async def _serve(config: config_mod.Config, path: str, apply: bool) -> int:
-    # Built inside the running loop: netlink sockets attach to the loop that exists at creation.
-    return await Daemon(config, path, apply).run()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+async def _cancelled(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and wait until it has finished."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
