@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +22,12 @@ from vfbond.configure.converger import Converger
 from vfbond.configure.world import World
 from vfbond.ctl import exitcodes
 from vfbond.ctl.control import CommandError, ControlServer
+from vfbond.daemon.commands import Commands
 from vfbond.judge.flap import FlapLimiter
 from vfbond.kernel.fastswitch import FastSwitch
 from vfbond.report.events import Event, EventType, History
 from vfbond.report.reporter import Reporter
 from vfbond.supervise.faults import Faults
-from vfbond.supervise.simulate import report_dict, switch_and_prove
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.supervise.verify import FailoverCheck
 from vfbond.supervise.vfwatch import VfWatch
@@ -79,19 +79,14 @@ class Daemon:
         self._converging: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []  # each one's failure stops the daemon
         self._started = False  # "started" was said: "stopped" will be
-        handlers = {
-            "status": self._status,
-            "events": self._events,
-            "reload": self._reload,
-            "simulate-failover": self._simulate,
-        }
+        self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor, self.reload)
+        handlers = self.commands.handlers()
         self._pause_apply: tuple[str, asyncio.Event] | None = None  # test hook: where an apply pauses
         if os.environ.get("VFBOND_TEST_HOOKS") == "1":
             handlers["test-fault"] = self._test_fault
             self.world.converger.gate = self._apply_gate
         self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group,
-                                     streams={"follow": self._follow},
-                                     readers=frozenset({"status", "events", "follow"}))
+                                     streams=self.commands.streams(), readers=Commands.READERS)
 
     @property
     def config(self) -> config_mod.Config:
@@ -103,9 +98,6 @@ class Daemon:
     @property
     def _on_rtt(self) -> Callable[[str, float], None] | None:
         return self.exporter.rtt.observe if self.exporter else None
-
-    async def _status(self, args: dict[str, Any]) -> Any:
-        return self.status()
 
     def status(self) -> dict[str, Any]:
         converger = self.world.converger
@@ -145,41 +137,12 @@ class Daemon:
         # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
         self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend.name == "nm" else 0.0
 
-    async def _events(self, args: dict[str, Any]) -> Any:
-        return [e.to_dict() for e in self.history.last(int(args.get("count", 50)))]
-
-    def _follow(self, args: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        return self.reporter.followers.follow(self.history.last(int(args.get("count", 10))))
-
-    async def _simulate(self, args: dict[str, Any]) -> Any:
-        sup = self.supervisor
-        await sup.refresh()
-        state = sup.state
-        if state is None:
-            raise CommandError(f"{self.config.bond.name} not present", exitcodes.NO_BOND)
-        active = state.active_slave
-        backups = [s.name for s in state.slaves if s.name != active]
-        if active is None or not backups:
-            raise CommandError(f"{state.name} has no active slave and backup to switch between "
-                               f"(active: {active or 'none'}, slaves: {', '.join(s.name for s in state.slaves)})",
-                               exitcodes.REFUSED)
-        backup = backups[0]
-        verdict = sup.verdicts().get(backup, "unknown")
-        if verdict != "up" and not args.get("force"):
-            raise CommandError(f"backup {backup} is {verdict}: switching to it would cut the VM off. "
-                               "Repair it first, or pass --force", exitcodes.REFUSED)
-        reports = {"failover": report_dict(await switch_and_prove(sup, backup, "simulate-failover (bondctl)"))}
-        if args.get("restore"):
-            await asyncio.sleep(float(args.get("hold", 1.0)))
-            reports["restore"] = report_dict(await switch_and_prove(sup, active, "simulate-failover --restore"))
-        return reports
-
     def _refuse(self, reason: str, code: int = exitcodes.FAILED, **details: Any) -> CommandError:
         # Keep running on the old config: a bad reload must not take the supervision down.
         self.emit(Event(EventType.WARNING, self.config.bond.name, reason=reason, details=details))
         return CommandError(reason, code)
 
-    async def _reload(self, args: dict[str, Any]) -> Any:
+    async def reload(self) -> dict[str, Any]:
         """All or nothing: the new config's sinks, probing and plan are built (and applied) beside
         the running ones, and swapped in only when every piece succeeded."""
         try:
@@ -412,7 +375,7 @@ class Daemon:
 
     async def _reload_quietly(self) -> None:
         with contextlib.suppress(CommandError):  # already reported as a WARNING event
-            await self._reload({})
+            await self.reload()
 
 
 def _exporter(config: config_mod.Config, status: Callable[[], dict[str, Any]], faults: Faults) -> Exporter | None:

@@ -35,6 +35,33 @@ class SwitchReport:
     mac_after: str  # the bond's MAC: with fail_over_mac=active, the new slave's own
 
 
+class Refused(Exception):
+    """No fair test to run: no bond, nothing to switch between, or a backup that would cut the VM off."""
+
+    def __init__(self, reason: str, no_bond: bool = False) -> None:
+        super().__init__(reason)
+        self.no_bond = no_bond
+
+
+def pick_backup(sup: Supervisor, force: bool = False) -> tuple[str, str]:
+    """The active slave and the backup to switch to, as the supervisor last read them; Refused
+    says why not. An unhealthy backup is refused unless `force`."""
+    state = sup.state
+    if state is None:
+        raise Refused(f"{sup.bond} not present", no_bond=True)
+    active = state.active_slave
+    backups = [s.name for s in state.slaves if s.name != active]
+    if active is None or not backups:
+        raise Refused(f"{state.name} has no active slave and backup to switch between "
+                      f"(active: {active or 'none'}, slaves: {', '.join(s.name for s in state.slaves)})")
+    backup = backups[0]
+    verdict = sup.verdicts().get(backup, "unknown")
+    if verdict != "up" and not force:
+        raise Refused(f"backup {backup} is {verdict}: switching to it would cut the VM off. "
+                      "Repair it first, or pass --force")
+    return active, backup
+
+
 def probe_target(sup: Supervisor) -> tuple[str | None, str | None]:
     """An IPv4 address to ARP for (configured probe target, else the gateway) and our sender IP."""
     bond = sup.config.bond
