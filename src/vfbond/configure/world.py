@@ -62,9 +62,10 @@ async def build(new: Config, old: World, ipr: AsyncIPRoute, on_verdict: OnVerdic
         if new.probes != old.config.probes or new.bond != old.config.bond:
             world.probing = make_probing(new, on_verdict, on_rtt)
         if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
-            world.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting)
+            world.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting,
+                                        gate=old.converger.gate)
         else:
-            world.converger = Converger(new, ipr, on_waiting=on_waiting)
+            world.converger = Converger(new, ipr, on_waiting=on_waiting, gate=old.converger.gate)
         await prepare_announce(new)
         if check_plan:
             await world.converger.apply(dry_run=True)  # the plan holds here, and the backend answers

@@ -34,6 +34,7 @@ from vfbond.supervise.vfwatch import VfWatch
 from vfbond.watch.links import RCVBUF, LinkWatcher
 
 if TYPE_CHECKING:
+    from vfbond.daemon.testhooks import FaultHooks
     from vfbond.poll.exporter import Exporter
 
 log = logging.getLogger("vfbond")
@@ -61,6 +62,7 @@ class Daemon:
         # dump is still running (EBUSY), and the supervisor reads the bond while an apply runs.
         self.apply_ipr = AsyncIPRoute()
         self.faults = Faults()
+        self.hooks = _fault_hooks()
         self.history = History(Path(config.daemon.state_dir) / "events.jsonl", config.daemon.history)
         self.exporter = _exporter(config, self.status, self.faults)
         alerts = world_mod.make_alerts(config)
@@ -68,7 +70,8 @@ class Daemon:
                                  on_record=self.exporter.changed if self.exporter else None)
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
         self.check = self.supervisor.check = FailoverCheck(self.supervisor.emit, self.faults)
-        self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting))
+        self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting,
+                                                            gate=self.hooks.apply_gate if self.hooks else None))
         self.supervisor.applying = lambda: self.world.converger.applying
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
         self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit, on_link_down=self.supervisor.carrier_lost,
@@ -79,12 +82,12 @@ class Daemon:
         self._converging: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []  # each one's failure stops the daemon
         self._started = False  # "started" was said: "stopped" will be
+        # The link watch's way in: the supervisor, or (test hooks) a stand-in that can be told to fail.
+        self._observe = self.hooks.observing(self.supervisor.observe) if self.hooks else self.supervisor.observe
         self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor, self.reload)
         handlers = self.commands.handlers()
-        self._pause_apply: tuple[str, asyncio.Event] | None = None  # test hook: where an apply pauses
-        if os.environ.get("VFBOND_TEST_HOOKS") == "1":
-            handlers["test-fault"] = self._test_fault
-            self.world.converger.gate = self._apply_gate
+        if self.hooks is not None:
+            handlers["test-fault"] = self.hooks.test_fault
         self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group,
                                      streams=self.commands.streams(), readers=Commands.READERS)
 
@@ -159,7 +162,6 @@ class Daemon:
         try:
             world = await world_mod.build(new, old, self.apply_ipr, self.supervisor.on_verdict, self._waiting,
                                           check_plan=self.apply, on_rtt=self._on_rtt)
-            world.converger.gate = old.converger.gate
             if self.apply:
                 try:
                     outcome = await world.converger.apply()
@@ -193,40 +195,12 @@ class Daemon:
             world.alerts.start()
         await world_mod.discard(old, world)
 
-    async def _test_fault(self, args: dict[str, Any]) -> Any:
-        """Test hooks (VFBOND_TEST_HOOKS=1 only). `fault`: "handler" (default), the next link event's
-        handler raises; "pause-apply", the next apply waits at stage `at` ("planned": before its first
-        change, "applied": before its read-back) until "resume"."""
-        fault = args.get("fault", "handler")
-        if fault == "pause-apply":
-            at = str(args.get("at", "planned"))
-            self._pause_apply = (at, asyncio.Event())
-            return {"armed": f"the next apply pauses when {at} until test-fault resume"}
-        if fault == "resume":
-            if self._pause_apply is not None:
-                self._pause_apply[1].set()
-            return {"resumed": True}
-        original = self.supervisor.observe
-
-        async def broken(ob: Any) -> None:
-            self.supervisor.observe = original  # type: ignore[method-assign]
-            raise RuntimeError("fault injected by the test hook")
-
-        self.supervisor.observe = broken  # type: ignore[method-assign]
-        return {"armed": "the next link event's handler raises"}
-
-    async def _apply_gate(self, stage: str) -> None:
-        if self._pause_apply is not None and self._pause_apply[0] == stage:
-            log.warning("apply paused by the test hook: %s", stage)
-            await self._pause_apply[1].wait()
-            self._pause_apply = None
-
     async def _watch(self) -> None:
         while True:
             try:
                 async for ob in self.watcher.events():
                     with self.faults.contained("link event handler"):
-                        await self.supervisor.observe(ob)
+                        await self._observe(ob)
                     self.vfwatch.on_link(ob)
             except Exception as exc:  # noqa: BLE001 - the socket itself failed: reopen it
                 self.faults.record("netlink link watcher", exc)
@@ -376,6 +350,14 @@ class Daemon:
     async def _reload_quietly(self) -> None:
         with contextlib.suppress(CommandError):  # already reported as a WARNING event
             await self.reload()
+
+
+def _fault_hooks() -> FaultHooks | None:
+    if os.environ.get("VFBOND_TEST_HOOKS") != "1":
+        return None
+    from vfbond.daemon.testhooks import FaultHooks  # only then: production never imports it
+
+    return FaultHooks()
 
 
 def _exporter(config: config_mod.Config, status: Callable[[], dict[str, Any]], faults: Faults) -> Exporter | None:
