@@ -16,13 +16,11 @@ from pyroute2 import AsyncIPRoute
 
 from vfbond import __version__
 from vfbond import config as config_mod
-from vfbond.configure import world as world_mod
-from vfbond.configure.apply import Outcome
-from vfbond.configure.converger import Converger
-from vfbond.configure.world import World
 from vfbond.ctl import exitcodes
 from vfbond.ctl.control import CommandError, ControlServer
+from vfbond.daemon import wiring
 from vfbond.daemon.commands import Commands
+from vfbond.daemon.running import RunningConfig
 from vfbond.judge.flap import FlapLimiter
 from vfbond.kernel.fastswitch import FastSwitch
 from vfbond.report.events import Event, EventType, History
@@ -43,7 +41,6 @@ log = logging.getLogger("vfbond")
 # for it: carrier changes arrive as events, and a reported overrun (ENOBUFS) re-reads at once.
 RESYNC_SECONDS = 60.0
 FLAP_CHECK_SECONDS = 5.0  # a flap summary goes out at most this late after its window closes
-NM_REENSLAVE_GRACE = 3.0
 # READY=1 goes out after the first apply attempt, or after this long (systemd's default start
 # timeout is 90 s, a NetworkManager apply can take longer); STATUS= then says what it waits for.
 READY_WAIT = 45.0
@@ -53,8 +50,6 @@ WATCHER_RESTART = 1.0  # seconds before reopening a netlink socket that failed
 
 class Daemon:
     def __init__(self, config: config_mod.Config, config_path: str, apply: bool = True) -> None:
-        self.config_path = config_path
-        self.apply = apply
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
         self.ipr = AsyncIPRoute()
@@ -65,135 +60,51 @@ class Daemon:
         self.hooks = _fault_hooks()
         self.history = History(Path(config.daemon.state_dir) / "events.jsonl", config.daemon.history)
         self.exporter = _exporter(config, self.status, self.faults)
-        alerts = world_mod.make_alerts(config)
+        alerts = wiring.make_alerts(config)
         self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults,
                                  on_record=self.exporter.changed if self.exporter else None)
-        self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, on_vf_seen=self._vf_seen)
+        self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults,
+                                     on_vf_seen=lambda: self.running.kick())
         self.check = self.supervisor.check = FailoverCheck(self.supervisor.emit, self.faults)
-        self.world = World(config, alerts, None, Converger(config, self.apply_ipr, on_waiting=self._waiting,
-                                                            gate=self.hooks.apply_gate if self.hooks else None))
-        self.supervisor.applying = lambda: self.world.converger.applying
+        self.supervisor.applying = lambda: self.running.applying
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
         self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit, on_link_down=self.supervisor.carrier_lost,
                                lock=self.supervisor.executor.lock)
+        self.running = RunningConfig(config, config_path, apply, self.apply_ipr, alerts, supervisor=self.supervisor,
+                                     vfwatch=self.vfwatch, reporter=self.reporter, notify=self.notifier.notify,
+                                     gate=self.hooks.apply_gate if self.hooks else None,
+                                     on_rtt=self.exporter.rtt.observe if self.exporter else None)
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF),
                                    tap=self.supervisor.tap)
-        self._converging: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []  # each one's failure stops the daemon
-        self._started = False  # "started" was said: "stopped" will be
         # The link watch's way in: the supervisor, or (test hooks) a stand-in that can be told to fail.
         self._observe = self.hooks.observing(self.supervisor.observe) if self.hooks else self.supervisor.observe
-        self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor, self.reload)
+        self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor,
+                                 self.running.reload)
         handlers = self.commands.handlers()
         if self.hooks is not None:
             handlers["test-fault"] = self.hooks.test_fault
         self.control = ControlServer(config.daemon.socket, handlers, group=config.daemon.socket_group,
                                      streams=self.commands.streams(), readers=Commands.READERS)
+        self._tasks: list[asyncio.Task[None]] = []  # each one's failure stops the daemon
+        self._started = False  # "started" was said: "stopped" will be
 
     @property
     def config(self) -> config_mod.Config:
-        return self.world.config
+        return self.running.config
 
     def emit(self, event: Event) -> None:
         self.supervisor.emit(event)
 
-    @property
-    def _on_rtt(self) -> Callable[[str, float], None] | None:
-        return self.exporter.rtt.observe if self.exporter else None
-
     def status(self) -> dict[str, Any]:
-        converger = self.world.converger
-        backend = (converger.backend_reason if converger.backend else "not chosen yet") if self.apply \
-            else "none (--no-apply: supervising only)"
         write_errors = getattr(self.history, "write_errors", None)
-        return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.config_path,
-                           "backend": backend, "waiting": converger.waiting,
-                           "backend_name": converger.backend.name if converger.backend else None,
-                           "backend_version": converger.backend and converger.backend.version,
-                           "apply_attempts": converger.attempts,
+        return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.running.path,
+                           **self.running.status(),
                            "followers": {"connected": len(self.reporter.followers),
                                          "events_dropped": self.reporter.followers.dropped},
                            **({"history_write_errors": write_errors} if write_errors is not None else {})},
-                **self.supervisor.status(), "alerts": self.world.alerts.stats(), "vf": self.vfwatch.status(),
-                "counters": self.reporter.counters.to_dict()}
-
-    def _vf_seen(self) -> None:
-        if self._converging is not None and not self._converging.done():
-            self.world.converger.kick()
-
-    def _waiting(self, text: str) -> None:
-        self.emit(Event(EventType.WARNING, self.config.bond.name, reason=f"config not applied, retrying: {text}"))
-        self.notifier.notify(f"STATUS={text}")
-
-    async def _converge(self, converger: Converger) -> None:
-        """Apply the config until it holds; meanwhile the bond is supervised as it is."""
-        self._applied(converger, await converger.until_applied())
-        self.notifier.notify(f"STATUS=supervising {self.config.bond.name}")
-        await self.supervisor.refresh()
-
-    def _applied(self, converger: Converger, outcome: Outcome) -> None:
-        assert converger.backend is not None
-        if outcome.changes:
-            self.emit(Event(EventType.DAEMON, converger.config.bond.name, reason=f"{converger.backend.name} backend "
-                            "applied: " + "; ".join(str(c) for c in outcome.changes)))
-        # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
-        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend.name == "nm" else 0.0
-
-    def _refuse(self, reason: str, code: int = exitcodes.FAILED, **details: Any) -> CommandError:
-        # Keep running on the old config: a bad reload must not take the supervision down.
-        self.emit(Event(EventType.WARNING, self.config.bond.name, reason=reason, details=details))
-        return CommandError(reason, code)
-
-    async def reload(self) -> dict[str, Any]:
-        """All or nothing: the new config's sinks, probing and plan are built (and applied) beside
-        the running ones, and swapped in only when every piece succeeded."""
-        try:
-            new = config_mod.load(self.config_path)
-        except config_mod.ConfigError as exc:
-            raise self._refuse(f"reload refused, config invalid: {exc.problems[0]}", exitcodes.USAGE,
-                               problems=[str(p) for p in exc.problems]) from None
-        old = self.world
-        # One apply at a time (they share a socket): a first apply still retrying pauses meanwhile.
-        retrying = self._converging is not None and not self._converging.done()
-        if retrying:
-            self._converging.cancel()  # type: ignore[union-attr]
-            await asyncio.gather(self._converging, return_exceptions=True)  # type: ignore[arg-type]
-        try:
-            world = await world_mod.build(new, old, self.apply_ipr, self.supervisor.on_verdict, self._waiting,
-                                          check_plan=self.apply, on_rtt=self._on_rtt)
-            if self.apply:
-                try:
-                    outcome = await world.converger.apply()
-                except BaseException:
-                    await world_mod.discard(world, old)
-                    raise
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the running config stays
-            if self.apply:
-                # ... and holds: the failed apply may have changed part of the bond before it failed
-                # (a VF vanished under it), which the backend cannot always undo (netlink, ifcfg).
-                # Nothing to do when it changed nothing; else retried until the VFs allow it.
-                self._converging = asyncio.create_task(self._converge(old.converger), name="converge")
-            raise self._refuse(f"reload refused, {self.config_path} not taken, the running config kept: "
-                               f"{type(exc).__name__}: {exc}") from None
-        if self.apply:
-            self._applied(world.converger, outcome)
-        await self._swap(world, old)
-        restart = world_mod.restart_needed(old.config, new)
-        self.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.config_path}" + (
-            f"; {', '.join(restart)} changed: takes effect after a restart of vfbondd" if restart else "")))
-        await self.supervisor.refresh()
-        return {"reloaded": self.config_path, "restart_needed": restart}
-
-    async def _swap(self, world: World, old: World) -> None:
-        self.world = world
-        self.supervisor.set_config(world.config)
-        self.vfwatch.reconfigure(world.config)
-        self.supervisor.probing = world.probing
-        self.reporter.publish = world.alerts.publish
-        if world.alerts is not old.alerts:
-            world.alerts.start()
-        await world_mod.discard(old, world)
+                **self.supervisor.status(), "alerts": self.running.current.alerts.stats(),
+                "vf": self.vfwatch.status(), "counters": self.reporter.counters.to_dict()}
 
     async def _watch(self) -> None:
         while True:
@@ -242,21 +153,20 @@ class Daemon:
             self._start_tasks(stack)
             await self._first_apply(stack)
             await self._open_control(stack)
-            self.notifier.notify(f"READY=1\nSTATUS={self._ready_status()}")
+            self.notifier.notify(f"READY=1\nSTATUS={self.running.ready_status()}")
             code = await self._until_stopped(stack)
             self.notifier.notify("STOPPING=1")
         return code
 
     async def _open_intake(self, stack: contextlib.AsyncExitStack) -> None:
         """Alerts, probes, the fast-failover socket, the link watcher, the first read, kernel messages."""
-        self.world.alerts.start()
+        self.running.current.alerts.start()
         stack.push_async_callback(self._close_alerts)
         stack.callback(self.apply_ipr.close)
         stack.callback(self.ipr.close)
-        await world_mod.prepare_announce(self.config)
-        probing = world_mod.make_probing(self.config, self.supervisor.on_verdict, self._on_rtt)
-        self.world.probing = self.supervisor.probing = probing
-        stack.push_async_callback(self._stop_probing)
+        await wiring.prepare_announce(self.config)
+        self.running.start_probing()
+        stack.push_async_callback(self.running.stop_probing)
         with self.faults.contained("fast-failover socket"):  # without it, the locked path still fails over
             fast = FastSwitch()
             fast.open()
@@ -286,16 +196,10 @@ class Daemon:
 
     async def _first_apply(self, stack: contextlib.AsyncExitStack) -> None:
         """Start applying the config, and wait for the first attempt (at most READY_WAIT)."""
-        stack.push_async_callback(self._close_backend)
-        if not self.apply:
-            return
-        self._converging = asyncio.create_task(self._converge(self.world.converger), name="converge")
-        stack.push_async_callback(self._stop_converging)
-        tried = asyncio.create_task(self.world.converger.tried.wait())
-        try:
-            await asyncio.wait([tried], timeout=READY_WAIT)
-        finally:
-            tried.cancel()
+        stack.push_async_callback(self.running.close_backend)
+        if self.running.apply:
+            stack.push_async_callback(self.running.stop_applying)
+            await self.running.start_applying(timeout=READY_WAIT)
 
     async def _open_control(self, stack: contextlib.AsyncExitStack) -> None:
         """The control socket and the metrics open once the first attempt is over, so `bondctl status`
@@ -307,11 +211,6 @@ class Daemon:
             stack.push_async_callback(self.exporter.close)
             if self.exporter.path is not None:
                 self._task(stack, self.exporter.run(self.exporter.path), "metrics")
-
-    def _ready_status(self) -> str:
-        waiting = self.world.converger.waiting
-        applying = self._converging is not None and not self._converging.done()
-        return waiting if waiting and applying else f"supervising {self.config.bond.name}"
 
     async def _until_stopped(self, stack: contextlib.AsyncExitStack) -> int:
         stopped = asyncio.create_task(self.stop.wait())
@@ -329,27 +228,14 @@ class Daemon:
         stack.push_async_callback(_cancelled, task)
         self._tasks.append(task)
 
-    # What a reload may have swapped since the start is closed as it is at the stop.
-
     async def _close_alerts(self) -> None:
         if self._started:  # the last event, after everything else closed
             self.emit(Event(EventType.DAEMON, self.config.bond.name, reason="vfbondd stopped"))
-        await self.world.alerts.close()
-
-    async def _stop_probing(self) -> None:
-        if self.supervisor.probing is not None:
-            await self.supervisor.probing.stop()
-
-    async def _close_backend(self) -> None:
-        await self.world.converger.close()
-
-    async def _stop_converging(self) -> None:
-        if self._converging is not None:
-            await _cancelled(self._converging)
+        await self.running.close_alerts()
 
     async def _reload_quietly(self) -> None:
         with contextlib.suppress(CommandError):  # already reported as a WARNING event
-            await self.reload()
+            await self.running.reload()
 
 
 def _fault_hooks() -> FaultHooks | None:

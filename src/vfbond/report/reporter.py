@@ -31,6 +31,10 @@ class Reporter:
         self.counters.seed(history.last())  # a restart must not reset what pollers count
         self.on_record = on_record or (lambda: None)  # the metrics file is rewritten after each event
 
+    def publish_to(self, publish: Publish) -> None:
+        """Alert through `publish` from now on (a reload swapped the sinks)."""
+        self.publish = publish
+
     def emit(self, event: Event) -> None:
         passed = self.flaps.filter(event)
         for out in passed:
