@@ -63,20 +63,21 @@ class Daemon:
         alerts = wiring.make_alerts(config)
         self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults,
                                  on_record=self.exporter.changed if self.exporter else None)
-        self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults,
+        self.check = FailoverCheck(self.reporter.emit, self.faults)  # its events never touch the isolation state
+        self.fastswitch = FastSwitch()  # its socket opens at start
+        self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, check=self.check,
+                                     fastswitch=self.fastswitch, applying=lambda: self.running.applying,
                                      on_vf_seen=lambda: self.running.kick())
-        self.check = self.supervisor.check = FailoverCheck(self.supervisor.emit, self.faults)
-        self.supervisor.applying = lambda: self.running.applying
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
-        self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit, on_link_down=self.supervisor.carrier_lost,
-                               lock=self.supervisor.executor.lock)
+        self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit,
+                               on_link_down=self.supervisor.fast.carrier_lost, lock=self.supervisor.executor.lock)
         self.running = RunningConfig(config, config_path, apply, self.apply_ipr, alerts, supervisor=self.supervisor,
                                      vfwatch=self.vfwatch, reporter=self.reporter, notify=self.notifier.notify,
                                      gate=self.hooks.apply_gate if self.hooks else None,
                                      on_rtt=self.exporter.rtt.observe if self.exporter else None)
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF),
-                                   tap=self.supervisor.tap)
+                                   tap=self.supervisor.fast.tap)
         # The link watch's way in: the supervisor, or (test hooks) a stand-in that can be told to fail.
         self._observe = self.hooks.observing(self.supervisor.observe) if self.hooks else self.supervisor.observe
         self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor,
@@ -168,10 +169,8 @@ class Daemon:
         self.running.start_probing()
         stack.push_async_callback(self.running.stop_probing)
         with self.faults.contained("fast-failover socket"):  # without it, the locked path still fails over
-            fast = FastSwitch()
-            fast.open()
-            self.supervisor.fastswitch = fast
-            stack.callback(fast.close)
+            self.fastswitch.open()
+            stack.callback(self.fastswitch.close)
         stack.push_async_callback(self.check.close)
         # Subscribe before the first read, so no change falls between the two.
         await self.watcher.start()

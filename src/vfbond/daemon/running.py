@@ -83,7 +83,7 @@ class RunningConfig:
 
     def start_probing(self) -> None:
         self.current.probing = wiring.make_probing(self.config, self.supervisor.on_verdict, self.on_rtt)
-        self.supervisor.probing = self.current.probing
+        self.supervisor.use_probing(self.current.probing)
 
     async def start_applying(self, timeout: float) -> None:
         """Apply until the config holds, in the background; wait for the first attempt (`timeout` at most)."""
@@ -182,7 +182,7 @@ class RunningConfig:
         self.current = running
         self.supervisor.set_config(running.config)
         self.vfwatch.reconfigure(running.config)
-        self.supervisor.probing = running.probing
+        self.supervisor.use_probing(running.probing)
         self.reporter.publish_to(running.alerts.publish)
         if running.alerts is not old.alerts:
             running.alerts.start()
