@@ -49,6 +49,9 @@ WATCHER_RESTART = 1.0  # seconds before reopening a netlink socket that failed
 
 
 class Daemon:
+    """Builds its collaborators, each handed what it needs at construction; `run` opens them in order
+    on one exit stack and serves until stopped."""
+
     def __init__(self, config: config_mod.Config, config_path: str, apply: bool = True) -> None:
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
@@ -65,6 +68,7 @@ class Daemon:
                                  on_record=self.exporter.changed if self.exporter else None)
         self.check = FailoverCheck(self.reporter.emit, self.faults)  # its events never touch the isolation state
         self.fastswitch = FastSwitch()  # its socket opens at start
+        # `running` (below) tells the supervisor its config; the supervisor asks it back through these two.
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, check=self.check,
                                      fastswitch=self.fastswitch, applying=lambda: self.running.applying,
                                      on_vf_seen=lambda: self.running.kick())
