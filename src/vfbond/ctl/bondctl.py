@@ -42,18 +42,12 @@ def _ago(ts: float | None) -> str:
 
 
 def _kernel_status(bond: str) -> dict[str, Any] | None:
-    import asyncio
-
-    from pyroute2 import AsyncIPRoute
-
+    """From sysfs: pyroute2's import alone would take most of a monitoring check's time."""
     from vfbond.judge.bond_warnings import bond_warnings
-    from vfbond.kernel.bond_state import read_bond
+    from vfbond.kernel.sysfs_state import read_bond
 
-    async def read() -> dict[str, Any] | None:
-        async with AsyncIPRoute() as ipr:
-            state = await read_bond(ipr, bond)
-        return {"bond": state.to_dict(), "warnings": bond_warnings(state)} if state else None
-    return asyncio.run(read())
+    state = read_bond(bond)
+    return {"bond": state.to_dict(), "warnings": bond_warnings(state)} if state else None
 
 
 def gather_status(bond: str, socket: str, timeout: float | None = None) -> dict[str, Any] | None:
