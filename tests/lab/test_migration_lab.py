@@ -73,7 +73,7 @@ def test_migrate_takes_both_vfs_away_and_returns_them_in_reverse_under_new_names
     run(["ip", "addr", "add", f"{topology.host4}/{topology.gw4_prefix}", "dev", sb])
     run(["ip", "link", "set", sb, "up"])
     assert topology.ping_gateway(dev=sb, deadline=15)
-    ping = subprocess.Popen(["ping", "-4", "-D", "-n", "-i", "0.2", "-W", "1", "-w", str(PAUSE_S + 20),
+    ping = subprocess.Popen(["ping", "-4", "-D", "-n", "-i", "0.2", "-W", "1", "-w", str(int(PAUSE_S) + 20),
                              "-I", sb, topology.gw4], stdout=subprocess.PIPE, text=True)
     try:
         m = topology.migrate(PAUSE_S, rename=True)
