@@ -26,7 +26,8 @@
 #
 # Hardware: a q35 machine with two emulated Intel 82576 NICs (igb, SR-IOV), each on its own
 # PCIe root port and its own QEMU hub with a virtio NIC as its switch port, for the "sriov"
-# topology (tests/lab/conftest.py): the guest's real igb PF driver makes real igbvf VFs.  The
+# topology (tests/lab/sriov.py): the guest's real igb PF driver makes real igbvf VFs.  A third hub
+# joins a virtio NIC (the guest's paravirtual standby, virtio_net) to its own switch port.  The
 # guest pulls a PF's cable through QMP `set_link`, which lab/qmp_relay.py runs for it from
 # request files in the results dir (the only host dir the guest can write).
 #
@@ -149,6 +150,11 @@ for n in 0 1; do
     HW+=" -device igb,id=pf${n},bus=rp${n},netdev=pf${n}net,mac=52:54:00:00:00:1${n}"
     HW+=" -device virtio-net-pci,netdev=sw${n}net,mac=52:54:00:00:01:0${n},romfile="
 done
+# The paravirtual standby of a live migration (issue #22): a virtio NIC (QEMU id "pv"), alone on hub 2
+# with its own switch port, as a second Neutron port through OVS or a Linux bridge would be.
+HW+=" -netdev hubport,id=pvnet,hubid=2 -netdev hubport,id=sw2net,hubid=2"
+HW+=" -device virtio-net-pci,id=pv,netdev=pvnet,mac=fa:16:3e:00:01:0a,romfile="
+HW+=" -device virtio-net-pci,netdev=sw2net,mac=52:54:00:00:01:02,romfile="
 HW+=" -qmp unix:$QMP_DIR/qmp.sock,server=on,wait=off"
 EXTRA_VNG+=("--qemu-opts=$HW")
 

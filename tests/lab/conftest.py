@@ -14,7 +14,8 @@ Fixtures
   wait_until    poll a predicate until truthy or fail with the last value seen
   bonding       (session) ``modprobe bonding max_bonds=0``; fails, never skips
   topology      two "VFs" vf0/vf1 (veth, Neutron-like MACs) whose peers sw0/sw1 sit in a
-                bridge br0 in namespace ``sw`` carrying the gateway 192.0.2.1/24, 2001:db8::1/64;
+                bridge br0 in namespace ``sw`` carrying the gateway 192.0.2.1/24, 2001:db8::1/64,
+                and a paravirtual standby pv0 (a third veth, peer swpv) on the same bridge;
                 carrier cut, blackhole, spoof-check, unplug/replug helpers; torn down per test
   networkmanager  a private NetworkManager (own config, keyfile dir and state in a temp dir,
                 only vf*/bond* managed) on the system bus; restart()/kill(); per test; the
@@ -220,6 +221,9 @@ def purge_bonds() -> None:
 SW_NS = "sw"
 BRIDGE = "br0"
 VF_MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+# The paravirtual standby a live migration keeps (issue #22): never vf*/bond*, so the lab's
+# NetworkManager leaves it alone unless a test lists it in `managed`.
+STANDBY, STANDBY_MAC, STANDBY_SW = "pv0", "fa:16:3e:00:00:0a", "swpv"
 
 
 @dataclass
@@ -227,7 +231,9 @@ class Topology:
     """Two VFs (vf0, vf1 in the guest's root namespace) cabled to a switch (namespace ``sw``).
 
     vfN are created administratively DOWN, like a freshly probed VF; enslaving (kernel or NM)
-    brings them up.  Only send traffic to the gateway addresses below.
+    brings them up.  The standby (`standby`, `standby_mac`) is a third member on the same switch
+    (port `standby_sw`), down and without addresses too.  Only send traffic to the gateway
+    addresses below.
     """
 
     kind = "veth"
@@ -236,6 +242,9 @@ class Topology:
     vfs: list[str] = field(default_factory=lambda: ["vf0", "vf1"])
     macs: tuple[str, ...] = VF_MACS
     sws: tuple[str, ...] = ("sw0", "sw1")
+    standby: str = STANDBY
+    standby_mac: str = STANDBY_MAC
+    standby_sw: str = STANDBY_SW
     gw4: str = "192.0.2.1"
     gw4_prefix: int = 24
     gw6: str = "2001:db8::1"
@@ -273,7 +282,7 @@ class Topology:
     def setup(self) -> Topology:
         self.teardown()
         self._switch()
-        self._cable(list(range(len(self.macs))), list(self.vfs))
+        self._cable(list(range(len(self.macs))), list(self.vfs), standby=True)
         return self
 
     def _switch(self, ports: Sequence[tuple[str, str]] = ()) -> None:
@@ -291,14 +300,16 @@ class Topology:
             *[c for _, name in ports for c in (f"link set {name} master {self.bridge}", f"link set {name} up")],
         ], ns=self.ns)
 
-    def _cable(self, idx: list[int], names: list[str]) -> None:
-        ip_batch([f"link add {n} address {self.macs[i]} type veth peer name {self.sws[i]} "
-                  f"netns {self.ns}" for i, n in zip(idx, names, strict=True)])
-        for n in names:  # IPv6 DAD on the VF netdev itself only adds noise
+    def _cable(self, idx: list[int], names: list[str], standby: bool = False) -> None:
+        """veth pairs for VFs `idx` named `names` (and the standby), their peers on the bridge."""
+        links = [(n, self.macs[i], self.sws[i]) for i, n in zip(idx, names, strict=True)]
+        links += [(self.standby, self.standby_mac, self.standby_sw)] if standby else []
+        ip_batch([f"link add {n} address {mac} type veth peer name {sw} netns {self.ns}" for n, mac, sw in links])
+        for n, _, _ in links:  # IPv6 DAD on the VF netdev itself only adds noise
             with contextlib.suppress(OSError):
                 Path(f"/proc/sys/net/ipv6/conf/{n}/accept_dad").write_text("0")
-        ip_batch([c for i in idx for c in (f"link set {self.sws[i]} master {self.bridge}",
-                                           f"link set {self.sws[i]} up")], ns=self.ns)
+        ip_batch([c for _, _, sw in links for c in (f"link set {sw} master {self.bridge}", f"link set {sw} up")],
+                 ns=self.ns)
         for i, n in zip(idx, names, strict=True):
             self.vfs[i] = n
         # let udev (and so NetworkManager) see the new VFs before anyone uses them
@@ -307,7 +318,7 @@ class Topology:
     def teardown(self) -> None:
         # VFs first (takes their switch ports along, synchronously), then bonds, then the
         # namespace (whose cleanup is asynchronous in the kernel).
-        gone = [f"link del {n}" for n in sorted({*self.vfs, "vf0", "vf1"}) if _link_exists(n)]
+        gone = [f"link del {n}" for n in sorted({*self.vfs, "vf0", "vf1", self.standby}) if _link_exists(n)]
         gone += [f"link del {b}" for b in _bonds()]
         ip_batch(gone, check=False)
         self._drop_switch()
@@ -420,17 +431,18 @@ UDEV_RULE = Path("/run/udev/rules.d/86-vfbond-lab.rules")
 
 @pytest.fixture(scope="session")
 def lab_udev() -> None:
-    """Let NetworkManager manage the veth "VFs".
+    """Let NetworkManager manage the veth "VFs" (and the veth standby, when a test lists it).
 
     virtme-ng runs systemd-udevd in the guest, and NetworkManager's own udev rule
     (85-nm-unmanaged.rules) marks every veth not named eth* NM_UNMANAGED=1, which no
     NetworkManager.conf setting overrides.  Real VFs are PCI devices and never match that rule,
-    so a later rule (in the guest's tmpfs /run only) clears it for vf* again.
+    so a later rule (in the guest's tmpfs /run only) clears it for vf* and pv* again.  pv* stays
+    unmanaged by the lab's NetworkManager config unless a test adds it to `managed`.
     """
     _require_guest()
     UDEV_RULE.parent.mkdir(parents=True, exist_ok=True)
     UDEV_RULE.write_text(
-        'SUBSYSTEM=="net", ACTION=="add|change|move", ENV{INTERFACE}=="vf*", ENV{NM_UNMANAGED}="0"\n'
+        'SUBSYSTEM=="net", ACTION=="add|change|move", ENV{INTERFACE}=="vf*|pv*", ENV{NM_UNMANAGED}="0"\n'
     )
     run(["udevadm", "control", "--reload"], check=False)
 
@@ -558,6 +570,10 @@ def _nm_argv(version: str) -> list[str]:
     raise ValueError(f"no NetworkManager {version!r} in the lab ({', '.join(NM_VERSIONS)})")
 
 
+# What the lab's NetworkManager manages unless a test lists more (the standby, pv*, is not in it).
+NM_MANAGED = ("vf*", "bond*")
+
+
 class NetworkManagerLab:
     """A private NetworkManager: config, keyfiles, state and log in its own temp dir.
 
@@ -567,7 +583,7 @@ class NetworkManagerLab:
 
     BUS_NAME = "org.freedesktop.NetworkManager"
 
-    def __init__(self, managed: Sequence[str] = ("vf*", "bond*"), start_timeout: float = 90,
+    def __init__(self, managed: Sequence[str] = NM_MANAGED, start_timeout: float = 90,
                  version: str = NM_VERSIONS[0]):
         self.version = version
         self.dir = Path(tempfile.mkdtemp(prefix="vfbond-nm-"))

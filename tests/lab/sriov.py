@@ -6,7 +6,8 @@ lines belong to the host, as in a real VM.  Each PF gets one VF with an administ
 Nova sets it (trust off, spoof check on), and the VFs stay in the guest's root namespace, named by
 a udev rule on their PCI address as an image's naming rules would (ens6, ens7 by default).  The
 virtio NICs join the switch bridge of the base Topology, so gateway, blackhole and spoof-check work
-as on veth.
+as on veth.  A third virtio NIC stays in the guest as the paravirtual standby of a live migration
+(virtio_net, renamed pvio0, its own hub and switch port swpv): a real paravirtual driver.
 
 Events, as a host would cause them:
   cut_carrier / restore_carrier   PF reset: PF admin down / up; the VF's carrier follows (back
@@ -16,6 +17,10 @@ Events, as a host would cause them:
   unplug / replug                 sriov_numvfs 1 -> 0 -> 1: a new VF netdev (new ifindex), with a
                                   random MAC until the host sets the admin MAC and the VF reloads
   set_trust, set_admin_mac        `ip link set <pf> vf 0 trust|mac`
+  migrate                         what the guest sees in a Nova live migration: both VFs gone
+                                  (sriov_numvfs 0), a pause, VFs with the same admin MACs back
+                                  (reverse order, maybe new names, maybe one never); also in two
+                                  halves, detach_vfs / attach_vfs
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ HOST_NS = "host"
 PCI = Path("/sys/bus/pci")
 SW_NIC_MACS = ("52:54:00:00:01:00", "52:54:00:00:01:01")  # the virtio switch ports (lab/run.sh)
 SRIOV_MACS = ("fa:16:3e:00:01:01", "fa:16:3e:00:01:02")
+# the standby virtio NIC and its switch port (lab/run.sh's hub 2); never vf*/bond*/ens*, so no
+# NetworkManager of the lab manages it unless a test lists it
+SRIOV_STANDBY, SRIOV_STANDBY_MAC, SW_STANDBY_NIC_MAC = "pvio0", "fa:16:3e:00:01:0a", "52:54:00:00:01:02"
+VF_NAMES = ("ens6", "ens7")
+# the names a migration's destination gives the VFs with rename=True (another PCI address)
+MIGRATED_NAMES = ("ens16", "ens17")
 UDEV_NAMES = Path("/run/udev/rules.d/99-vfbond-lab-vf-names.rules")
 VF_BACK_SECONDS = 30.0  # carrier after a PF reset is back in 4-8 s; more under a loaded emulation
 
@@ -70,15 +81,40 @@ def qmp(execute: str, **arguments: object) -> object:
 
 
 @dataclass
+class Migration:
+    """What migrate() did, on the realtime clock (time.time(), as timeline.py's records and vfbond's
+    events): detach begun, both VFs gone, re-attach begun, and each VF back (its netdev present under
+    its name with its admin MAC), by VF index."""
+
+    detach: float
+    gone: float
+    attach: float = 0.0
+    back: dict[int, float] = field(default_factory=dict)
+    order: tuple[int, ...] = ()  # the order the VFs were re-attached in
+    names: tuple[str, ...] = ()  # the VFs' names afterwards
+    missing: tuple[int, ...] = ()  # VFs left out (never_return)
+
+    @property
+    def gone_after(self) -> float:
+        return self.gone - self.detach
+
+    def back_after(self, i: int) -> float:
+        """Seconds from the re-attach's start to VF i back."""
+        return self.back[i] - self.attach
+
+
+@dataclass
 class SriovTopology(Topology):
     kind = "sriov"
     # named as an image's udev rules would, with admin MACs of their own: the veth topology
     # (vf0, vf1, fa:16:3e:00:00:0x) may be built in the same boot while these VFs exist
-    vfs: list[str] = field(default_factory=lambda: ["ens6", "ens7"])
+    vfs: list[str] = field(default_factory=lambda: list(VF_NAMES))
     macs: tuple[str, ...] = SRIOV_MACS
     pfs: tuple[str, ...] = ("pf0", "pf1")
     pf_pci: list[str] = field(default_factory=list)
     host_ns: str = HOST_NS
+    standby: str = SRIOV_STANDBY
+    standby_mac: str = SRIOV_STANDBY_MAC
     carrier_back_s: float = VF_BACK_SECONDS
     cables_pulled: set[int] = field(default_factory=set)
 
@@ -161,20 +197,30 @@ class SriovTopology(Topology):
                 self._create_vf(i)
         for i, vf in enumerate(self.vfs):
             wait_until(lambda i=i: self._vf_ready(i), 30, 0.1, f"{vf} with its admin MAC {self.macs[i]}")
-        # a fresh VF: down, no addresses, trust off, spoof check on (as Nova leaves it)
-        ip_batch([c for vf in self.vfs for c in (f"link set {vf} down", f"addr flush dev {vf}")])
+        # a fresh VF (and standby): down, no addresses, trust off, spoof check on (as Nova leaves it)
+        ip_batch(self._standby_named() + self._down_and_flushed())
         ip_batch([f"link set {pf} vf 0 trust off spoofchk on" for pf in self.pfs], ns=self.host_ns)
         self._switch()
         return self
 
+    def _standby_named(self) -> list[str]:
+        """`ip` commands that give the standby virtio NIC its lab name (once per boot; it must be down)."""
+        nic = wait_until(lambda: _netdev_with_mac(self.standby_mac), 30, 0.1, f"standby virtio NIC {self.standby_mac}")
+        return [] if nic == self.standby else [f"link set {nic} down", f"link set {nic} name {self.standby}"]
+
+    def _down_and_flushed(self) -> list[str]:
+        return [c for n in (*self.vfs, self.standby) for c in (f"link set {n} down", f"addr flush dev {n}")]
+
     def _switch(self, ports: Sequence[tuple[str, str]] = ()) -> None:
         """The virtio NICs (back in the root namespace once `sw` is gone) are the switch's ports."""
         nics = [wait_until(lambda m=mac: _netdev_with_mac(m), 30, 0.1, f"virtio switch port {mac}")
-                for mac in SW_NIC_MACS]
-        super()._switch(list(zip(nics, self.sws, strict=True)))
+                for mac in (*SW_NIC_MACS, SW_STANDBY_NIC_MAC)]
+        super()._switch(list(zip(nics, (*self.sws, self.standby_sw), strict=True)))
 
     def teardown(self) -> None:
         purge_bonds()
+        if self.pf_pci:  # nothing a test configured may route the next test's traffic (veth or sriov)
+            ip_batch(self._down_and_flushed(), check=False)
         for i in sorted(self.cables_pulled):
             self.cable_restore(i)
         if self.pf_pci:
@@ -234,6 +280,59 @@ class SriovTopology(Topology):
         if self.spoofcheck_on:
             self.spoofcheck(True)
         return self.vfs[i]
+
+    # -- live migration (issue #22) -------------------------------------------------------------
+    def migrate(self, pause_s: float, rename: bool | Sequence[str] = False, reverse: bool = True,
+                never_return: int | None = None) -> Migration:
+        """What the guest sees while Nova live-migrates it: both VFs hot-unplugged, `pause_s` on the
+        standby, new VFs with the same admin MACs hot-plugged (see attach_vfs)."""
+        m = self.detach_vfs()
+        time.sleep(pause_s)
+        return self.attach_vfs(m, rename, reverse, never_return)
+
+    def detach_vfs(self) -> Migration:
+        """Both VFs removed by the host (sriov_numvfs 0 on each PF, PF 0 first)."""
+        detach = time.time()
+        for i in range(len(self.pfs)):
+            self._numvfs(i, 0)
+        wait_until(lambda: not any(_link_exists(vf) for vf in self.vfs), 15, 0.02, f"{self.vfs} gone")
+        self.unplugged.update(range(len(self.pfs)))
+        return Migration(detach=detach, gone=time.time())
+
+    def attach_vfs(self, m: Migration | None = None, rename: bool | Sequence[str] = False, reverse: bool = True,
+                   never_return: int | None = None) -> Migration:
+        """The destination's VFs: each unplugged VF but `never_return` comes back with its admin MAC,
+        one after the other (reverse: VF 1 first), under new names if `rename` (True: MIGRATED_NAMES,
+        or back to the defaults if the VFs have those already; or the names given).  Call it again
+        later to bring back a VF left out: an aborted migration's late return."""
+        m = m or Migration(detach=0.0, gone=0.0)
+        m.attach = time.time()
+        if rename:
+            names = rename if rename is not True else VF_NAMES if self.vfs == list(MIGRATED_NAMES) else MIGRATED_NAMES
+            self.vfs = [names[i] if i in self.unplugged else vf for i, vf in enumerate(self.vfs)]
+        self._name_rules()
+        order = sorted(self.unplugged - {never_return}, reverse=reverse)
+        for i in order:
+            self._hotplug_vf(i)
+            wait_until(lambda i=i: self._vf_ready(i), 30, 0.02, f"{self.vfs[i]} back with {self.macs[i]}")
+            m.back[i] = time.time()
+            self.unplugged.discard(i)
+        if self.spoofcheck_on:
+            self.spoofcheck(True)
+        m.order, m.names, m.missing = tuple(order), tuple(self.vfs), tuple(sorted(self.unplugged))
+        return m
+
+    def _hotplug_vf(self, i: int) -> None:
+        """A VF that appears once, already with its admin MAC, as a hot-plugged VF does (its host set the
+        MAC before the plug): created without a driver, MAC set, then igbvf bound to it."""
+        autoprobe = PCI / "devices" / self.pf_pci[i] / "sriov_drivers_autoprobe"
+        _write(autoprobe, "0")
+        try:
+            self._numvfs(i, 1)
+            self.in_host(f"ip link set {self.pfs[i]} vf 0 mac {self.macs[i]}")
+        finally:
+            _write(autoprobe, "1")
+        _write(PCI / "drivers/igbvf/bind", self.vf_pci(i) or self._expected_vf_pci(i))
 
     def wait_carrier(self, i: int, timeout: float = VF_BACK_SECONDS) -> float:
         t0 = time.monotonic()
