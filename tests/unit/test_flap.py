@@ -110,8 +110,8 @@ def test_failovers_and_failbacks_are_limited_per_bond_and_summarised_with_the_ac
     [summary] = [e for e in limiter.expire() if e.slave is None]
     assert summary.type is EventType.FLAP_SUMMARY and summary.bond == "bond0"
     assert summary.details == {"suppressed": 7, "failover": 3, "failback": 4, "bond_degraded": 0,
-                               "bond_restored": 0, "failover_verified": 0, "passed": 3, "window_s": 60, "last": "failback",
-                               "active": "vf0"}
+                               "bond_restored": 0, "failover_verified": 0, "passed": 3, "window_s": 60,
+                               "last": "failback", "active": "vf0"}
     assert "7 failover/failback/degraded/restored/check events" in summary.reason
 
 
