@@ -17,10 +17,12 @@ test:
 test-host:
 	.venv/bin/python -m pytest tests/unit tests/host
 
-# What scripts/test.sh runs first: ruff (rules in pyproject.toml) and mypy on src/.
+# What scripts/test.sh runs first: ruff (rules in pyproject.toml), mypy on src/, and lint-imports
+# (the layer order in pyproject.toml).
 lint:
 	.venv/bin/ruff check src tests
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 # Failover time, packets lost, daemon CPU and memory, in one lab boot (see BENCHMARKS.md).
 bench:

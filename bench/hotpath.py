@@ -39,11 +39,11 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from vfbond.config import parse
 from vfbond.judge.flap import FlapLimiter
 from vfbond.kernel import actions
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.kernel.fastswitch import FastSwitch
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
-from vfbond.report.events import History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.faults import Faults
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch.links import LinkEvent
 

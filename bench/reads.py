@@ -1,4 +1,4 @@
-"""The requests of one read of the bond (kernel/inspect.py read_bond), natively, in a namespace with
+"""The requests of one read of the bond (kernel/bond_state.py read_bond), natively, in a namespace with
 `--links` links. Needs root (a network namespace).
 
     sudo .venv/bin/python bench/reads.py [--links 14] [--runs 300]
@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from pyroute2 import AsyncIPRoute
 
-from vfbond.kernel.inspect import addresses, dump_links
+from vfbond.kernel.bond_state import addresses, dump_links
 
 
 def sh(ns: str, *cmds: str) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): install what is missing, then run
-#   0. lint: ruff (rules in pyproject.toml) and mypy on src/; no JUnit, it counts through its exit code
+#   0. lint: ruff (rules in pyproject.toml), mypy on src/ and lint-imports (the layers in pyproject.toml);
+#      no JUnit, it counts through its exit code
 #   1. unit + host tests (tests/unit, tests/host: network namespaces the tests make themselves)
 #   2. the kernel lab: ONE guest boot with real bonding and NetworkManager (lab/run.sh)
 #   3. the systemd lab: ONE guest boot with a real systemd and cloud-init (lab/run-systemd.sh)
@@ -14,10 +15,11 @@ rm -rf "$OUT"; mkdir -p "$OUT/lab" "$OUT/systemd"
 bash scripts/setup.sh || { echo "test: setup failed: nothing was tested" >&2; exit 1; }
 
 declare -A RC
-echo; echo "==> [test] lint (ruff, mypy)"
+echo; echo "==> [test] lint (ruff, mypy, lint-imports)"
 RC[lint]=0
 .venv/bin/ruff check src tests || RC[lint]=$?
 .venv/bin/mypy || RC[lint]=$?
+.venv/bin/lint-imports || RC[lint]=$?
 
 echo; echo "==> [test] unit + host tests"
 .venv/bin/python -m pytest --junitxml="$OUT/host.xml" tests/unit tests/host

@@ -22,13 +22,15 @@ from vfbond.configure import world as world_mod
 from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger
 from vfbond.configure.world import World
-from vfbond.ctl import exitcodes
-from vfbond.ctl.control import CommandError, ControlServer
+from vfbond.ctl.control import ControlServer
 from vfbond.judge.flap import FlapLimiter
 from vfbond.kernel.fastswitch import FastSwitch
-from vfbond.report.events import Event, EventType, History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared import exitcodes
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
+from vfbond.shared.protocol import CommandError
 from vfbond.supervise.simulate import report_dict, switch_and_prove
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.supervise.verify import FailoverCheck

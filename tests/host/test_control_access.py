@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from vfbond.ctl import exitcodes
 from vfbond.ctl.control import ControlServer
+from vfbond.shared import exitcodes
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a peer as another user")
 

@@ -15,9 +15,9 @@ from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import Ether
 
 from vfbond.config import Config, parse
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
-from vfbond.report.events import Event, EventType
-from vfbond.supervise.faults import Faults
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.supervise.verify import FailoverCheck
 from vfbond.watch import arp
 

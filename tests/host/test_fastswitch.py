@@ -12,8 +12,8 @@ import pytest
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netns import popns, pushns
 
+from vfbond.kernel.carrier_scan import carriers
 from vfbond.kernel.fastswitch import FastSwitch, Plan, Switched
-from vfbond.watch.carrier_scan import carriers
 from vfbond.watch.links import LinkEvent, LinkWatcher
 
 from .conftest import sh

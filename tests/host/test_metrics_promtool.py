@@ -12,7 +12,7 @@ import pytest
 from tests.unit.test_metrics import status
 from vfbond.config import MetricsConfig
 from vfbond.poll.exporter import Exporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.faults import Faults
 
 
 def promtool() -> str:

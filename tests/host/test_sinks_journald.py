@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks import Dispatcher
 from vfbond.sinks.journald import MESSAGE_IDS, JournaldSink, StdoutSink, journal_sink
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vfbond.config import SnmpTarget
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks import Dispatcher, SinkUnavailable
 from vfbond.sinks.snmp import SnmpSink
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from vfbond.config import SyslogTarget
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks import Dispatcher
 from vfbond.sinks.syslog import BOM, SyslogSink
 

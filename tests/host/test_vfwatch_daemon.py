@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vfbond.ctl.control import request
+from vfbond.shared.protocol import request
 
 from .conftest import sh
 

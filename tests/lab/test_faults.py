@@ -20,7 +20,7 @@ import pytest
 from conftest import Topology, run, wait_until
 from vfbondd_lab import PROBES, LabDaemon, active, time_until_active
 
-from vfbond.ctl.control import CommandError, request
+from vfbond.shared.protocol import CommandError, request
 
 pytestmark = pytest.mark.lab
 

@@ -9,14 +9,14 @@ import pytest
 from conftest import wait_ping
 from pyroute2 import AsyncIPRoute
 
+from vfbond.backends.choose import select_backend
 from vfbond.backends.ifcfg import IfcfgBackend
 from vfbond.backends.ifcfg_render import parse, render
 from vfbond.backends.netlink import NetlinkBackend
-from vfbond.backends.select import select_backend
 from vfbond.config import BondConfig, Config
 from vfbond.config import parse as parse_config
 from vfbond.configure.apply import converge
-from vfbond.kernel.inspect import read_bond
+from vfbond.kernel.bond_state import read_bond
 
 pytestmark = pytest.mark.lab
 

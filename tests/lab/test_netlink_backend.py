@@ -18,7 +18,7 @@ from vfbond.backends.base import BackendError
 from vfbond.backends.netlink import NetlinkBackend, default_routes
 from vfbond.config import BondConfig, parse
 from vfbond.configure.apply import converge
-from vfbond.kernel.inspect import read_bond
+from vfbond.kernel.bond_state import read_bond
 from vfbond.watch.links import LinkWatcher
 
 pytestmark = pytest.mark.lab

@@ -17,10 +17,11 @@ from vfbondd_lab import LabDaemon, active, measure_failover
 
 from vfbond.backends.base import BackendError
 from vfbond.backends.nm import NMBackend
+from vfbond.bond_model import BondPlan, diff
 from vfbond.config import BondConfig, parse
 from vfbond.configure.apply import converge
-from vfbond.configure.plan import BondPlan, build, diff
-from vfbond.kernel.inspect import links, read_bond
+from vfbond.configure.plan import build
+from vfbond.kernel.bond_state import links, read_bond
 
 pytestmark = [pytest.mark.lab, pytest.mark.parametrize("networkmanager", NM_VERSIONS, indirect=True)]
 

@@ -12,7 +12,7 @@ from pyroute2 import AsyncIPRoute
 from vfbond.backends.nm import NMBackend
 from vfbond.config import SlaveSpec, parse
 from vfbond.configure.apply import converge
-from vfbond.kernel.inspect import read_bond
+from vfbond.kernel.bond_state import read_bond
 
 pytestmark = pytest.mark.lab
 

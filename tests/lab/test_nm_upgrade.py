@@ -12,7 +12,7 @@ from test_nm_backend import Recorder, example_bond, nm, plan_now, profiles  # no
 
 from vfbond.backends.nm import NMBackend
 from vfbond.configure.apply import converge
-from vfbond.kernel.inspect import read_bond
+from vfbond.kernel.bond_state import read_bond
 
 pytestmark = pytest.mark.lab
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import Topology, ip_batch, make_topology, run, wait_ping, wait_until
 from vfbondd_lab import BIN, LabDaemon, active
 
-from vfbond.ctl.control import request
+from vfbond.shared.protocol import request
 
 pytestmark = pytest.mark.lab
 

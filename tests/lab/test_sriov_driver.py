@@ -20,7 +20,7 @@ import pytest
 from conftest import run, wait_until
 from vfbondd_lab import BIN, LabDaemon, active
 
-from vfbond.kernel.inspect import SYS_NET
+from vfbond.kernel.bond_state import SYS_NET
 from vfbond.watch.kmsg import KmsgWatcher
 from vfbond.watch.kmsg_rules import Kind, classify
 

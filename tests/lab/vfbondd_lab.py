@@ -13,7 +13,7 @@ from typing import Any
 
 from conftest import Topology, make_topology, run, wait_until
 
-from vfbond.ctl.control import request
+from vfbond.shared.protocol import request
 
 BIN = Path(sys.executable).parent
 CONFIG = """\

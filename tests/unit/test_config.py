@@ -7,7 +7,7 @@ from tests.host.test_sinks_syslog import make_certs
 from vfbond import config, daemon
 from vfbond.config import ConfigError
 from vfbond.ctl import bondctl as cli
-from vfbond.ctl import exitcodes
+from vfbond.shared import exitcodes
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from vfbond.ctl import bondctl as cli
-from vfbond.ctl import control, exitcodes
+from vfbond.shared import exitcodes, protocol
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def silent_daemon(tmp_path: Path) -> Iterator[str]:
 
 
 def test_a_daemon_that_never_answers_is_a_timeout_error(silent_daemon: str) -> None:
-    with pytest.raises(control.CommandError) as info:
-        control.request(silent_daemon, "status", timeout=0.1)
+    with pytest.raises(protocol.CommandError) as info:
+        protocol.request(silent_daemon, "status", timeout=0.1)
     assert info.value.code == exitcodes.TIMEOUT and "did not answer" in str(info.value)
 
 
@@ -38,18 +38,18 @@ def test_bondctl_reports_a_timeout_in_one_line_with_its_own_exit_code(
 
 
 @pytest.mark.parametrize(("command", "expected"), [
-    ("status", control.QUICK_TIMEOUT), ("events", control.QUICK_TIMEOUT),
-    ("reload", control.APPLY_TIMEOUT), ("simulate-failover", control.APPLY_TIMEOUT)])
+    ("status", protocol.QUICK_TIMEOUT), ("events", protocol.QUICK_TIMEOUT),
+    ("reload", protocol.APPLY_TIMEOUT), ("simulate-failover", protocol.APPLY_TIMEOUT)])
 def test_commands_that_apply_wait_for_the_slowest_apply(monkeypatch: pytest.MonkeyPatch, command: str,
                                                         expected: float) -> None:
     seen: list[float] = []
 
     def answer(path: str, cmd: str, args: dict[str, Any] | None = None,
-               timeout: float = control.QUICK_TIMEOUT) -> Any:
+               timeout: float = protocol.QUICK_TIMEOUT) -> Any:
         seen.append(timeout)
-        raise control.CommandError("stop here")
+        raise protocol.CommandError("stop here")
 
     monkeypatch.setattr(cli, "request", answer)
     cli.main([command])
     assert seen == [expected]
-    assert control.APPLY_TIMEOUT >= 120 and control.QUICK_TIMEOUT <= 15
+    assert protocol.APPLY_TIMEOUT >= 120 and protocol.QUICK_TIMEOUT <= 15

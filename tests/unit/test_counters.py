@@ -10,9 +10,10 @@ from vfbond.judge import policy
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.transitions import derive
 from vfbond.report.counters import Counters, cause_of
-from vfbond.report.events import Event, EventType, History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 
 
 def test_each_cause_the_supervisor_writes_is_named() -> None:

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from vfbond.config import ConfigError
-from vfbond.ctl import day0, exitcodes
+from vfbond.ctl import day0
 from vfbond.ctl.bondctl import main
+from vfbond.shared import exitcodes
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "vfbond.yaml"

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from vfbond.config import load, parse
-from vfbond.ctl import exitcodes
 from vfbond.ctl.doctor import Facts, Finding, Status, check, exit_code
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
+from vfbond.shared import exitcodes
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vfbond.yaml"
 MACS = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from vfbond.report import events
-from vfbond.report.events import Event, EventType, History, Severity
+from vfbond.report import history
+from vfbond.report.history import History
+from vfbond.shared.events import Event, EventType, Severity
 
 
 def test_event_round_trip_and_message() -> None:
@@ -72,7 +73,7 @@ def test_history_file_is_root_only_under_a_permissive_umask(tmp_path: Path, even
 
 
 class FullDisk:
-    """os for vfbond.report.events, with every write failing like a full file system."""
+    """os for vfbond.report.history, with every write failing like a full file system."""
 
     calls = 0
 
@@ -90,8 +91,8 @@ def test_a_full_disk_never_raises_out_of_append(tmp_path: Path, monkeypatch: pyt
     h = History(path, size=5)
     h.append(Event(EventType.DAEMON, "bond0", reason="started"))
     full = FullDisk()
-    monkeypatch.setattr(events, "os", full)
-    with caplog.at_level(logging.WARNING, logger="vfbond.report.events"):
+    monkeypatch.setattr(history, "os", full)
+    with caplog.at_level(logging.WARNING, logger="vfbond.report.history"):
         for i in range(12):  # enough to reach a compaction too
             h.append(Event(EventType.SLAVE_DOWN, "bond0", slave=f"vf{i}"))
     assert full.calls >= 12 and h.write_errors == full.calls
@@ -100,7 +101,7 @@ def test_a_full_disk_never_raises_out_of_append(tmp_path: Path, monkeypatch: pyt
     assert "No space left on device" in caplog.text
     monkeypatch.undo()
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="vfbond.report.events"):
+    with caplog.at_level(logging.INFO, logger="vfbond.report.history"):
         h.append(Event(EventType.SLAVE_UP, "bond0", slave="vf0"))
     assert "again" in caplog.text
     assert History(path, size=5).last()[-1].type is EventType.SLAVE_UP

@@ -7,8 +7,8 @@ from dataclasses import replace
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from vfbond.kernel.carrier_scan import RTM_NEWLINK, carriers
 from vfbond.kernel.fastswitch import FastSwitch, Plan, active_slave_request
-from vfbond.watch.carrier_scan import RTM_NEWLINK, carriers
 
 PLAN = Plan(bond=9, active=1, active_name="vf-absent0", target=2, target_name="vf-absent1",
             reason="carrier loss on vf-absent0")

@@ -1,5 +1,5 @@
 from vfbond.judge.flap import FlapLimiter
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 
 
 class Clock:

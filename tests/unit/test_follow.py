@@ -6,9 +6,10 @@ import asyncio
 import itertools
 from pathlib import Path
 
-from vfbond.ctl.control import ControlServer, follow
-from vfbond.report.events import Event, EventType
+from vfbond.ctl.control import ControlServer
 from vfbond.report.followers import Followers
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.protocol import follow
 
 
 def event(i: int) -> Event:

@@ -11,8 +11,8 @@ import pytest
 from vfbond.backends.base import Backend, BackendError
 from vfbond.backends.ifcfg import IfcfgBackend, atomic_write
 from vfbond.backends.ifcfg_render import render
-from vfbond.configure.plan import BondPlan, Change
-from vfbond.kernel.inspect import BondState
+from vfbond.bond_model import BondPlan, Change
+from vfbond.kernel.bond_state import BondState
 
 from .test_ifcfg_render import PLAN
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vfbond.backends import ifcfg_render
+from vfbond.bond_model import BondPlan, SlaveBinding
 from vfbond.config import IPConfig
-from vfbond.configure.plan import BondPlan, SlaveBinding
 
 PLAN = BondPlan(
     name="bond0", miimon=100, updelay=0, downdelay=0, fail_over_mac="active", primary="ens6",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vfbond.report.events import EventType
+from vfbond.shared.events import EventType
 from vfbond.watch.kernel_events import KernelEvents
 from vfbond.watch.kmsg import parse_record
 from vfbond.watch.kmsg_rules import KernelObservation, Kind, classify

@@ -21,9 +21,10 @@ from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import ProbeResult
 from vfbond.poll import metrics
 from vfbond.poll.exporter import Exporter
-from vfbond.report.events import Event, EventType, History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.supervise.probing import Probing
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 from vfbond.backends import nm_settings as ns
+from vfbond.bond_model import BondPlan, SlaveBinding
 from vfbond.config import IPConfig
-from vfbond.configure.plan import BondPlan, SlaveBinding
 
 MAC0, MAC1 = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.supervise.pfreset import PfResetMonitor, PfResetTracker
 from vfbond.watch.kmsg_rules import KernelObservation, Kind
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vfbond import config
-from vfbond.configure.plan import PlanError, build
-from vfbond.kernel.inspect import LinkInfo
+from vfbond.bond_model import PlanError
+from vfbond.configure.plan import build
+from vfbond.kernel.bond_state import LinkInfo
 
 
 def link(index: int, name: str, mac: str, kind: str | None = None) -> LinkInfo:

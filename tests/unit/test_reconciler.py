@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from vfbond.bond_model import Change, SlaveNotFound
 from vfbond.configure.apply import Outcome
-from vfbond.configure.plan import Change, SlaveNotFound
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.supervise.pause import PauseFile, make_pause
 from vfbond.supervise.reconciler import Reconciler
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from vfbond.bond_model import PlanError, SlaveNotFound
 from vfbond.config import parse
 from vfbond.configure import converger as converger_mod
 from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger
-from vfbond.configure.plan import PlanError, SlaveNotFound
 from vfbond.configure.world import World, build, restart_needed
 from vfbond.ctl.control import ControlServer
 from vfbond.sinks import Dispatcher

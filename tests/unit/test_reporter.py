@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from vfbond.judge.flap import FlapLimiter
-from vfbond.report.events import Event, EventType, History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 
 
 def test_an_event_held_back_by_the_flap_limiter_is_still_recorded_and_marked_not_alerted() -> None:

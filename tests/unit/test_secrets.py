@@ -11,7 +11,7 @@ import pytest
 
 from vfbond import config, redact
 from vfbond.config import ConfigError
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks import Dispatcher, SinkUnavailable, build_sinks
 from vfbond.sinks import snmp as snmp_sink
 

@@ -6,7 +6,7 @@ import pytest
 from pysnmp.proto.rfc1902 import OctetString
 
 from vfbond.mib import SNMP_ROOT
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks.journald import MESSAGE_IDS, journal_fields
 from vfbond.sinks.snmp import LINK_DOWN, LINK_UP, NOTIFICATIONS, notification_varbinds
 from vfbond.sinks.syslog import BOM, format_message, octet_frame, sd_escape

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks import Dispatcher, SinkQueue, SinkUnavailable
 
 FAST = {"retry_initial": 0.01, "retry_max": 0.02}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vfbond.ctl.bondctl import render_status
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 
 
 def link(index: int, name: str, mac: str, kind: str | None = None) -> LinkInfo:

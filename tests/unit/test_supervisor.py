@@ -12,11 +12,12 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from vfbond.config import Config, parse
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.kernel.fastswitch import FastSwitch, Switched
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
-from vfbond.report.events import Event, EventType, History
+from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
-from vfbond.supervise.faults import Faults
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch.links import LinkEvent, Overrun
 

@@ -1,8 +1,8 @@
 from dataclasses import replace
 
 from vfbond.judge.transitions import derive
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
-from vfbond.report.events import EventType
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
+from vfbond.shared.events import EventType
 
 
 def link(name: str, mac: str, index: int = 1) -> LinkInfo:

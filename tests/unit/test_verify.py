@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from vfbond.config import Config, parse
-from vfbond.report.events import Event
+from vfbond.shared.events import Event
+from vfbond.shared.faults import Faults
 from vfbond.supervise import verify
-from vfbond.supervise.faults import Faults
 from vfbond.supervise.verify import FailoverCheck, notify_window, verify_target
 
 from .test_supervisor import bond

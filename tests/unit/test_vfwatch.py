@@ -10,8 +10,8 @@ import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.config import parse
-from vfbond.kernel.inspect import BondState, LinkInfo, SlaveState
-from vfbond.report.events import Event, EventType
+from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
+from vfbond.shared.events import Event, EventType
 from vfbond.supervise import maclock, vfwatch
 from vfbond.supervise.vfwatch import VfWatch
 from vfbond.watch.kmsg import KmsgRecord

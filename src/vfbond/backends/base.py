@@ -5,8 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from vfbond.configure.plan import BondPlan, Change
-from vfbond.kernel.inspect import BondState
+from vfbond.bond_model import BondPlan, Change
+from vfbond.kernel.bond_state import BondState
 
 Progress = Callable[[str], None]
 

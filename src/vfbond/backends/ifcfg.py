@@ -19,8 +19,8 @@ from pathlib import Path
 
 from vfbond.backends import ifcfg_render
 from vfbond.backends.base import Backend, BackendError, Progress
-from vfbond.configure.plan import BondPlan, Change
-from vfbond.kernel.inspect import BondState
+from vfbond.bond_model import BondPlan, Change
+from vfbond.kernel.bond_state import BondState
 
 KEEP_BACKUPS = 5  # per file
 

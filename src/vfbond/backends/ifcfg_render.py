@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from vfbond.configure.plan import BondPlan, SlaveBinding
+from vfbond.bond_model import BondPlan, SlaveBinding
 
 HEADER = "# Written by vfbond from its config; edit that (vfbond.yaml), not this file: vfbond rewrites it.\n"
 # initscripts' is_ignored_file() and NetworkManager's ifcfg-rh plugin skip these names.

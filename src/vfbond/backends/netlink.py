@@ -20,9 +20,9 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.backends.base import Backend, BackendError, Progress
-from vfbond.configure.plan import BondPlan, Change
-from vfbond.kernel.inspect import BOND_MODES, FAIL_OVER_MAC, PRIMARY_RESELECT, BondState, read_bond
-from vfbond.kernel.inspect import addresses as read_addresses
+from vfbond.bond_model import BondPlan, Change
+from vfbond.kernel.bond_state import BOND_MODES, FAIL_OVER_MAC, PRIMARY_RESELECT, BondState, read_bond
+from vfbond.kernel.bond_state import addresses as read_addresses
 
 IFF_UP = 0x1
 MAIN_TABLE = 254

@@ -45,9 +45,9 @@ from vfbond.backends.nm_dbus import (
     unwrap,
     wrap,
 )
-from vfbond.configure.plan import BondPlan, Change, diff
+from vfbond.bond_model import BondPlan, Change, diff
 from vfbond.kernel import actions as kernel
-from vfbond.kernel.inspect import BondState, read_bond
+from vfbond.kernel.bond_state import BondState, read_bond
 
 # Profile keys that only decide where and when a profile is activated: the running device needs
 # neither a reapply nor a reactivation when only these change (adopting the seed's ports). Reapply

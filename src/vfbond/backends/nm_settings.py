@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vfbond.configure.plan import BondPlan, SlaveBinding
+from vfbond.bond_model import BondPlan, SlaveBinding
 
 Settings = dict[str, dict[str, Any]]
 Wrap = Callable[[str, str, Any], Any]

@@ -12,9 +12,10 @@ from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from vfbond.backends.base import Backend, BackendError, Progress
+from vfbond.bond_model import BondPlan, Change, PlanError, diff
 from vfbond.config import BondConfig
-from vfbond.configure.plan import BondPlan, Change, PlanError, build, diff
-from vfbond.kernel.inspect import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.configure.plan import build
+from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
 
 
 async def _refuse_busy_slaves(plan: BondPlan, found: list[LinkInfo], current: BondState | None,

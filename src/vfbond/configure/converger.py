@@ -15,10 +15,10 @@ from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from vfbond.backends.base import Backend
-from vfbond.backends.select import select_backend
+from vfbond.backends.choose import select_backend
+from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
 from vfbond.configure.apply import Outcome, converge
-from vfbond.configure.plan import SlaveNotFound
 
 log = logging.getLogger("vfbond")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from vfbond import __version__, paths
-from vfbond.ctl import exitcodes
-from vfbond.ctl.control import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
+from vfbond.shared import exitcodes
+from vfbond.shared.protocol import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
 
 # Imports are made in the commands that need them: `status` and `health` answered by vfbondd need
 # no netlink (pyroute2), no config (PyYAML, ssl), no backend (dbus-fast), and start in a fraction
@@ -46,8 +46,8 @@ def _kernel_status(bond: str) -> dict[str, Any] | None:
 
     from pyroute2 import AsyncIPRoute
 
-    from vfbond.ctl.diagnose import bond_warnings
-    from vfbond.kernel.inspect import read_bond
+    from vfbond.judge.bond_warnings import bond_warnings
+    from vfbond.kernel.bond_state import read_bond
 
     async def read() -> dict[str, Any] | None:
         async with AsyncIPRoute() as ipr:
@@ -286,7 +286,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     try:
         events = request(args.socket, "events", {"count": args.count}, timeout=args.timeout or QUICK_TIMEOUT)
     except DaemonNotRunning:
-        from vfbond.report.events import History
+        from vfbond.report.history import History
 
         # The history is persisted: it can be read while vfbondd is down.
         history = History(Path(args.state_dir) / "events.jsonl", size=max(args.count, 1))
@@ -324,7 +324,7 @@ def _followed(path: str, count: int, say: Callable[[str], None]) -> Iterator[dic
     """vfbondd's events as it records them, the newest `count` first, across its restarts: a
     reconnect's backlog repeats what was already handed out and is skipped. `say` hears why the
     stream paused and how many events a slow reader lost."""
-    from vfbond.ctl.control import follow
+    from vfbond.shared.protocol import follow
 
     last: dict[str, Any] | None = None  # the newest event handed out
     while True:
@@ -381,9 +381,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from vfbond import config as config_mod
     from vfbond.backends.base import BackendError
-    from vfbond.backends.select import select_backend
+    from vfbond.backends.choose import select_backend
+    from vfbond.bond_model import PlanError
     from vfbond.configure.apply import converge
-    from vfbond.configure.plan import PlanError
 
     config = config_mod.load(args.config)
 

@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 
 from vfbond import config as config_mod
-from vfbond.ctl import exitcodes
-from vfbond.ctl.control import CommandError
+from vfbond.shared import exitcodes
+from vfbond.shared.protocol import CommandError
 
 PREFIX = "/opt/vfbond"  # the venv; the documented install (units/README.md)
 DEFAULT_WHEELHOUSE = f"{PREFIX}/wheelhouse"

@@ -20,12 +20,13 @@ from pyroute2 import AsyncIPRoute
 
 from vfbond import config as config_mod
 from vfbond.backends import ifcfg_render
-from vfbond.backends.select import NM_BUS_NAME, nm_on_bus
+from vfbond.backends.choose import NM_BUS_NAME, nm_on_bus
+from vfbond.bond_model import PlanError, diff
 from vfbond.config import Config, ConfigError, SlaveSpec
-from vfbond.configure.plan import PlanError, build, diff, resolve_slave
-from vfbond.ctl import exitcodes
-from vfbond.ctl.control import CommandError, DaemonNotRunning, request
-from vfbond.kernel.inspect import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.configure.plan import build, resolve_slave
+from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.shared import exitcodes
+from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
 from vfbond.supervise import maclock
 from vfbond.watch.kmsg import backlog
 from vfbond.watch.kmsg_rules import ALERTS, classify

@@ -8,7 +8,7 @@ the only way drift is noticed.
 
 from __future__ import annotations
 
-from vfbond.kernel.inspect import BondState
+from vfbond.kernel.bond_state import BondState
 
 # Options a hand can change with `ip link set bond0 type bond ...` (mode and fail_over_mac need
 # the slaves released first, which shows as the slaves leaving).

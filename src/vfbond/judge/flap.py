@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 
 LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
 # A flapping active VF moves the bond, its degraded/restored state and the check of each move

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vfbond.kernel.inspect import BondState
-from vfbond.report.events import Event, EventType
+from vfbond.kernel.bond_state import BondState
+from vfbond.shared.events import Event, EventType
 
 # MII "fail" is the kernel waiting out downdelay: the slave is still in service until it turns "down".
 IN_SERVICE = ("up", "fail")

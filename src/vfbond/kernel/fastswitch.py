@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from vfbond.kernel.actions import has_carrier
-from vfbond.watch.carrier_scan import RTM_NEWLINK, carriers
+from vfbond.kernel.carrier_scan import RTM_NEWLINK, carriers
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4

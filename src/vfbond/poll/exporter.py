@@ -18,7 +18,7 @@ from prometheus_client import start_http_server, write_to_textfile
 
 from vfbond.config import MetricsConfig
 from vfbond.poll import metrics
-from vfbond.supervise.faults import Faults
+from vfbond.shared.faults import Faults
 
 SCRAPE_TIMEOUT = 5.0  # seconds an HTTP scrape waits for the loop to read the status
 

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from vfbond import paths
-from vfbond.ctl.control import CommandError, DaemonNotRunning, request
 from vfbond.mib import STATE_ROOT
 from vfbond.poll.snmp_view import Oid, Row, rows
+from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
 
 STATUS_TIMEOUT = 2.0  # snmpd waits for this process; its own timeout for the whole request is ~5 s
 

@@ -24,7 +24,7 @@ FAIL_OVER_MAC = {"none": 1, "active": 2, "follow": 3}
 CONDITION = {"up": 1, "degraded": 2, "isolated": 3, "absent": 4}
 CAUSE = {"carrier_loss": 2, "path_failure": 3, "slave_missing": 4, "primary_back": 5, "manual": 6,
          "first_active": 7, "kernel": 8, "other": 9}  # none(1): no move in the history
-MII = {"up": 1, "down": 2, "fail": 3, "back": 4}  # kernel/inspect.py's names; absent(5): not in the bond
+MII = {"up": 1, "down": 2, "fail": 3, "back": 4}  # kernel/bond_state.py's names; absent(5): not in the bond
 HEALTH = {"up": 1, "path_down": 2, "down": 3, "missing": 4, "unknown": 5}
 MAC_LOCK = {"unknown": 1, "locked": 2, "unlocked": 3}
 NO_TIME = "00 00 00 00 00 00 00 00"  # DateAndTime for "never"/"not now"

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 
 MOVES = (EventType.FAILOVER, EventType.FAILBACK)
 

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from vfbond.report.events import Event
+from vfbond.shared.events import Event
 
 QUEUE = 256  # events; one failover is a handful
 

@@ -12,9 +12,10 @@ from dataclasses import replace
 
 from vfbond.judge.flap import FlapLimiter
 from vfbond.report.counters import Counters
-from vfbond.report.events import Event, History
 from vfbond.report.followers import Followers
-from vfbond.supervise.faults import Faults
+from vfbond.report.history import History
+from vfbond.shared.events import Event
+from vfbond.shared.faults import Faults
 
 Publish = Callable[[Event], None]
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential, wait_random
 
-from vfbond.report.events import Event
+from vfbond.shared.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from logging_journald import JournaldTransport
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 
 JOURNAL_SOCKET = Path("/run/systemd/journal/socket")
 IDENTIFIER = "vfbondd"

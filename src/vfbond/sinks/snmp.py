@@ -42,7 +42,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from vfbond.config import SnmpTarget
 from vfbond.mib import SNMP_ROOT
 from vfbond.redact import scrub
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.sinks.base import SinkUnavailable
 
 # IF-MIB (RFC 2863)

@@ -16,7 +16,7 @@ import ssl
 from datetime import UTC, datetime
 
 from vfbond.config import SyslogTarget
-from vfbond.report.events import Event
+from vfbond.shared.events import Event
 
 # Structured data needs an SD-ID of the form name@<Private Enterprise Number>. 32473 is the PEN
 # RFC 5612 reserves for documentation, the same arc VFBOND-MIB uses; a site with its own PEN

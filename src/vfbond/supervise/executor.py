@@ -15,7 +15,7 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.kernel import actions as kernel
-from vfbond.kernel.inspect import BondState, read_bond
+from vfbond.kernel.bond_state import BondState, read_bond
 
 OnChange = Callable[[BondState | None, BondState | None, str], None]  # before, after, reason
 

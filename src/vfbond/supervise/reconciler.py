@@ -25,11 +25,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
 from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger
-from vfbond.configure.plan import SlaveNotFound
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.supervise.pause import Pause, PauseFile
 
 log = logging.getLogger("vfbond")

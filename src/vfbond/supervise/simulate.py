@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vfbond.kernel.inspect import read_bond
+from vfbond.kernel.bond_state import read_bond
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch import arp
 from vfbond.watch.probe_socket import hw_address, open_packet_socket

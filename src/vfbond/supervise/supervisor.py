@@ -22,9 +22,8 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.config import Config
-from vfbond.configure.plan import UPPER_KINDS
-from vfbond.ctl.diagnose import bond_warnings
 from vfbond.judge import policy, transitions
+from vfbond.judge.bond_warnings import bond_warnings
 from vfbond.judge.carriers import NEVER, Carriers
 from vfbond.judge.drift import drifted
 from vfbond.judge.health import Verdict
@@ -32,12 +31,12 @@ from vfbond.judge.transitions import IN_SERVICE
 from vfbond.kernel import actions as kernel
 from vfbond.kernel import udev
 from vfbond.kernel.announce import announce
+from vfbond.kernel.bond_state import UPPER_KINDS, BondState, SlaveState
 from vfbond.kernel.fastswitch import FastSwitch, Plan, Switched
-from vfbond.kernel.inspect import BondState, SlaveState
-from vfbond.report.events import Event, EventType
 from vfbond.report.reporter import Reporter
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.supervise.executor import Executor
-from vfbond.supervise.faults import Faults
 from vfbond.watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 from vfbond.config import Config
 from vfbond.judge.health import normalize_target
-from vfbond.kernel.inspect import BondState
-from vfbond.report.events import Event, EventType
-from vfbond.supervise.faults import Faults
+from vfbond.kernel.bond_state import BondState
+from vfbond.shared.events import Event, EventType
+from vfbond.shared.faults import Faults
 from vfbond.watch import probes
 from vfbond.watch.announcements import AnnouncementCounter
 

@@ -32,8 +32,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.config import Config
 from vfbond.kernel import actions as kernel
-from vfbond.kernel.inspect import SYS_NET, read_bond
-from vfbond.report.events import Event, EventType
+from vfbond.kernel.bond_state import SYS_NET, read_bond
+from vfbond.shared.events import Event, EventType
 from vfbond.supervise import maclock
 from vfbond.supervise.pfreset import PfResetMonitor, PfResetTracker
 from vfbond.watch.kernel_events import KernelEvents

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from vfbond.report.events import Event, EventType
+from vfbond.shared.events import Event, EventType
 from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 HOLD_SECONDS = 60.0

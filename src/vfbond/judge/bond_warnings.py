@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vfbond.kernel.inspect import BondState
+from vfbond.kernel.bond_state import BondState
 
 
 def bond_warnings(state: BondState, expected_slaves: int = 2) -> list[str]:

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from vfbond.backends import select
+from vfbond.backends import choose
 from vfbond.backends.base import BackendError
-from vfbond.backends.select import Facts, decide
+from vfbond.backends.choose import Facts, decide
 from vfbond.config import BondConfig, Config
 
 ON, OFF = True, False
@@ -59,7 +59,7 @@ def test_unknown_name() -> None:
     ("auto", True, True), ("nm", True, False), ("ifcfg", False, True), ("netlink", False, False),
 ])
 def test_only_needed_facts_are_gathered(requested: str, bus: bool, directory: bool) -> None:
-    assert select.needs(requested) == (bus, directory)
+    assert choose.needs(requested) == (bus, directory)
 
 
 def config(backend: str, ifcfg_dir: str) -> Config:
@@ -70,10 +70,10 @@ async def test_select_backend_builds_ifcfg_over_netlink(tmp_path, monkeypatch) -
     async def no_nm(bus=None):
         return False
 
-    monkeypatch.setattr(select, "nm_on_bus", no_nm)
-    backend, reason = await select.select_backend(config("auto", str(tmp_path)), ipr=object())
+    monkeypatch.setattr(choose, "nm_on_bus", no_nm)
+    backend, reason = await choose.select_backend(config("auto", str(tmp_path)), ipr=object())
     assert backend.name == "ifcfg" and backend.runtime.name == "netlink" and str(tmp_path) in reason
-    backend, reason = await select.select_backend(config("auto", str(tmp_path / "none")), ipr=object())
+    backend, reason = await choose.select_backend(config("auto", str(tmp_path / "none")), ipr=object())
     assert backend.name == "netlink" and reason.startswith("auto: ")
 
 
@@ -81,19 +81,19 @@ async def test_explicit_netlink_never_asks_the_bus(monkeypatch) -> None:
     async def boom(bus=None):
         raise AssertionError("the bus was asked")
 
-    monkeypatch.setattr(select, "nm_on_bus", boom)
-    backend, _ = await select.select_backend(config("netlink", "/nonexistent"), ipr=object())
+    monkeypatch.setattr(choose, "nm_on_bus", boom)
+    backend, _ = await choose.select_backend(config("netlink", "/nonexistent"), ipr=object())
     assert backend.name == "netlink"
 
 
 async def test_nm_on_bus_is_false_without_a_system_bus(monkeypatch) -> None:
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/vfbond-test-bus")
-    assert await select.nm_on_bus(timeout=2) is False
+    assert await choose.nm_on_bus(timeout=2) is False
 
 
 def test_choosing_netlink_does_not_import_nm_or_dbus() -> None:
-    code = ("import asyncio, sys; from vfbond.backends import select; from vfbond.config import Config, BondConfig;"
-            "b, r = asyncio.run(select.select_backend(Config(bond=BondConfig(), backend='netlink'), ipr=None));"
+    code = ("import asyncio, sys; from vfbond.backends import choose; from vfbond.config import Config, BondConfig;"
+            "b, r = asyncio.run(choose.select_backend(Config(bond=BondConfig(), backend='netlink'), ipr=None));"
             "print(b.name, 'vfbond.backends.nm' in sys.modules, 'dbus_fast' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["netlink", "False", "False"]
@@ -103,6 +103,6 @@ async def test_auto_with_nm_on_the_bus_builds_the_nm_backend(monkeypatch) -> Non
     async def yes(bus=None):
         return True
 
-    monkeypatch.setattr(select, "nm_on_bus", yes)
-    backend, reason = await select.select_backend(config("auto", "/nonexistent"), ipr=None)
+    monkeypatch.setattr(choose, "nm_on_bus", yes)
+    backend, reason = await choose.select_backend(config("auto", "/nonexistent"), ipr=None)
     assert backend.name == "nm" and type(backend).__name__ == "NMBackend" and "system bus" in reason

@@ -22,6 +22,9 @@ PRIMARY_RESELECT = ("always", "better", "failure")
 MII_STATUS = ("up", "fail", "down", "back")
 SLAVE_STATE = ("active", "backup")
 
+# Upper devices carry a slave's MAC (a bond with fail_over_mac=none, a VLAN): never take them for a VF.
+UPPER_KINDS = {"bond", "bridge", "vlan", "macvlan", "macvtap", "ipvlan", "team", "vxlan"}
+
 
 @dataclass
 class LinkInfo:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vfbond.kernel.inspect import links
+from vfbond.kernel.bond_state import links
 
 
 class SharedSocket:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from pyroute2 import AsyncIPRoute
 
-from vfbond.kernel.inspect import dump_links, read_bond
+from vfbond.kernel.bond_state import dump_links, read_bond
 
 from .conftest import sh
 
