@@ -95,9 +95,9 @@ async def run(data: bytes, runs: int, profile: bool) -> None:
     ipr = AsyncIPRoute()
     faults = Faults()
     reporter = Reporter(History(None), lambda e: None, FlapLimiter(10), faults)
-    sup = Supervisor(parse(CONFIG), ipr, reporter, faults)
-    sup.fastswitch = FastSwitch()
-    sup.fastswitch.open()
+    fast = FastSwitch()
+    fast.open()
+    sup = Supervisor(parse(CONFIG), ipr, reporter, faults, fastswitch=fast)
     state = reading()
     marks: dict[str, float] = {}
     original = actions.set_active_slave
@@ -116,11 +116,11 @@ async def run(data: bytes, runs: int, profile: bool) -> None:
     profiler = cProfile.Profile() if profile else None
     for _ in range(runs):
         sup.executor.state, sup.executor.read_at = state, 0.0
-        sup._arm()  # what each read of the bond ends with
+        sup.fast.arm()  # what each read of the bond ends with
         t0 = time.perf_counter()
         if profiler:
             profiler.enable()
-        switched = sup.tap(data, time.monotonic())
+        switched = sup.fast.tap(data, time.monotonic())
         if profiler:
             profiler.disable()
         steps["armed"].append(time.perf_counter() - t0)
@@ -130,7 +130,7 @@ async def run(data: bytes, runs: int, profile: bool) -> None:
         events = [LinkEvent.from_msg(m, time.monotonic()) for m in marshal.parse(data)
                   if m.get("event") == "RTM_NEWLINK"]
         t1 = time.perf_counter()
-        await sup._fast_failover(events[-1].name, events[-1].at)  # what on_link calls when the tap did not fire
+        await sup.fast.fail_over(events[-1].name, events[-1].at)  # what on_link calls when the tap did not fire
         steps["  parse"].append(t1 - t0)
         steps["  decide"].append(marks["request"] - t1)
         steps["  request"].append(marks["answer"] - marks["request"])
@@ -142,7 +142,7 @@ async def run(data: bytes, runs: int, profile: bool) -> None:
     if profiler:
         print("profile of the armed path:")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
-    sup.fastswitch.close()
+    fast.close()
     ipr.close()
 
 

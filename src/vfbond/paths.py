@@ -1,6 +1,6 @@
 """Where vfbond keeps its files unless the config says otherwise.
 
-Apart from config.py so that bondctl can name its defaults without loading the config module
+Apart from the config package so that bondctl can name its defaults without loading the config module
 (PyYAML, ssl): `bondctl status` and `health` run in monitoring loops and must start fast.
 """
 

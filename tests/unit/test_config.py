@@ -244,6 +244,7 @@ HOSTILE = [
     ("recursive-alias", "bond: &b\n  slaves: [*b, *b]\n"),
     ("alias-bomb", _laughs()),
     ("deep-nesting", "bond: " + "[" * 5000 + "]" * 5000 + "\n"),
+    ("huge-integer", "bond:\n  miimon: " + "9" * 5000 + "\n"),  # past Python's int-from-string limit
 ]
 
 
@@ -269,3 +270,120 @@ def test_bounce_after_a_pf_reset_defaults_to_30s_accepts_0_and_refuses_too_short
     (p,) = problems(GOOD + "failover:\n  bounce_after_s: 2\n")
     assert p.startswith("t.yaml:7: failover.bounce_after_s: 2 is neither 0 nor 5..3600 seconds")
     assert "Fix: set 0 (never bounce) or 5..3600 seconds" in p
+
+
+def test_what_the_file_leaves_out_is_the_dataclass_default() -> None:
+    """The readers take every default from the dataclass fields, the one place it is written."""
+    c = config.parse(GOOD + "alerts:\n  syslog: [{host: h}]\n  snmp: [{host: h}]\n")
+    assert (c.failover, c.probes, c.daemon, c.metrics) == (
+        config.FailoverConfig(), config.ProbeConfig(), config.DaemonConfig(), config.MetricsConfig())
+    assert c.alerts == config.AlertConfig(syslog=(config.SyslogTarget("h"),), snmp=(config.SnmpTarget("h"),))
+    assert c.bond == config.BondConfig(slaves=c.bond.slaves, ipv4=c.bond.ipv4)
+    assert (c.backend, c.ifcfg_dir) == (config.Config.backend, config.Config.ifcfg_dir)
+
+
+# --- Configs that PyYAML or the kernel would take but must be refused ------------------------------
+
+DUPLICATES = [
+    ("bond", GOOD.replace("bond:\n", "bond:\n  miimon: 100\n") + "  miimon: 5000\n", "t.yaml:7: bond.miimon:", 2, 7),
+    ("slave", GOOD.replace("- name: ens7", "- name: ens7\n      name: ens8"), "t.yaml:5: bond.slaves[1].name:", 4, 5),
+    ("top", GOOD + "backend: nm\nbackend: netlink\n", "t.yaml:7: backend:", 6, 7),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "where", "first", "second"), DUPLICATES, ids=[d[0] for d in DUPLICATES])
+def test_a_key_given_twice_is_refused_naming_both_lines(case: str, text: str, where: str, first: int,
+                                                        second: int) -> None:
+    """PyYAML keeps the last of two equal keys silently: `miimon: 100` ... `miimon: 5000` would be 5000."""
+    (p,) = problems(text)
+    assert p.startswith(where) and f"lines {first} and {second}" in p and "Fix: remove one of them" in p, p
+
+
+def test_a_merge_key_may_still_override_what_it_merges() -> None:
+    """`<<: *base` then `miimon: 200` is YAML's override, not a duplicate."""
+    c = config.parse(GOOD.replace("bond:\n", "bond:\n  <<: {miimon: 100}\n") + "  miimon: 200\n")
+    assert c.bond.miimon == 200
+
+
+# (field: value, where the report starts, the range it must name)
+OUT_OF_RANGE = [
+    ("miimon: 1000000000000000000000000000000", "t.yaml:2: bond.miimon:", "1..60000"),
+    ("miimon: 2147483648", "t.yaml:2: bond.miimon:", "1..60000"),
+    ("miimon: 0", "t.yaml:2: bond.miimon:", "1..60000"),
+    ("updelay: 1000000000000", "t.yaml:2: bond.updelay:", "0..600000"),
+    ("downdelay: -100", "t.yaml:2: bond.downdelay:", "0..600000"),
+    ("num_grat_arp: 256", "t.yaml:2: bond.num_grat_arp:", "0..255"),
+    ("num_unsol_na: -1", "t.yaml:2: bond.num_unsol_na:", "0..255"),
+    ("mtu: 67", "t.yaml:2: bond.mtu:", "68..65535"),
+    ("mtu: 65536", "t.yaml:2: bond.mtu:", "68..65535"),
+]
+
+
+@pytest.mark.parametrize(("line", "where", "bounds"), OUT_OF_RANGE, ids=[c[0] for c in OUT_OF_RANGE])
+def test_every_integer_the_kernel_bounds_is_range_checked_naming_the_range(line: str, where: str,
+                                                                           bounds: str) -> None:
+    (p,) = problems(GOOD.replace("bond:\n", f"bond:\n  {line}\n"))
+    assert p.startswith(where) and bounds in p.split(". Fix: ")[0] and bounds in p.split(". Fix: ")[1], p
+
+
+def test_a_float_or_exponent_miimon_is_refused() -> None:
+    """`1e30` is a string to YAML 1.1 and `1.0e+30` a float: neither is an int of ms."""
+    for value in ("1e30", "1.0e+30", "100.0"):
+        (p,) = problems(GOOD.replace("bond:\n", f"bond:\n  miimon: {value}\n"))
+        assert p.startswith("t.yaml:2: bond.miimon: expected int"), p
+
+
+def test_a_jumbo_mtu_the_kernel_takes_is_accepted() -> None:
+    assert config.parse(GOOD.replace("bond:\n", "bond:\n  mtu: 9702\n")).bond.mtu == 9702
+
+
+def test_an_mtu_below_1280_with_ipv6_addresses_is_refused() -> None:
+    """Below IPv6's minimum link MTU (RFC 8200) the kernel turns IPv6 off on the bond: its addresses go."""
+    text = GOOD.replace("bond:\n", "bond:\n  mtu: 1279\n") + "  ipv6: {addresses: ['2001:db8::10/64']}\n"
+    (p,) = problems(text)
+    assert p.startswith("t.yaml:2: bond.mtu:") and "1280" in p and "IPv6" in p, p
+    assert config.parse(text.replace("1279", "1280")).bond.mtu == 1280
+    assert config.parse(GOOD.replace("bond:\n", "bond:\n  mtu: 1279\n")).bond.mtu == 1279
+
+
+@pytest.mark.parametrize("label", ['"sriov0\\nINTEGER: 1"', "'sriov 0'", "'a;b'", "''", "x" * 33, '"vf0\\n"'])
+def test_a_label_outside_the_safe_set_is_refused(label: str) -> None:
+    """A label is an SNMP string (pass_persist is a line protocol: a newline would forge the next line),
+    a Prometheus label value and a word of status output."""
+    (p,) = problems(GOOD.replace("- name: ens7", f"- name: ens7\n      label: {label}"))
+    assert p.startswith("t.yaml:5: bond.slaves[1].label:") and "A-Za-z0-9_.-" in p and "1..32" in p, p
+
+
+def test_a_label_of_letters_digits_dot_dash_underscore_is_accepted() -> None:
+    c = config.parse(GOOD.replace("- name: ens7", "- name: ens7\n      label: NUMA-1_vf.b"))
+    assert c.bond.slaves[1].label == "NUMA-1_vf.b"
+
+
+NEWLINE_ENDED = [("  name: \"bond0\\n\"\n", "t.yaml:2: bond.name:"),
+                 ("    - mac: \"fa:16:3e:00:00:03\\n\"\n", "t.yaml:3: bond.slaves[0].mac:")]
+
+
+@pytest.mark.parametrize(("line", "where"), NEWLINE_ENDED)
+def test_a_trailing_newline_does_not_pass_the_name_or_mac_pattern(line: str, where: str) -> None:
+    """`$` matches before a final newline: the patterns must match the whole value."""
+    text = GOOD.replace("bond:\n", "bond:\n" + line) if "name" in line else \
+        GOOD.replace("    - mac: FA:16:3E:00:00:01\n", line)
+    (p,) = problems(text)
+    assert p.startswith(where), p
+
+
+@pytest.mark.parametrize(("mac", "why"), [("01:00:5e:00:00:01", "multicast"), ("FB:16:3E:00:00:01", "multicast"),
+                                          ("ff:ff:ff:ff:ff:ff", "multicast"), ("00:00:00:00:00:00", "all-zero")])
+def test_a_vf_mac_must_be_unicast_and_not_all_zero(mac: str, why: str) -> None:
+    """No NIC carries a multicast or zero MAC: such a slave would never be found, or match the wrong frames."""
+    (p,) = problems(GOOD.replace("FA:16:3E:00:00:01", mac))
+    assert p.startswith("t.yaml:3: bond.slaves[0].mac:") and why in p and "Fix: " in p, p
+
+
+@pytest.mark.parametrize(("text", "where"), [("daemon:\n  socket: vfbond.sock\n", "t.yaml:7: daemon.socket:"),
+                                             ("daemon:\n  state_dir: state\n", "t.yaml:7: daemon.state_dir:"),
+                                             ("ifcfg_dir: network-scripts\n", "t.yaml:6: ifcfg_dir:")])
+def test_a_relative_path_is_refused(text: str, where: str) -> None:
+    """Relative to whatever directory runs vfbondd: bondctl, run elsewhere, would look somewhere else."""
+    (p,) = problems(GOOD + text)
+    assert p.startswith(where) and "is relative" in p and "Fix: give the absolute path" in p, p

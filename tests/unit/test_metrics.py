@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.unit.test_snmp_view import status as snmp_status
 from vfbond import config as config_mod
 from vfbond.config import MetricsConfig, ProbeConfig
-from vfbond.configure.world import restart_needed
+from vfbond.daemon.wiring import restart_needed
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import ProbeResult
 from vfbond.poll import metrics

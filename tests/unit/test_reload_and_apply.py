@@ -1,10 +1,9 @@
-"""Reload builds a new world beside the running one; an apply is retried until it holds; every
-control request gets an answer. Fakes stand in for the backend and the kernel."""
+"""Reload builds a new running set beside the running one; an apply is retried until it holds (that every
+control request gets an answer: test_control_answers.py). Fakes stand in for the backend and the kernel."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from vfbond.config import parse
 from vfbond.configure import converger as converger_mod
 from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger
-from vfbond.configure.world import World, build, restart_needed
-from vfbond.ctl.control import ControlServer
+from vfbond.daemon.wiring import RunningSet, build_beside, restart_needed
 from vfbond.sinks import Dispatcher
 
 CONFIG = """
@@ -59,23 +57,23 @@ def self_signed_pem() -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-async def test_a_reload_whose_sinks_cannot_be_built_leaves_the_running_world_untouched(tmp_path: Path) -> None:
+async def test_a_reload_whose_sinks_cannot_be_built_leaves_the_running_set_untouched(tmp_path: Path) -> None:
     old_config = parse(CONFIG)
     sink = FakeSink()
-    old = World(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
+    old = RunningSet(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
     ca = tmp_path / "ca.pem"
     ca.write_bytes(self_signed_pem())  # there when the config is read, gone when the sink is built
     new = parse(CONFIG + f"alerts:\n  syslog:\n    - {{host: 127.0.0.1, protocol: tls, ca_file: {ca}}}\n")
     ca.unlink()
     with pytest.raises(OSError):
-        await build(new, old, None, lambda *a: None, lambda _t: None, check_plan=False)  # type: ignore[arg-type]
+        await build_beside(new, old, None, lambda *a: None, lambda _t: None, check_plan=False)  # type: ignore[arg-type]
     assert not sink.closed
 
 
 async def test_a_reload_whose_plan_fails_closes_what_it_built_and_keeps_the_old(monkeypatch) -> None:
     old_config = parse(CONFIG)
     sink = FakeSink()
-    old = World(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
+    old = RunningSet(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
     new = replace(old_config, alerts=replace(old_config.alerts, queue_size=5))
     built: list[Dispatcher] = []
 
@@ -86,10 +84,10 @@ async def test_a_reload_whose_plan_fails_closes_what_it_built_and_keeps_the_old(
     async def no_vf(self, dry_run=False):  # noqa: ANN001, ANN202
         raise PlanError("bond.slaves: no interface matches sriov1")
 
-    monkeypatch.setattr("vfbond.configure.world.make_alerts", make_alerts)
+    monkeypatch.setattr("vfbond.daemon.wiring.make_alerts", make_alerts)
     monkeypatch.setattr(Converger, "apply", no_vf)
     with pytest.raises(PlanError):
-        await build(new, old, None, lambda *a: None, lambda _t: None)  # type: ignore[arg-type]
+        await build_beside(new, old, None, lambda *a: None, lambda _t: None)  # type: ignore[arg-type]
     assert built[0].queues[0].sink.closed and not sink.closed  # type: ignore[attr-defined]
 
 
@@ -121,11 +119,3 @@ async def test_an_apply_is_retried_until_the_vf_appears_and_a_kick_cuts_the_wait
     await asyncio.wait_for(task, 2)
     assert conv.waiting is None and len(attempts) == 2
 
-
-async def test_every_control_request_gets_an_answer_even_when_its_handler_fails(tmp_path: Path) -> None:
-    async def broken(args):  # noqa: ANN001, ANN202
-        raise ValueError("a bug")
-
-    server = ControlServer(str(tmp_path / "ctl.sock"), {"status": broken})
-    reply = await server._dispatch(json.dumps({"cmd": "status"}).encode())
-    assert reply["ok"] is False and "vfbondd failed on status: ValueError: a bug" in reply["error"]

@@ -83,11 +83,12 @@ class FakeExecutor:
         self.read(moved, reason)
 
 
-def supervisor(cfg: Config | None = None, started: bool = True) -> tuple[Supervisor, FakeExecutor, list[Event]]:
+def supervisor(cfg: Config | None = None, started: bool = True, check: RecordingCheck | None = None,
+               fastswitch: FastSwitch | None = None) -> tuple[Supervisor, FakeExecutor, list[Event]]:
     published: list[Event] = []
     faults = Faults()
     reporter = Reporter(History(None), published.append, FlapLimiter(10), faults)
-    sup = Supervisor(cfg or config(), None, reporter, faults)  # type: ignore[arg-type]
+    sup = Supervisor(cfg or config(), None, reporter, faults, check=check, fastswitch=fastswitch)  # type: ignore[arg-type]
     fake = FakeExecutor(sup)
     sup.executor = fake  # type: ignore[assignment]
     if started:
@@ -182,7 +183,7 @@ async def test_isolation_is_reported_once_and_restored_only_on_evidence() -> Non
     sup.emit(Event(EventType.BOND_ISOLATED, "bond0", reason="again, from the probes"))
     assert [e.type for e in published].count(EventType.BOND_ISOLATED) == 1
     fake.read(bond("vf0", up0=False, up1=True))
-    assert [e.type for e in published][-1] is EventType.BOND_DEGRADED and not sup.isolated
+    assert [e.type for e in published][-1] is EventType.BOND_DEGRADED and not sup.isolation.reported
 
 
 async def test_downdelay_a_carrier_back_within_it_does_not_fail_over() -> None:
@@ -274,7 +275,7 @@ async def test_the_vf_drivers_link_down_line_fails_over_before_the_netlink_event
     logs 'Link is Down' as it drops carrier, and that line is enough to act on."""
     sup, fake, published = supervisor()
     fake.kernel = bond("vf0", up0=False, mii0=True)
-    sup.carrier_lost("vf0", time.monotonic(), "igbvf: Link is Down")
+    sup.fast.carrier_lost("vf0", time.monotonic(), "igbvf: Link is Down")
     await asyncio.sleep(0)
     await asyncio.gather(*sup._tasks)
     assert [t for t, _ in fake.switches] == ["vf1"]
@@ -287,8 +288,8 @@ async def test_the_vf_drivers_link_down_line_fails_over_before_the_netlink_event
 
 async def test_a_link_down_line_about_the_backup_or_an_old_one_does_nothing() -> None:
     sup, fake, _ = supervisor()
-    sup.carrier_lost("vf1", time.monotonic(), "igbvf: Link is Down")
-    sup.carrier_lost("vf0", fake.read_at - 1, "igbvf: Link is Down")  # older than what the bond shows
+    sup.fast.carrier_lost("vf1", time.monotonic(), "igbvf: Link is Down")
+    sup.fast.carrier_lost("vf0", fake.read_at - 1, "igbvf: Link is Down")  # older than what the bond shows
     await asyncio.sleep(0)
     await asyncio.gather(*sup._tasks)
 
@@ -330,9 +331,8 @@ class RecordingCheck:
 
 
 async def test_every_move_of_the_active_slave_is_handed_to_the_check_after_the_switch() -> None:
-    sup, fake, published = supervisor()
     check = RecordingCheck()
-    sup.check = check  # type: ignore[assignment]
+    sup, fake, published = supervisor(check=check)
     fake.kernel = bond("vf0", up0=False, mii0=True)
     await sup.on_link(event("vf0", False, at=time.monotonic()))
     moves = [c for c in check.calls if c[1] is not None]
@@ -344,9 +344,8 @@ async def test_every_move_of_the_active_slave_is_handed_to_the_check_after_the_s
 
 
 def test_reads_during_the_start_only_keep_the_counters() -> None:
-    sup, fake, _ = supervisor(started=False)
     check = RecordingCheck()
-    sup.check = check  # type: ignore[assignment]
+    sup, fake, _ = supervisor(started=False, check=check)
     fake.read(bond(None, up0=False, up1=False))
     fake.read(bond("vf0"))
     assert [c[1] for c in check.calls] == [None, None]
@@ -366,8 +365,8 @@ class Fired(FastSwitch):
 
 
 def fast_supervisor(extra: str = "") -> tuple[Supervisor, FakeExecutor, list[Event], Fired]:
-    sup, fake, published = supervisor(config(extra), started=False)
-    sup.fastswitch = fast = Fired()
+    fast = Fired()
+    sup, fake, published = supervisor(config(extra), started=False, fastswitch=fast)
     fake.read(bond("vf0"))
     published.clear()
     return sup, fake, published, fast
@@ -398,9 +397,9 @@ async def test_nothing_is_armed_with_downdelay_or_without_fast_failover() -> Non
 async def test_the_tap_fires_on_the_raw_message_and_the_read_back_reports_the_failover() -> None:
     sup, fake, published, fast = fast_supervisor()
     sup.applying = lambda: True
-    assert sup.tap(carrier_loss(1), time.monotonic()) is None  # the backend is enslaving: its blips are its own
+    assert sup.fast.tap(carrier_loss(1), time.monotonic()) is None  # the backend is enslaving: its blips are its own
     sup.applying = lambda: False
-    switched = sup.tap(carrier_loss(1), time.monotonic())
+    switched = sup.fast.tap(carrier_loss(1), time.monotonic())
     assert switched is not None and fast.sent == 1 and switched.plan.target_name == "vf1"
     fake.kernel = replace(bond("vf0", up0=False), active_slave="vf1")  # what the kernel did
     await sup.observe(switched)
@@ -415,7 +414,7 @@ async def test_the_tap_holds_fire_while_the_executor_is_busy() -> None:
     """The MAC-lock probe may have a trial MAC on the backup under the lock: take the locked path."""
     sup, fake, _, fast = fast_supervisor()
     async with fake.lock:
-        assert sup.tap(carrier_loss(1), time.monotonic()) is None
+        assert sup.fast.tap(carrier_loss(1), time.monotonic()) is None
     assert fast.plan is not None and fast.sent == 0
 
 

@@ -22,12 +22,15 @@ from vfbond.configure.apply import Outcome, converge
 
 log = logging.getLogger("vfbond")
 
+Gate = Callable[[str], Awaitable[None]]
+
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts: 1, 2, 4, ... 60
 
 
 class Converger:
     def __init__(self, config: Config, ipr: AsyncIPRoute, backend: Backend | None = None,
-                 backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None) -> None:
+                 backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None,
+                 gate: Gate | None = None) -> None:
         self.config = config
         self.ipr = ipr
         self.backend = backend
@@ -40,7 +43,7 @@ class Converger:
         self.applying = False
         self.on_changing: Callable[[], None] | None = None  # called as an attempt makes its first change
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
-        self.gate: Callable[[str], Awaitable[None]] | None = None  # see converge(); test hooks only
+        self.gate = gate  # see converge(); test hooks only
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:

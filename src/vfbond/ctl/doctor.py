@@ -22,7 +22,8 @@ from vfbond import config as config_mod
 from vfbond.backends import ifcfg_render
 from vfbond.backends.choose import NM_BUS_NAME, nm_on_bus
 from vfbond.bond_model import PlanError, diff
-from vfbond.config import Config, ConfigError, SlaveSpec
+from vfbond.config import Config, ConfigError, SlaveSpec, advice
+from vfbond.config.problems import Misfit
 from vfbond.configure.plan import build, resolve_slave
 from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
 from vfbond.shared import exitcodes
@@ -70,6 +71,7 @@ class Facts:
     now: float = field(default_factory=time.time)
     # slave -> a MAC-lock verdict ({"state", "text"}) from a refusal still in the kernel's ring buffer
     kernel_locks: dict[str, dict[str, str]] = field(default_factory=dict)
+    config_warnings: list[Misfit] = field(default_factory=list)  # a valid config that will not work as meant
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ def _check_config(facts: Facts) -> Finding:
                        f"bondctl check-config -c {facts.config_path} lists every problem with its fix")
     slaves = " + ".join(f"{s.label} ({s.describe()})" for s in facts.config.bond.slaves)
     return Finding("config", Status.PASS, f"{facts.config_path} is valid: {facts.config.bond.name} over {slaves}")
+
+
+def _check_config_warnings(facts: Facts) -> list[Finding]:
+    return [Finding("config-fit", Status.WARN, f"{w.field}: {w.message}", w.fix) for w in facts.config_warnings]
 
 
 def _check_bond(facts: Facts) -> Finding:
@@ -323,7 +329,7 @@ def _check_daemon(facts: Facts) -> list[Finding]:
 def check(facts: Facts) -> list[Finding]:
     """Every finding for these facts, in the order an operator reads them."""
     slaves = _slaves(facts)
-    found: list[Finding | None] = [_check_config(facts), _check_bond(facts)]
+    found: list[Finding | None] = [_check_config(facts), *_check_config_warnings(facts), _check_bond(facts)]
     if slaves or facts.config is not None:
         found += [_check_slaves(facts, slaves), _check_distinct_macs(slaves), _check_redundancy(slaves)]
     b = facts.bond
@@ -435,7 +441,7 @@ def gather(config_path: str, bond_name: str, socket: str) -> Facts:
     system = asyncio.run(_system(name, config))
     facts = Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
                   daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
-                  unit_enabled=_unit_enabled(), **system)
+                  unit_enabled=_unit_enabled(), config_warnings=advice.warnings(config) if config else [], **system)
     slaves = {s.link.name: s.label for s in _slaves(facts) if s.link}
     return replace(facts, kernel_locks=_kernel_locks(name, slaves))
 

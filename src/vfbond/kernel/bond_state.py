@@ -1,16 +1,19 @@
-"""Read bond and slave state from the kernel: netlink (pyroute2) first, sysfs for hardware facts."""
+"""Read bond and slave state from the kernel: netlink (pyroute2) first, sysfs for hardware facts.
+
+pyroute2 (and asyncio) are imported where a read needs them: bondctl imports this module for
+BondState while reading sysfs alone (kernel/sysfs_state.py), and `import pyroute2` alone costs more
+than its whole budget (bench/startup.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+if TYPE_CHECKING:
+    from pyroute2 import AsyncIPRoute
 
 SYS_NET = Path("/sys/class/net")
 IFF_UP = 0x1  # include/uapi/linux/if.h
@@ -93,16 +96,16 @@ class BondState:
         return asdict(self)
 
 
-def _sysfs(ifname: str, rel: str) -> str | None:
+def sysfs_text(ifname: str, rel: str, sys_net: Path | None = None) -> str | None:
     try:
-        return (SYS_NET / ifname / rel).read_text().strip()
+        return ((sys_net or SYS_NET) / ifname / rel).read_text().strip()
     except OSError:
         return None
 
 
-def _hardware(info: LinkInfo) -> None:
+def fill_hardware(info: LinkInfo, sys_net: Path | None = None) -> None:
     """Fill driver, PCI address, NUMA node and speed where sysfs has them (real VFs; not veth)."""
-    device = SYS_NET / info.name / "device"
+    device = (sys_net or SYS_NET) / info.name / "device"
     if device.exists():
         info.pci_address = os.path.basename(os.path.realpath(device))
         if (device / "physfn").exists():
@@ -110,11 +113,11 @@ def _hardware(info: LinkInfo) -> None:
         driver = device / "driver"
         if driver.exists():
             info.driver = os.path.basename(os.path.realpath(driver))
-        numa = _sysfs(info.name, "device/numa_node")
+        numa = sysfs_text(info.name, "device/numa_node", sys_net)
         info.numa_node = int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None
     elif info.kind:
         info.driver = info.kind  # virtual links: the kind (veth, dummy) is the driver
-    speed = _sysfs(info.name, "speed")
+    speed = sysfs_text(info.name, "speed", sys_net)
     info.speed_mbps = int(speed) if speed and speed.isdigit() else None
 
 
@@ -131,7 +134,7 @@ def link_info(msg: Any) -> LinkInfo:
         mtu=msg.get("mtu") or 0,
         up=bool((msg.get("flags") or 0) & IFF_UP),
     )
-    _hardware(info)
+    fill_hardware(info)
     return info
 
 
@@ -147,6 +150,10 @@ async def dump_links(ipr: AsyncIPRoute, *, master: int | None = None, tries: int
     A netlink socket runs one dump at a time and the kernel answers EBUSY to a second one started
     meanwhile on the same socket (vfbondd's tasks share one): wait and ask again. Seen in the lab as
     vfbondd's watch task dying at start while NetworkManager built the bond."""
+    import asyncio
+
+    from pyroute2.netlink.exceptions import NetlinkError
+
     query: dict[str, Any] = {} if master is None else {"dump_filter": None, "master": master}
     for _ in range(tries - 1):
         try:
@@ -175,6 +182,8 @@ def drop_unclaimed(ipr: AsyncIPRoute) -> None:
 
 async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
     """The bond and its slaves, or None when there is no bond of that name."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
     try:
         (msg,) = tuple(await ipr.link("get", ifname=name))
     except NetlinkError as exc:

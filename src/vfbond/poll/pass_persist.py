@@ -121,8 +121,10 @@ class Fetch:
     def __call__(self) -> dict[str, Any] | None:
         try:
             status: dict[str, Any] = request(self.socket, "status", timeout=STATUS_TIMEOUT)
-        except (DaemonNotRunning, CommandError) as exc:
-            why = str(exc) if isinstance(exc, CommandError) else f"nothing listens on {exc}"
+        except (DaemonNotRunning, CommandError, OSError) as exc:
+            # OSError: the connection to vfbondd reset or broke (it restarted, or refused us over its
+            # cap). That fails this poll only; a broken pipe here is not snmpd leaving.
+            why = _why(exc, self.socket)
             if why != self.failing:
                 syslog.syslog(syslog.LOG_WARNING, f"vfbondd does not answer ({why}): vfbondDaemonRunning is false")
             self.failing = why
@@ -131,6 +133,14 @@ class Fetch:
             syslog.syslog(syslog.LOG_NOTICE, "vfbondd answers again")
         self.failing = None
         return status
+
+
+def _why(exc: Exception, path: str) -> str:
+    if isinstance(exc, CommandError):
+        return str(exc)
+    if isinstance(exc, DaemonNotRunning):
+        return f"nothing listens on {exc}"
+    return f"the connection to {path} failed: {exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     syslog.openlog("vfbond-snmp-pass", syslog.LOG_PID, syslog.LOG_DAEMON)
     fetch = Fetch(args.socket)
 
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # snmpd went away: nothing to answer
+    # snmpd went away: nothing to answer (Fetch keeps a broken pipe to vfbondd from reaching here)
+    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
         serve(View(fetch, args.max_age), sys.stdin, sys.stdout)
     return 0

@@ -22,7 +22,7 @@ Publish = Callable[[Event], None]
 
 class Reporter:
     def __init__(self, history: History, publish: Publish, flaps: FlapLimiter, faults: Faults,
-                 followers: Followers | None = None) -> None:
+                 followers: Followers | None = None, on_record: Callable[[], None] | None = None) -> None:
         self.history = history
         self.publish = publish
         self.flaps = flaps
@@ -30,7 +30,11 @@ class Reporter:
         self.followers = followers or Followers()
         self.counters = Counters()
         self.counters.seed(history.last())  # a restart must not reset what pollers count
-        self.on_record: Callable[[], None] = lambda: None  # the metrics file is rewritten after each event
+        self.on_record = on_record or (lambda: None)  # the metrics file is rewritten after each event
+
+    def publish_to(self, publish: Publish) -> None:
+        """Alert through `publish` from now on (a reload swapped the sinks)."""
+        self.publish = publish
 
     def emit(self, event: Event) -> None:
         passed = self.flaps.filter(event)

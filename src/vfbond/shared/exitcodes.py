@@ -9,6 +9,7 @@ REFUSED = 5  # refused as unsafe (e.g. failing over onto an unhealthy backup wit
 DEGRADED = 6  # `bondctl health`: running on one slave, or a warning stands
 DOWN = 7  # `bondctl health`: no usable slave
 TIMEOUT = 8  # vfbondd did not answer in time; it may still be working on the request
+ALREADY_RUNNING = 9  # vfbondd: another vfbondd answers on daemon.socket
 
 TABLE = {
     OK: "success",
@@ -20,4 +21,5 @@ TABLE = {
     DEGRADED: "health: degraded (one slave, or a warning)",
     DOWN: "health: no usable slave",
     TIMEOUT: "vfbondd did not answer in time (it may still finish: check status); --timeout waits longer",
+    ALREADY_RUNNING: "vfbondd: another vfbondd is running on daemon.socket; stop it first",
 }

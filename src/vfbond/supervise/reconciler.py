@@ -53,6 +53,7 @@ class Reconciler:
         self.repairs = 0  # passes that found drift and converged it
         self.last_repair: dict[str, Any] | None = None
         self.drift_while_paused: str | None = None
+        self.missing: str | None = None  # the VF the last repair pass could not find: its return runs the next
         self._incoming: Converger | None = None  # a reload's converger while it applies
         self._why: list[str] = []
         self._wake = asyncio.Event()
@@ -128,8 +129,10 @@ class Reconciler:
         try:
             outcome = await converger.until_applied(give_up=SlaveNotFound)
         except SlaveNotFound as exc:
-            log.info("reconcile (%s): %s; the next pass runs when it shows up", why, exc.wanted)
+            self.missing = exc.wanted
+            log.info("reconcile (%s): waiting for %s; the next pass runs when it shows up", why, exc.wanted)
             return
+        self.missing = None
         if outcome.changes:
             self._repaired(why, converger, outcome)
         self.on_applied(converger)
@@ -222,6 +225,13 @@ class Reconciler:
         self.request(why)
         return True
 
+    def vf_seen(self) -> None:
+        """A configured VF appeared or changed (every carrier flap says so: only act if it matters)."""
+        if self.missing is not None:
+            self.request(f"a configured VF appeared ({self.missing} was missing)")
+        elif not self.established:
+            self.converger.kick()  # the start's apply waits out its backoff: try now
+
     def note_drift(self, what: str) -> None:
         """The supervisor saw the bond drift: repair it, or keep it for status while paused."""
         if self.pause is not None:
@@ -237,6 +247,6 @@ class Reconciler:
 
     def status(self) -> dict[str, Any]:
         return {"paused": self.pause.to_dict() if self.pause else None,
-                "drift_while_paused": self.drift_while_paused,
+                "drift_while_paused": self.drift_while_paused, "waiting_for": self.missing,
                 "repairs": self.repairs, "last_repair": self.last_repair,
                 "applying": self.applying}

@@ -35,6 +35,33 @@ class SwitchReport:
     mac_after: str  # the bond's MAC: with fail_over_mac=active, the new slave's own
 
 
+class Refused(Exception):
+    """No fair test to run: no bond, nothing to switch between, or a backup that would cut the VM off."""
+
+    def __init__(self, reason: str, no_bond: bool = False) -> None:
+        super().__init__(reason)
+        self.no_bond = no_bond
+
+
+def pick_backup(sup: Supervisor, force: bool = False) -> tuple[str, str]:
+    """The active slave and the backup to switch to, as the supervisor last read them; Refused
+    says why not. An unhealthy backup is refused unless `force`."""
+    state = sup.state
+    if state is None:
+        raise Refused(f"{sup.bond} not present", no_bond=True)
+    active = state.active_slave
+    backups = [s.name for s in state.slaves if s.name != active]
+    if active is None or not backups:
+        raise Refused(f"{state.name} has no active slave and backup to switch between "
+                      f"(active: {active or 'none'}, slaves: {', '.join(s.name for s in state.slaves)})")
+    backup = backups[0]
+    verdict = sup.verdicts().get(backup, "unknown")
+    if verdict != "up" and not force:
+        raise Refused(f"backup {backup} is {verdict}: switching to it would cut the VM off. "
+                      "Repair it first, or pass --force")
+    return active, backup
+
+
 def probe_target(sup: Supervisor) -> tuple[str | None, str | None]:
     """An IPv4 address to ARP for (configured probe target, else the gateway) and our sender IP."""
     bond = sup.config.bond
@@ -43,77 +70,93 @@ def probe_target(sup: Supervisor) -> tuple[str | None, str | None]:
     return target, bond.ipv4.first_ip
 
 
+class _ArpStream:
+    """ARP requests for `target` out of the bond every STREAM_INTERVAL, and the replies counted:
+    `answered` is set by the first reply once `switched`."""
+
+    def __init__(self, sock: socket.socket, target: str, sender: str | None) -> None:
+        self.sock, self.target, self.sender = sock, target, sender
+        self.sent = self.received = 0  # counted from the switch on
+        self.switched = False  # only an answer after the kernel switched proves the new slave
+        self.answered = asyncio.Event()
+        self._streamer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        asyncio.get_running_loop().add_reader(self.sock.fileno(), self._on_reply)
+        self._streamer = asyncio.create_task(self._stream())
+        await asyncio.sleep(3 * STREAM_INTERVAL)  # the stream is flowing before the switch
+        self.answered.clear()
+        self.sent = self.received = 0
+
+    def _on_reply(self) -> None:
+        try:
+            while True:
+                frame = self.sock.recv(2048)
+                if arp.replier(frame, hw_address(self.sock)) == self.target:
+                    self.received += 1
+                    if self.switched:
+                        self.answered.set()
+        except BlockingIOError:
+            pass
+
+    async def _stream(self) -> None:
+        while True:
+            # Rebuilt each time: the bond's MAC follows the active slave under fail_over_mac=active.
+            self.sock.send(arp.request(hw_address(self.sock), self.target, self.sender))
+            self.sent += 1
+            await asyncio.sleep(STREAM_INTERVAL)
+
+    async def close(self) -> None:
+        if self._streamer is not None:
+            self._streamer.cancel()
+            await asyncio.gather(self._streamer, return_exceptions=True)
+        asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+async def _until_active(sup: Supervisor, bond: str, new_active: str, deadline: float) -> bool:
+    """Read the bond until the kernel shows `new_active` active (True), or until `deadline` (False)."""
+    while time.monotonic() < deadline:
+        current = await read_bond(sup.ipr, bond)
+        if current is not None and current.active_slave == new_active:
+            return True
+        await asyncio.sleep(0.002)
+    return False
+
+
 async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeout: float = 5.0) -> SwitchReport:
     state = sup.state
     assert state is not None and state.active_slave is not None
     old_active = state.active_slave
     target, sender = probe_target(sup)
-    loop = asyncio.get_running_loop()
-    answered = asyncio.Event()
-    sent = received = 0  # counted from the switch on
-    switched = False  # only an answer after the kernel switched proves the new slave
-    sock = open_packet_socket(state.name, arp.ETH_P_ARP, arp.FILTER) if target else None
-
-    def on_reply(sock: socket.socket, target: str) -> None:
-        nonlocal received
-        try:
-            while True:
-                frame = sock.recv(2048)
-                if arp.replier(frame, hw_address(sock)) == target:
-                    received += 1
-                    if switched:
-                        answered.set()
-        except BlockingIOError:
-            pass
-
-    async def stream(sock: socket.socket, target: str) -> None:
-        nonlocal sent
-        while True:
-            # Rebuilt each time: the bond's MAC follows the active slave under fail_over_mac=active.
-            sock.send(arp.request(hw_address(sock), target, sender))
-            sent += 1
-            await asyncio.sleep(STREAM_INTERVAL)
-
-    streamer = None
+    stream = _ArpStream(open_packet_socket(state.name, arp.ETH_P_ARP, arp.FILTER), target, sender) if target \
+        else None
+    traffic_ms = None
     try:
-        if sock is not None and target:
-            loop.add_reader(sock.fileno(), on_reply, sock, target)
-            streamer = asyncio.create_task(stream(sock, target))
-            await asyncio.sleep(3 * STREAM_INTERVAL)  # the stream is flowing before the switch
-            answered.clear()
-            sent = received = 0
+        if stream is not None:
+            await stream.start()
         t0 = time.monotonic()
         sup.pinned = new_active  # the policy must not fail back while we measure, or after
         await sup.switch(new_active, reason)
-        switch_ms = None
-        traffic_ms = None
         deadline = t0 + timeout
-        while time.monotonic() < deadline:
-            current = await read_bond(sup.ipr, state.name)
-            if current is not None and current.active_slave == new_active:
-                switch_ms = (time.monotonic() - t0) * 1000
-                switched = True
-                break
-            await asyncio.sleep(0.002)
-        if switch_ms is None:
+        if not await _until_active(sup, state.name, new_active, deadline):
             raise TimeoutError(f"the kernel did not make {new_active} active within {timeout:.0f} s")
-        if sock is not None:
+        switch_ms = (time.monotonic() - t0) * 1000
+        if stream is not None:
+            stream.switched = True
             try:
                 async with asyncio.timeout(max(0.1, deadline - time.monotonic())):  # not wait_for (3.11)
-                    await answered.wait()
+                    await stream.answered.wait()
                 traffic_ms = (time.monotonic() - t0) * 1000
             except TimeoutError:
                 pass
             await asyncio.sleep(0.1)  # late replies to requests sent just before the first answer
     finally:
-        if streamer is not None:
-            streamer.cancel()
-            await asyncio.gather(streamer, return_exceptions=True)
-        if sock is not None:
-            loop.remove_reader(sock.fileno())
-            sock.close()
+        if stream is not None:
+            await stream.close()
     await sup.refresh()
     after = sup.state
+    sent, received = (stream.sent, stream.received) if stream is not None else (0, 0)
     return SwitchReport(old_active=old_active, new_active=new_active, switch_ms=round(switch_ms, 2),
                         traffic_ms=round(traffic_ms, 2) if traffic_ms is not None else None,
                         probes_sent=sent, probes_lost=max(0, sent - received), target=target,

@@ -3,9 +3,11 @@
 Intake (watch/links.py, probing.py) turns kernel messages and probe replies into timestamped
 observations; the supervisor turns them into decisions (policy.py); the executor (executor.py)
 carries a decision out under the only lock and hands back what changed, with the decision's
-reason, which becomes events here (transitions.py) for the reporter (reporter.py).
+reason, which becomes events here (transitions.py) for the reporter (reporter.py). The fast
+failover (fastpath.py) is the supervisor's: it acts on the supervisor's decision for a carrier
+loss, re-armed after every read.
 
-A start says two things: "started" (daemon.py) and, once the bond is up, "bond up". Carriers
+A start says two things: "started" (daemon/lifecycle.py) and, once the bond is up, "bond up". Carriers
 settling while VFs are enslaved are not news.
 """
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -28,15 +29,16 @@ from vfbond.judge.carriers import NEVER, Carriers
 from vfbond.judge.drift import drifted
 from vfbond.judge.health import Verdict
 from vfbond.judge.transitions import IN_SERVICE
-from vfbond.kernel import actions as kernel
 from vfbond.kernel import udev
 from vfbond.kernel.announce import announce
 from vfbond.kernel.bond_state import UPPER_KINDS, BondState, SlaveState
-from vfbond.kernel.fastswitch import FastSwitch, Plan, Switched
+from vfbond.kernel.fastswitch import FastSwitch, Switched
 from vfbond.report.reporter import Reporter
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
 from vfbond.supervise.executor import Executor
+from vfbond.supervise.fastpath import FastPath
+from vfbond.supervise.isolation import Isolation
 from vfbond.watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
@@ -44,9 +46,6 @@ if TYPE_CHECKING:
     from vfbond.supervise.verify import FailoverCheck
 
 log = logging.getLogger("vfbond")
-# A switch the kernel took longer than this to make is worth a line: on igbvf, bonding flushes the old
-# VF's filters through the mailbox of a PF that is resetting, under RTNL, for seconds.
-SLOW_SWITCH = 0.1
 
 
 def bond_up(state: BondState | None, expected: int) -> bool:
@@ -56,25 +55,25 @@ def bond_up(state: BondState | None, expected: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, config: Config, ipr: AsyncIPRoute, reporter: Reporter, faults: Faults,
-                 on_vf_seen: Callable[[], None] = lambda: None,
+    def __init__(self, config: Config, ipr: AsyncIPRoute, reporter: Reporter, faults: Faults, *,
+                 check: FailoverCheck | None = None, fastswitch: FastSwitch | None = None,
+                 applying: Callable[[], bool] = lambda: False, on_vf_seen: Callable[[], None] = lambda: None,
                  on_drift: Callable[[str], None] = lambda _what: None) -> None:
         self.config = config
         self.ipr = ipr
         self.reporter = reporter
         self.faults = faults
-        self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
+        self.check = check  # proves each move of the active slave
         self.on_drift = on_drift  # a reading shows the bond's shape changed by someone else
         # True while the backend applies the config: it enslaves the VFs itself then (EBUSY otherwise).
-        self.applying: Callable[[], bool] = lambda: False
+        self.applying = applying
+        self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
         self.executor = Executor(config.bond.name, ipr, self._changed)
+        self.fast = FastPath(self, fastswitch)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
-        self.probing: Probing | None = None  # set when probes are enabled
-        self.check: FailoverCheck | None = None  # proves each move of the active slave (daemon.py sets it)
-        self.fastswitch: FastSwitch | None = None  # the pre-built switch the link watcher fires (daemon.py)
+        self.probing: Probing | None = None  # when probes are enabled: see use_probing
         self.starting = True  # until the bond is first up: settling carriers are not reported
-        self.isolated = False  # reported isolated and not yet usable again
-        self._probe_isolated = False
+        self.isolation = Isolation()
         self.carriers = Carriers()  # for updelay and downdelay
         self._reevaluate: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,23 +123,22 @@ class Supervisor:
         return self.carriers.settling(self.config.bond.updelay / 1000)
 
     def set_config(self, config: Config) -> None:
-        """Take a reloaded config (daemon.py swaps it in after everything else was built)."""
+        """Take a reloaded config (daemon/running.py swaps it in after everything else was built)."""
         self.config = config
         self.executor.bond = config.bond.name
         self.reporter.flaps.limit = config.alerts.flap_limit
-        self._arm()
+        self.fast.arm()
+
+    def use_probing(self, probing: Probing | None) -> None:
+        """Judge the slaves by these probes from now on (at start, and when a reload rebuilt them)."""
+        self.probing = probing
 
     # --- reporting ------------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
         """Report one event; a bond is reported isolated once, until a usable slave proves otherwise."""
-        if event.type is EventType.BOND_ISOLATED:
-            if self.isolated:
-                return
-            self.isolated = True
-        elif event.type is EventType.BOND_RESTORED or (event.type is EventType.BOND_DEGRADED and self._usable()):
-            self.isolated = False
-        self.reporter.emit(event)
+        if self.isolation.admit(event, self._usable):
+            self.reporter.emit(event)
 
     def _usable(self) -> bool:
         return "up" in self.verdicts().values()
@@ -158,18 +156,18 @@ class Supervisor:
             if bond_up(cur, expected):
                 self.end_startup()
             self._check(cur, None)
-            self._arm()
+            self.fast.arm()
             return
         events = transitions.derive(prev, cur, self.bond, self.primary_ifname(), expected=expected, reason=reason)
         for event in events:
             self.emit(event)
         moved = next((e for e in events if e.type in (EventType.FAILOVER, EventType.FAILBACK)), None)
         self._check(cur, moved)
-        self._arm()
+        self.fast.arm()
         if moved and cur is not None and cur.num_peer_notif == 0 and cur.addresses:
             # The kernel sends no gratuitous ARP / unsolicited NA with num_grat_arp=0, and
             # peers would keep sending to the old VF's MAC: announce the move ourselves.
-            self._spawn(asyncio.to_thread(announce, cur.name, cur.link.mac, cur.addresses), "announce")
+            self.spawn(asyncio.to_thread(announce, cur.name, cur.link.mac, cur.addresses), "announce")
 
     def _check(self, cur: BondState | None, moved: Event | None) -> None:
         """Keep the peer-notification counters on the backups; prove a move off the hot path."""
@@ -211,39 +209,9 @@ class Supervisor:
                                                   "the bond again now")
             await self.refresh()
         elif isinstance(ob, Switched):
-            await self._switched(ob)
+            await self.fast.switched(ob)
         else:
             await self.on_link(ob)
-
-    def tap(self, data: bytes, at: float) -> Switched | None:
-        """The link watcher's raw datagrams, as they arrive: the armed switch fires from here.
-
-        Not while an apply runs (the backend is enslaving: its carrier changes are its own), nor while
-        the executor's lock is held: the MAC-lock probe may have a trial MAC on the backup, which
-        fail_over_mac=active would take for the bond. The event then takes the locked path.
-        """
-        if self.fastswitch is None or not self._may_fire():
-            return None
-        with self.faults.contained("fast failover"):
-            return self.fastswitch.on_datagram(data, at)
-        return None  # a fault was contained and counted: the event takes the locked path
-
-    def _may_fire(self) -> bool:
-        return not self.applying() and not self.executor.lock.locked()
-
-    async def _switched(self, sw: Switched) -> None:
-        """The armed switch went out: read the bond back, with the decision's reason."""
-        took = f"{(sw.sent - sw.at) * 1000:.1f} ms after {sw.seen}"
-        if sw.error:
-            log.warning("fast failover to %s refused by the kernel (%s, %s); deciding again",
-                        sw.plan.target_name, os.strerror(sw.error) if sw.error > 0 else "no answer", took)
-            await self.refresh()
-            return
-        if sw.answered - sw.sent > SLOW_SWITCH:
-            log.info("the kernel took %.0f ms to switch %s to %s", (sw.answered - sw.sent) * 1000, self.bond,
-                     sw.plan.target_name)
-        await self.executor.refresh(f"{sw.plan.reason} (event-driven, {took})")
-        await self.evaluate()
 
     async def on_link(self, ev: LinkEvent) -> None:
         self.carriers.note(ev.name, ev.carrier and not ev.gone, ev.at)
@@ -254,23 +222,15 @@ class Supervisor:
         configured = any(spec.matches(ev.name, ev.mac) for spec in self.config.bond.slaves)
         if self.probing is not None and slave is not None and (label := self.label_of(slave)):
             self.probing.set_carrier(label, ev.carrier and not ev.gone)
-        # An event received before the last read is already in `state`: act on it only if that read
-        # agrees (the carrier=0 of an enslave is back to 1 by then).
-        if not ev.gone and not ev.carrier and self._fast_for(ev.name) \
-                and (ev.at >= self.executor.read_at or (slave is not None and not slave.link.carrier)) \
-                and not kernel.has_carrier(ev.name):  # else stale: queued while a backend built the bond
-            if self.config.bond.downdelay:
-                self._spawn(self._fast_failover(ev.name, ev.at), "fast failover")  # waits out downdelay
-            else:
-                await self._fast_failover(ev.name, ev.at)
+        await self.fast.on_link(ev, slave)
         if configured and not ev.gone:
             self.on_vf_seen()
             if state is not None and ev.master is None and ev.kind not in UPPER_KINDS and not self.applying():
-                self._spawn(self._reenslave(ev), "re-enslave")  # may wait out the grace: don't stall events
+                self.spawn(self._reenslave(ev), "re-enslave")  # may wait out the grace: don't stall events
         if ours or configured:
             # Not awaited: the messages of one change (carrier, bond and slave states) then share one
             # read in the executor's queue instead of one dump each (a flapping VF kept a core busy).
-            self._spawn(self.refresh(since=ev.at), "refresh")
+            self.spawn(self.refresh(since=ev.at), "refresh")
 
     def on_verdict(self, label: str, old: Verdict, new: Verdict) -> None:
         """Probe verdicts change outside netlink: report path failures and let the policy act."""
@@ -285,9 +245,13 @@ class Supervisor:
         elif old is Verdict.PATH_DOWN and new is Verdict.UP:
             self.emit(Event(EventType.SLAVE_UP, self.bond, slave=slave, details=details,
                             reason="path restored: the gateway answers"))
-        self._spawn(self.evaluate(), "evaluate")
+        self.spawn(self.evaluate(), "evaluate")
 
     # --- decisions ------------------------------------------------------------------------------
+
+    def refresh_soon(self) -> None:
+        """Read the bond and act on it, from code that cannot wait for it (a callback)."""
+        self.spawn(self.refresh(), "refresh")
 
     async def refresh(self, since: float | None = None) -> None:
         """Read the bond (unless a read since `since` shows it already), report what changed, act on it."""
@@ -323,16 +287,14 @@ class Supervisor:
                 log.warning("switch to %s refused by the kernel: %s", decision.switch_to, exc)
         elif settling:
             self._evaluate_at(min(settling.values()))
-        self._arm()  # verdicts and settling slaves change what a carrier loss calls for
+        self.fast.arm()  # verdicts and settling slaves change what a carrier loss calls for
 
     def _report_path_isolation(self, decision: policy.Decision) -> None:
-        if decision.isolated and not self._probe_isolated:
-            self._probe_isolated = True
-            self.emit(Event(EventType.BOND_ISOLATED, self.bond, reason=decision.reason))
-        elif self._probe_isolated and self._usable():  # evidence, not merely "no longer known bad"
-            self._probe_isolated = False
-            if self.isolated:
-                self.emit(Event(EventType.BOND_RESTORED, self.bond, reason="a slave reaches the gateway again"))
+        kind = self.isolation.probed(decision.isolated, self._usable)
+        if kind is EventType.BOND_ISOLATED:
+            self.emit(Event(kind, self.bond, reason=decision.reason))
+        elif kind is EventType.BOND_RESTORED:
+            self.emit(Event(kind, self.bond, reason="a slave reaches the gateway again"))
 
     def _evaluate_at(self, when: float) -> None:
         """A failback waits for updelay: look again when the first settling slave has settled."""
@@ -340,64 +302,13 @@ class Supervisor:
             self._reevaluate.cancel()
         delay = max(0.0, when - time.monotonic()) + 0.01
         self._reevaluate = asyncio.get_running_loop().call_later(
-            delay, lambda: self._spawn(self.evaluate(), "evaluate"))
+            delay, lambda: self.spawn(self.evaluate(), "evaluate"))
 
-    def carrier_lost(self, name: str, at: float, line: str) -> None:
-        """The VF driver's kernel line says it is dropping carrier. A real NIC's carrier-off reaches
-        netlink through linkwatch, which sends it up to a second late when another link changed
-        just before (a veth's is sent at once); the line comes as the driver acts."""
-        if not self._fast_for(name) or at < self.executor.read_at:
-            return
-        self.carriers.note(name, False, at)
-        seen = f"the VF driver's '{line}'"
-        fast = self.fastswitch
-        if fast is not None and fast.plan is not None and fast.plan.active_name == name and self._may_fire() \
-                and (sw := fast.fire(at, seen)) is not None:
-            self._spawn(self._switched(sw), "fast failover read-back")
-        else:
-            self._spawn(self._fast_failover(name, at, seen), "fast failover")
-
-    def _fast_for(self, name: str) -> bool:
-        """A carrier loss on `name` is vfbondd's to act on: it is the active slave and failover.fast is on."""
-        return self.state is not None and name == self.state.active_slave and self.config.failover.fast
-
-    async def _fast_failover(self, name: str, at: float, seen: str = "the event") -> None:
-        """Act on the carrier loss now rather than on the kernel's next miimon poll."""
-        if self.config.bond.downdelay:
-            await asyncio.sleep(self.config.bond.downdelay / 1000)
-            if self.carriers.is_up(name):
-                return  # back within downdelay: the kernel would not fail over either
-        if self.state is None or self.state.active_slave != name:
-            return
-        decision = self._on_carrier_loss(name)
-        if decision.switch_to is None:
-            return
-        try:
-            await self.executor.switch(decision.switch_to, f"{decision.reason} (event-driven, "
-                                       f"{(time.monotonic() - at) * 1000:.1f} ms after {seen})")
-        except NetlinkError as exc:
-            log.warning("fast failover to %s refused by the kernel (%s); miimon will act", decision.switch_to, exc)
-
-    def _on_carrier_loss(self, active: str) -> policy.Decision:
+    def decide_carrier_loss(self, active: str) -> policy.Decision:
+        """What a carrier loss on the active slave calls for (fastpath.py arms it, or acts on it)."""
         verdicts = {**self.verdicts(), active: "down"}
         return policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
                              frozenset(self._settling()))
-
-    def _arm(self) -> None:
-        """Decide now what a carrier loss on the active slave would call for, so the link watcher can
-        send it the moment that loss arrives. With downdelay the loss must be waited out first: the
-        locked path does that."""
-        if self.fastswitch is None:
-            return
-        state, plan = self.state, None
-        active = state.slave(state.active_slave) if state and state.active_slave else None
-        if state is not None and active is not None and self.config.failover.fast and not self.config.bond.downdelay:
-            decision = self._on_carrier_loss(active.name)
-            target = state.slave(decision.switch_to) if decision.switch_to else None
-            if target is not None:
-                plan = Plan(state.link.index, active.link.index, active.name, target.link.index, target.name,
-                            decision.reason)
-        self.fastswitch.arm(plan)
 
     async def _reenslave(self, ev: LinkEvent) -> None:
         if self.reenslave_grace:
@@ -424,7 +335,8 @@ class Supervisor:
                 active_label = label
         self.probing.set_active(active_label)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        """Run `coro` beside the caller; a fault in it is contained and counted."""
         async def contained() -> None:
             with self.faults.contained(what):
                 await coro
@@ -445,7 +357,7 @@ class Supervisor:
             "verdicts": self.verdicts(),
             "health": health,
             "probes": "enabled" if self.probing is not None else "disabled",
-            "isolated": self.isolated,
+            "isolated": self.isolation.reported,
             "starting": self.starting,
             "primary": self.primary_ifname(),
             # in config order, present or not: pollers index the VFs by it (VFBOND-MIB vfbondSlaveTable)

@@ -65,6 +65,7 @@ def test_the_readme_install_steps_work_as_written(bonding: Path, tmp_path: Path)
         shutil.copy(checkout / "vfbond-install.tgz", vm)
         done = sh(install, vm)
         print(f"README install block ran in {vm}:\n{done.stderr[-3000:]}")
+        assert Path("/etc/vfbond/vfbond.yaml").stat().st_mode & 0o777 == 0o600  # it may hold SNMP secrets
         assert show("ActiveState")["ActiveState"] == "active", unit_report()
         wait_until(lambda: active_slave() == "vf0", 120, 0.5, f"bond0 up with vf0 active\n{unit_report()}")
         status = json.loads(run(["/opt/vfbond/bin/bondctl", "status", "--json"]).stdout)

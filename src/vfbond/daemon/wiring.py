@@ -1,7 +1,7 @@
-"""What a config sets running: alert sinks, probing, the backend and its plan.
+"""The daemon's wiring: what a config sets running (alert sinks, probing, the backend and its plan).
 
-A reload builds the new world beside the running one and swaps only when every piece was built
-and the plan holds on this machine; any failure leaves the running world untouched.
+A reload builds the new set beside the running one and swaps only when every piece was built
+and the plan holds on this machine; any failure leaves the running set untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from vfbond.supervise.probing import OnRtt, OnVerdict, Probing
 
 
 @dataclass
-class World:
+class RunningSet:
     config: Config
     alerts: Dispatcher
     probing: Probing | None
@@ -50,35 +50,37 @@ def restart_needed(old: Config, new: Config) -> list[str]:
             if getattr(old.metrics, f.name) != getattr(new.metrics, f.name)]
 
 
-async def build(new: Config, old: World, ipr: AsyncIPRoute, on_verdict: OnVerdict,
-                on_waiting: Callable[[str], None], check_plan: bool = True, on_rtt: OnRtt | None = None) -> World:
-    """The world for `new`, sharing what did not change with `old`. Raises when any piece fails
+async def build_beside(new: Config, old: RunningSet, ipr: AsyncIPRoute, on_verdict: OnVerdict,
+                       on_waiting: Callable[[str], None], check_plan: bool = True,
+                       on_rtt: OnRtt | None = None) -> RunningSet:
+    """The running set for `new`, sharing what did not change with `old`. Raises when any piece fails
     (a TLS ca_file that is missing, NetworkManager not answering, a VF not there); `check_plan`
     False (vfbondd --no-apply) leaves the backend alone."""
-    world = World(new, old.alerts, old.probing, old.converger)
+    running = RunningSet(new, old.alerts, old.probing, old.converger)
     try:
         if new.alerts != old.config.alerts:
-            world.alerts = make_alerts(new)
+            running.alerts = make_alerts(new)
         if new.probes != old.config.probes or new.bond != old.config.bond:
-            world.probing = make_probing(new, on_verdict, on_rtt)
+            running.probing = make_probing(new, on_verdict, on_rtt)
         if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
-            world.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting)
+            running.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting,
+                                        gate=old.converger.gate)
         else:
-            world.converger = Converger(new, ipr, on_waiting=on_waiting)
+            running.converger = Converger(new, ipr, on_waiting=on_waiting, gate=old.converger.gate)
         await prepare_announce(new)
         if check_plan:
-            await world.converger.apply(dry_run=True)  # the plan holds here, and the backend answers
+            await running.converger.apply(dry_run=True)  # the plan holds here, and the backend answers
     except BaseException:
-        await discard(world, old)
+        await discard(running, old)
         raise
-    return world
+    return running
 
 
-async def discard(world: World, keep: World) -> None:
-    """Close what `world` built that `keep` does not use."""
-    if world.alerts is not keep.alerts:
-        await world.alerts.close()
-    if world.probing is not None and world.probing is not keep.probing:
-        await world.probing.stop()
-    if world.converger.backend is not keep.converger.backend:
-        await world.converger.close()
+async def discard(running: RunningSet, keep: RunningSet) -> None:
+    """Close what `running` built that `keep` does not use."""
+    if running.alerts is not keep.alerts:
+        await running.alerts.close()
+    if running.probing is not None and running.probing is not keep.probing:
+        await running.probing.stop()
+    if running.converger.backend is not keep.converger.backend:
+        await running.converger.close()
