@@ -91,6 +91,7 @@ def diff(plan: BondPlan, state: BondState | None) -> list[Change]:
         ("num_peer_notif", state.num_peer_notif, plan.num_peer_notif, False),
         # vfbondd probes in user space; kernel ARP monitoring would switch off MII monitoring.
         ("arp_interval", state.arp_interval, 0, False),
+        ("up", state.link.up, True, False),  # `ip link set bond0 down` by hand
     ]
     if plan.primary:
         wanted.append(("primary", state.primary, plan.primary, False))

@@ -44,6 +44,9 @@ NAMES = {
     EventType.FAILOVER_VERIFIED: "VFBOND-MIB::vfbondFailoverVerified",
     EventType.FAILOVER_UNVERIFIED: "VFBOND-MIB::vfbondFailoverUnverified",
     EventType.PEERS_NOT_NOTIFIED: "VFBOND-MIB::vfbondPeersNotNotified",
+    EventType.CONVERGED: "VFBOND-MIB::vfbondConverged",
+    EventType.PAUSED: "VFBOND-MIB::vfbondPaused",
+    EventType.RESUMED: "VFBOND-MIB::vfbondResumed",
     EventType.SLAVE_DOWN: "IF-MIB::linkDown",
     EventType.SLAVE_UP: "IF-MIB::linkUp",
 }

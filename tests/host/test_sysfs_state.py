@@ -44,7 +44,7 @@ from vfbond.kernel.sysfs_state import read_bond
 fake, bonding = Path(sys.argv[1]), json.loads(sys.argv[2])
 for name in ("bond0", "vf0", "vf1"):
     (fake / name).mkdir(parents=True)
-    for attr in ("ifindex", "address", "carrier", "operstate", "mtu", "speed"):
+    for attr in ("ifindex", "address", "carrier", "operstate", "mtu", "speed", "flags"):
         try:
             (fake / name / attr).write_text((SYS_NET / name / attr).read_text())
         except OSError:  # carrier and speed of a down link: EINVAL, left out as the kernel leaves them

@@ -152,6 +152,31 @@ async def test_a_start_that_never_gets_both_slaves_up_reports_once_how_it_stands
     assert not sup.starting
 
 
+async def test_a_start_with_no_carrier_past_the_deadline_ends_and_later_carriers_are_news() -> None:
+    """Both VFs without carrier for 40 s, then vf0 up, then down: each step is reported."""
+    sup, fake, published = supervisor(started=False)
+    fake.read(bond(None, up0=False, up1=False))
+    sup.end_startup(waited=30)
+    assert not sup.starting
+    assert [e.type for e in published] == [EventType.WARNING, EventType.BOND_ISOLATED]
+    fake.read(bond("vf0", up0=True, up1=False))
+    fake.read(bond(None, up0=False, up1=False))
+    assert [e.type for e in published[2:]] == [EventType.SLAVE_UP, EventType.FAILOVER, EventType.BOND_DEGRADED,
+                                               EventType.SLAVE_DOWN, EventType.BOND_ISOLATED]
+
+
+def test_a_reading_that_shows_the_bond_changed_by_hand_asks_the_reconciler_and_the_apply_own_changes_do_not() -> None:
+    sup, fake, published = supervisor()
+    drift: list[str] = []
+    sup.on_drift = drift.append
+    fake.read(replace(bond("vf0"), miimon=500))
+    sup.applying = lambda: True
+    fake.read(replace(bond("vf0"), miimon=100))
+    sup.applying = lambda: False
+    fake.read(None)
+    assert drift == ["bond0: miimon 100 -> 500", "bond0 is gone"]
+
+
 async def test_isolation_is_reported_once_and_restored_only_on_evidence() -> None:
     sup, fake, published = supervisor()
     fake.read(bond("vf0", up0=False, up1=False))  # kernel: no slave has link

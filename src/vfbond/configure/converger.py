@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from pyroute2 import AsyncIPRoute
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from vfbond.backends.base import Backend
 from vfbond.backends.choose import select_backend
@@ -38,30 +38,42 @@ class Converger:
         self.waiting: str | None = None  # what the apply waits for, for status and systemd
         self.on_waiting = on_waiting  # called when what the apply waits for changes
         self.attempts = 0
-        self.applying = False  # an attempt is changing the bond: nobody else should enslave meanwhile
+        # An attempt is changing the bond (from its first change to its read-back): nobody else should
+        # enslave meanwhile. Not while it only reads and compares: the armed switch stays armed then.
+        self.applying = False
+        self.on_changing: Callable[[], None] | None = None  # called as an attempt makes its first change
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
         self.gate = gate  # see converge(); test hooks only
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:
         """One attempt: choose the backend (once), plan, apply, verify."""
-        self.applying = not dry_run
         try:
             if self.backend is None:
                 self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
                 log.info("backend %s: %s", self.backend.name, self.backend_reason)
             return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run,
-                                  gate=self.gate)
+                                  gate=self._stage)
         finally:
             self.applying = False
             if not dry_run:
                 self.tried.set()
 
-    async def until_applied(self) -> Outcome:
-        """Attempt until one succeeds; `waiting` says why meanwhile."""
+    async def _stage(self, stage: str) -> None:
+        if stage == "planned":
+            self.applying = True
+            if self.on_changing is not None:
+                self.on_changing()
+        if self.gate is not None:
+            await self.gate(stage)
+
+    async def until_applied(self, give_up: type[Exception] | None = None) -> Outcome:
+        """Attempt until one succeeds; `waiting` says why meanwhile. `give_up`: an error that ends
+        the attempts at once (raised) instead of waiting out a backoff."""
         retrying = AsyncRetrying(wait=wait_exponential(multiplier=RETRY_FIRST, max=RETRY_MAX),
-                                 retry=retry_if_exception_type(Exception), sleep=self._sleep,
-                                 before_sleep=self._failed)
+                                 retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and not (
+                                     give_up is not None and isinstance(exc, give_up))),
+                                 sleep=self._sleep, before_sleep=self._failed)
         async for attempt in retrying:
             with attempt:
                 self._kick.clear()  # a VF showing up during this attempt still cuts the next wait short

@@ -112,6 +112,20 @@ def _vf_lines(vf: dict[str, Any], fail_over_mac: str) -> list[str]:
     return lines
 
 
+def _reconcile_lines(rec: dict[str, Any]) -> list[str]:
+    lines = []
+    pause = rec.get("paused")
+    if pause:
+        until = time.strftime("%H:%M:%S", time.localtime(pause["until"])) if pause["until"] else "`bondctl resume`"
+        lines.append(f"PAUSED {_ago(pause['since'])} until {until}: {pause['reason']} (no convergence)")
+        if rec.get("drift_while_paused"):
+            lines.append(f"  drift seen meanwhile: {rec['drift_while_paused']}")
+    last = rec.get("last_repair")
+    if last:
+        lines.append(f"last repair: {_ago(last['time'])}, {last['why']}: {'; '.join(last['drift'])}")
+    return lines
+
+
 def render_status(data: dict[str, Any]) -> str:
     b = data["bond"]
     link = b["link"]
@@ -163,6 +177,7 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"NOTE: {UNMONITORED}")
     if _waiting(data):
         lines.append(f"config not applied yet: {_waiting(data)}")
+    lines += _reconcile_lines(data.get("reconcile") or {})
     faults = data.get("faults") or {}
     if faults.get("total"):
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(faults["by_kind"].items()))
@@ -398,7 +413,45 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     result = request(args.socket, "reload", timeout=args.timeout or APPLY_TIMEOUT)
+    if args.json:
+        _print_json(result)
+        return exitcodes.OK
     print(f"reloaded {result['reloaded']}")
+    if result.get("restart_needed"):
+        print(f"{', '.join(result['restart_needed'])} changed: takes effect after `systemctl restart vfbondd`")
+    return exitcodes.OK
+
+
+def _duration(text: str) -> float:
+    """'90', '90s', '15m', '2h' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 90s, 15m or 2h") from None
+    if not 0 < seconds <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"{text!r}: a pause lasts more than 0 s and at most 7 days")
+    return seconds
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    result = request(args.socket, "pause", {"reason": args.reason, "seconds": args.seconds},
+                     timeout=args.timeout or QUICK_TIMEOUT)
+    if args.json:
+        _print_json(result)
+    else:
+        until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result["until"])) if result["until"] else \
+            "`bondctl resume`"
+        print(f"paused until {until}: vfbondd does not converge {args.bond}; it still reports and fails over")
+    return exitcodes.OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    result = request(args.socket, "resume", timeout=args.timeout or QUICK_TIMEOUT)
+    if args.json:
+        _print_json(result)
+    else:
+        print("resumed: vfbondd converges the bond to its config again" if result["resumed"] else "was not paused")
     return exitcodes.OK
 
 
@@ -501,7 +554,19 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     add("reload", cmd_reload, "make vfbondd re-read its config (like SIGHUP)",
         "Ask vfbondd to re-read its config. An invalid config is refused with its errors and the running\n"
-        "config is kept (exit 2).")
+        "config is kept (exit 2). Reloads take turns: a second one waits for the first. Prints the settings\n"
+        "that need a restart of vfbondd to take effect.")
+    pz = add("pause", cmd_pause, "maintenance: stop converging the bond until resume (needs vfbondd)",
+             "Before changing the bond by hand: vfbondd stops putting the bond back to its config (a deleted\n"
+             "bond, a released slave, an option changed) until `bondctl resume` or --for runs out. It still\n"
+             "watches, reports, alerts and fails over. The pause survives a restart of vfbondd; status, SNMP\n"
+             "and the metrics show it. Drift seen while paused is repaired at resume.")
+    pz.add_argument("--reason", required=True, help="why, for the events and status (e.g. a ticket number)")
+    pz.add_argument("--for", dest="seconds", type=_duration, metavar="DURATION",
+                    help="end the pause by itself after this long (90s, 15m, 2h; at most 7 days); "
+                         "default: until `bondctl resume`")
+    add("resume", cmd_resume, "end maintenance: converge the bond to its config again (needs vfbondd)",
+        "End a pause: vfbondd compares the bond with its config at once and repairs what drifted.")
     cc = add("check-config", cmd_check_config, "validate a config file without touching anything",
              "Validate the config; print every problem as file:line: field: what is wrong. Fix: how. Exit 2 if\n"
              "invalid. Changes nothing. A valid config may still get warnings (exit 0): a path or port the\n"

@@ -9,6 +9,7 @@ import sys
 
 from vfbond import __version__
 from vfbond import config as config_mod
+from vfbond.ctl.control import AlreadyServing
 from vfbond.daemon.lifecycle import Daemon
 from vfbond.shared import exitcodes
 
@@ -19,7 +20,8 @@ def parser() -> argparse.ArgumentParser:
         description="Supervise an active-backup bond over two SR-IOV VFs: watch link state through netlink "
                     "events, fail over at once on carrier loss, record and alert every failover.",
         epilog="Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config (an invalid config is "
-               "refused and the old one kept). Exit codes: 0 stopped cleanly, 1 failed, 2 invalid config.")
+               "refused and the old one kept). Exit codes: 0 stopped cleanly, 1 failed, 2 invalid config, "
+               "9 another vfbondd already serves daemon.socket (nothing was touched).")
     p.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
     p.add_argument("--check", action="store_true", help="validate the config and exit (0 valid, 2 invalid)")
     p.add_argument("--no-apply", action="store_true",
@@ -41,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"{args.config}: valid")
         return exitcodes.OK
-    return asyncio.run(_serve(config, args.config, not args.no_apply))
+    try:
+        return asyncio.run(_serve(config, args.config, not args.no_apply))
+    except AlreadyServing as exc:  # another vfbondd supervises this bond: this one touched nothing
+        print(f"vfbondd: {exc}", file=sys.stderr)
+        return exc.code
 
 
 async def _serve(config: config_mod.Config, path: str, apply: bool) -> int:

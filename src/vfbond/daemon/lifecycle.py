@@ -32,6 +32,7 @@ from vfbond.supervise.supervisor import Supervisor
 from vfbond.supervise.verify import FailoverCheck
 from vfbond.supervise.vfwatch import VfWatch
 from vfbond.watch.links import RCVBUF, LinkWatcher
+from vfbond.watch.loop_lag import LoopLag
 
 if TYPE_CHECKING:
     from vfbond.daemon.testhooks import FaultHooks
@@ -73,7 +74,8 @@ class Daemon:
         # `running` (below) tells the supervisor its config; the supervisor asks it back through these two.
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, check=self.check,
                                      fastswitch=self.fastswitch, applying=lambda: self.running.applying,
-                                     on_vf_seen=lambda: self.running.kick())
+                                     on_vf_seen=lambda: self.running.vf_seen(),
+                                     on_drift=lambda what: self.running.drifted(what))
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
         self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit,
                                on_link_down=self.supervisor.fast.carrier_lost, lock=self.supervisor.executor.lock)
@@ -86,8 +88,8 @@ class Daemon:
                                    tap=self.supervisor.fast.tap)
         # The link watch's way in: the supervisor, or (test hooks) a stand-in that can be told to fail.
         self._observe = self.hooks.observing(self.supervisor.observe) if self.hooks else self.supervisor.observe
-        self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor,
-                                 self.running.reload)
+        self.loop_lag = LoopLag()
+        self.commands = Commands(self.status, self.history, self.reporter.followers, self.supervisor, self.running)
         handlers = self.commands.handlers()
         if self.hooks is not None:
             handlers["test-fault"] = self.hooks.test_fault
@@ -111,7 +113,8 @@ class Daemon:
                                          "events_dropped": self.reporter.followers.dropped},
                            **({"history_write_errors": write_errors} if write_errors is not None else {})},
                 **self.supervisor.status(), "alerts": self.running.current.alerts.stats(),
-                "vf": self.vfwatch.status(), "counters": self.reporter.counters.to_dict()}
+                "vf": self.vfwatch.status(), "counters": self.reporter.counters.to_dict(),
+                "reconcile": self.running.reconciler.status(), "loop_lag": self.loop_lag.status()}
 
     async def _watch(self) -> None:
         while True:
@@ -156,6 +159,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_quietly()))
         async with contextlib.AsyncExitStack() as stack:
+            self.control.claim()  # a live vfbondd on the socket: refuse before touching the bond (AlreadyServing)
             await self._open_intake(stack)
             self._start_tasks(stack)
             await self._first_apply(stack)
@@ -195,6 +199,7 @@ class Daemon:
         self._task(stack, self._watch(), "watch")
         self._task(stack, self._resync(), "resync")
         self._task(stack, self._flap_summaries(), "flaps")
+        self._task(stack, self.loop_lag.run(), "loop lag")
         watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         if watchdog_usec:
             self._task(stack, self._watchdog(watchdog_usec / 2e6), "watchdog")

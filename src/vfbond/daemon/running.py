@@ -1,22 +1,23 @@
-"""The running config and what it set running (wiring.RunningSet): applied until it holds, and
-replaced by a reload whole or not at all.
+"""The running config and what it set running (wiring.RunningSet): kept applied by the reconciler,
+and replaced by a reload whole or not at all.
 
-The one owner of the config the daemon runs on. Every apply starts here: the first one at start
-(retried until the VFs allow it), a reload's, and the retries after a reload that failed half-way.
-Whatever runs on the config (the supervisor, the VF watch, the reporter's sinks) takes a new one
-from here, and only after every piece of it was built.
+The one owner of the config the daemon runs on. Every apply goes through its reconciler
+(supervise/reconciler.py): the first one at start (retried until the VFs allow it), the repair of
+any drift, a reload's (one at a time), and the pass after a reload that failed half-way. Whatever
+runs on the config (the supervisor, the VF watch, the reporter's sinks) takes a new one from here,
+and only after every piece of it was built.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
 
 from vfbond import config as config_mod
-from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger, Gate
 from vfbond.daemon import wiring
 from vfbond.daemon.wiring import RunningSet
@@ -25,7 +26,9 @@ from vfbond.shared import exitcodes
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.protocol import CommandError
 from vfbond.sinks import Dispatcher
+from vfbond.supervise.pause import Pause, PauseFile, make_pause
 from vfbond.supervise.probing import OnRtt
+from vfbond.supervise.reconciler import Reconciler
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.supervise.vfwatch import VfWatch
 
@@ -45,7 +48,9 @@ class RunningConfig:
         self.notify = notify  # systemd's STATUS=
         self.on_rtt = on_rtt
         self.current = RunningSet(config, alerts, None, Converger(config, ipr, on_waiting=self._waiting, gate=gate))
-        self._converging: asyncio.Task[None] | None = None  # applying until the config holds
+        self.reconciler = Reconciler(self.current.converger, supervisor.emit,
+                                     PauseFile(Path(config.daemon.state_dir) / "pause.json"), on_applied=self._applied)
+        self._reconciling: asyncio.Task[None] | None = None
 
     @property
     def config(self) -> config_mod.Config:
@@ -53,17 +58,32 @@ class RunningConfig:
 
     @property
     def applying(self) -> bool:
-        """An apply is changing the bond: it enslaves the VFs itself meanwhile."""
-        return self.current.converger.applying
+        """An apply (a pass or a reload's) is changing the bond: it enslaves the VFs itself meanwhile."""
+        return self.reconciler.applying
 
     @property
     def retrying(self) -> bool:
-        return self._converging is not None and not self._converging.done()
+        """The start's apply has not held yet."""
+        return self.apply and not self.reconciler.established
 
-    def kick(self) -> None:
-        """A configured VF appeared or changed: an apply still retrying tries again now."""
-        if self.retrying:
-            self.current.converger.kick()
+    def vf_seen(self) -> None:
+        if self.apply:
+            self.reconciler.vf_seen()
+
+    def drifted(self, what: str) -> None:
+        if self.apply:  # --no-apply: the bond is the operator's, drift included
+            self.reconciler.note_drift(what)
+
+    def pause(self, reason: str, seconds: float | None) -> Pause:
+        if not self.apply:
+            raise CommandError("vfbondd runs with --no-apply: it never converges the bond, there is nothing "
+                               "to pause", exitcodes.REFUSED)
+        pause = make_pause(reason, seconds)
+        self.reconciler.pause_for(pause)
+        return pause
+
+    def resume(self) -> bool:
+        return self.reconciler.resume("resumed by the operator")
 
     def status(self) -> dict[str, Any]:
         converger = self.current.converger
@@ -86,19 +106,19 @@ class RunningConfig:
         self.supervisor.use_probing(self.current.probing)
 
     async def start_applying(self, timeout: float) -> None:
-        """Apply until the config holds, in the background; wait for the first attempt (`timeout` at most)."""
+        """Reconcile from now on, in the background; wait for the first attempt (`timeout` at most)."""
         converger = self.current.converger
-        self._converging = asyncio.create_task(self._converge(converger), name="converge")
+        self._reconciling = asyncio.create_task(self.reconciler.run(), name="reconcile")
         tried = asyncio.create_task(converger.tried.wait())
         try:
-            await asyncio.wait([tried], timeout=timeout)
+            await asyncio.wait([tried, self._reconciling], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             tried.cancel()
 
     async def stop_applying(self) -> None:
-        if self._converging is not None:
-            self._converging.cancel()
-            await asyncio.gather(self._converging, return_exceptions=True)
+        if self._reconciling is not None:
+            self._reconciling.cancel()
+            await asyncio.gather(self._reconciling, return_exceptions=True)
 
     # What a reload swapped in is what is closed at the stop.
 
@@ -119,54 +139,40 @@ class RunningConfig:
                                    reason=f"config not applied, retrying: {text}"))
         self.notify(f"STATUS={text}")
 
-    async def _converge(self, converger: Converger) -> None:
-        """Apply the config until it holds; meanwhile the bond is supervised as it is."""
-        self._applied(converger, await converger.until_applied())
-        self.notify(f"STATUS=supervising {self.config.bond.name}")
-        await self.supervisor.refresh()
-
-    def _applied(self, converger: Converger, outcome: Outcome) -> None:
+    def _applied(self, converger: Converger) -> None:
+        """A pass or a reload made the kernel match (the reconciler said what changed)."""
         assert converger.backend is not None
-        if outcome.changes:
-            self.supervisor.emit(Event(EventType.DAEMON, converger.config.bond.name,
-                                       reason=f"{converger.backend.name} backend applied: "
-                                              + "; ".join(str(c) for c in outcome.changes)))
         # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
         self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend.name == "nm" else 0.0
+        self.notify(f"STATUS=supervising {self.config.bond.name}")
+        self.supervisor.refresh_soon()
 
     # --- reload ---------------------------------------------------------------------------------
 
     async def reload(self) -> dict[str, Any]:
         """All or nothing: the new config's sinks, probing and plan are built (and applied) beside
-        the running ones, and swapped in only when every piece succeeded."""
+        the running ones, and swapped in only when every piece succeeded. Reloads take turns (SIGHUP
+        and `bondctl reload` at once): the second waits for the first, then builds on what it left."""
         try:
             new = config_mod.load(self.path)
         except config_mod.ConfigError as exc:
             raise self._refuse(f"reload refused, config invalid: {exc.problems[0]}", exitcodes.USAGE,
                                problems=[str(p) for p in exc.problems]) from None
-        old = self.current
-        if self.retrying:  # one apply at a time (they share a socket): a first apply still retrying pauses
-            await self.stop_applying()
-        try:
-            running = await wiring.build_beside(new, old, self.ipr, self.supervisor.on_verdict, self._waiting,
-                                                check_plan=self.apply, on_rtt=self.on_rtt)
-            if self.apply:
-                try:
-                    outcome = await running.converger.apply()
-                except BaseException:
-                    await wiring.discard(running, old)
-                    raise
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the running config stays
-            if self.apply:
-                # ... and holds: the failed apply may have changed part of the bond before it failed
-                # (a VF vanished under it), which the backend cannot always undo (netlink, ifcfg).
-                # Nothing to do when it changed nothing; else retried until the VFs allow it.
-                self._converging = asyncio.create_task(self._converge(old.converger), name="converge")
-            raise self._refuse(f"reload refused, {self.path} not taken, the running config kept: "
-                               f"{type(exc).__name__}: {exc}") from None
-        if self.apply:
-            self._applied(running.converger, outcome)
-        await self._swap(running, old)
+        async with self.reconciler.turn():  # the pass under way stops; a refused reload's is re-run after
+            old = self.current
+            try:
+                running = await wiring.build_beside(new, old, self.ipr, self.supervisor.on_verdict, self._waiting,
+                                                    check_plan=self.apply, on_rtt=self.on_rtt)
+                if self.apply:
+                    try:
+                        await self.reconciler.take(running.converger, self.supervisor.set_config)
+                    except BaseException:
+                        await wiring.discard(running, old)
+                        raise
+            except Exception as exc:  # noqa: BLE001 - whatever failed, the running config stays (and holds)
+                raise self._refuse(f"reload refused, {self.path} not taken, the running config kept: "
+                                   f"{type(exc).__name__}: {exc}") from None
+            await self._swap(running, old)
         restart = wiring.restart_needed(old.config, new)
         self.supervisor.emit(Event(EventType.DAEMON, new.bond.name, reason=f"config reloaded from {self.path}" + (
             f"; {', '.join(restart)} changed: takes effect after a restart of vfbondd" if restart else "")))

@@ -22,9 +22,10 @@ from vfbond.shared.events import Event, EventType
 LINK_EVENTS = (EventType.SLAVE_DOWN, EventType.SLAVE_UP)
 # A flapping active VF moves the bond, its degraded/restored state and the check of each move
 # (verify.py) each time: one window per bond.
-# Isolation is never folded.
+# Isolation and the checks that found an error (the backup does not carry traffic, peers were not
+# told) are never folded: they are the alerts that must reach a person as themselves.
 BOND_EVENTS = (EventType.FAILOVER, EventType.FAILBACK, EventType.BOND_DEGRADED, EventType.BOND_RESTORED,
-               EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED, EventType.PEERS_NOT_NOTIFIED)
+               EventType.FAILOVER_VERIFIED)
 
 
 @dataclass

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pyroute2 import AsyncIPRoute
 
 SYS_NET = Path("/sys/class/net")
+IFF_UP = 0x1  # include/uapi/linux/if.h
 
 # Kernel enum values (include/uapi/linux/if_bonding.h, drivers/net/bonding).
 BOND_MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb")
@@ -41,6 +42,7 @@ class LinkInfo:
     carrier: bool
     operstate: str
     mtu: int
+    up: bool = True  # administratively (IFF_UP): `ip link set X down` clears it, a lost carrier does not
     driver: str | None = None
     pci_address: str | None = None
     pf_address: str | None = None  # the physical function behind a VF: two VFs on one PF are no redundancy
@@ -130,6 +132,7 @@ def link_info(msg: Any) -> LinkInfo:
         carrier=bool(msg.get("carrier")),
         operstate=msg.get("operstate") or "UNKNOWN",
         mtu=msg.get("mtu") or 0,
+        up=bool((msg.get("flags") or 0) & IFF_UP),
     )
     fill_hardware(info)
     return info

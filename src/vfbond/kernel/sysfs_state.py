@@ -23,6 +23,7 @@ from vfbond.kernel import addr_dump, ethtool
 from vfbond.kernel.bond_state import (
     BOND_MODES,
     FAIL_OVER_MAC,
+    IFF_UP,
     MII_STATUS,
     PRIMARY_RESELECT,
     SLAVE_STATE,
@@ -68,6 +69,7 @@ def read_link(name: str, sys_net: Path | None = None) -> LinkInfo | None:
         carrier=sysfs_text(name, "carrier", root) == "1",
         operstate=(sysfs_text(name, "operstate", root) or "unknown").upper(),
         mtu=_int(sysfs_text(name, "mtu", root)) or 0,
+        up=bool(int(sysfs_text(name, "flags", root) or "0x1", 16) & IFF_UP),
     )
     fill_hardware(info, root)
     return info

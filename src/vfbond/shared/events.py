@@ -41,6 +41,11 @@ class EventType(StrEnum):
     FAILOVER_VERIFIED = "failover_verified"
     FAILOVER_UNVERIFIED = "failover_unverified"
     PEERS_NOT_NOTIFIED = "peers_not_notified"
+    # The reconciler (supervise/reconciler.py): someone else changed the bond and vfbondd put the
+    # config back (details: why, drift); maintenance begun and ended (`bondctl pause`/`resume`).
+    CONVERGED = "converged"
+    PAUSED = "paused"
+    RESUMED = "resumed"
 
 
 SEVERITY: dict[EventType, Severity] = {
@@ -64,6 +69,9 @@ SEVERITY: dict[EventType, Severity] = {
     EventType.FAILOVER_VERIFIED: Severity.INFO,
     EventType.FAILOVER_UNVERIFIED: Severity.ERR,
     EventType.PEERS_NOT_NOTIFIED: Severity.ERR,
+    EventType.CONVERGED: Severity.WARNING,
+    EventType.PAUSED: Severity.NOTICE,
+    EventType.RESUMED: Severity.NOTICE,
 }
 
 

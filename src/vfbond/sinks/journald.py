@@ -44,6 +44,9 @@ MESSAGE_IDS: dict[EventType, str] = {
     EventType.FAILOVER_VERIFIED: "d45a2a2a513b40dea8a1102d80763e5f",
     EventType.FAILOVER_UNVERIFIED: "5de4f212f8124ae193a1dab842d6615b",
     EventType.PEERS_NOT_NOTIFIED: "1eb3a8c4730847d9859319b0dadd399e",
+    EventType.CONVERGED: "9a4ffbdafcef43169640b627f887baae",
+    EventType.PAUSED: "6934980d9d684054aa071568ca38d070",
+    EventType.RESUMED: "c09d2c6ba1da42fdaaf9716660f95507",
 }
 
 

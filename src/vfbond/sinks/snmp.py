@@ -73,6 +73,9 @@ NOTIFICATIONS: dict[EventType, int] = {  # vfbondNotifications (SNMP_ROOT.0) mem
     EventType.FAILOVER_VERIFIED: 16,
     EventType.FAILOVER_UNVERIFIED: 17,
     EventType.PEERS_NOT_NOTIFIED: 18,
+    EventType.CONVERGED: 19,
+    EventType.PAUSED: 20,
+    EventType.RESUMED: 21,
 }
 # vfbondObjects
 OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE, OBJ_REPLY = range(1, 10)

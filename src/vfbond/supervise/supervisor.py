@@ -26,6 +26,7 @@ from vfbond.config import Config
 from vfbond.judge import policy, transitions
 from vfbond.judge.bond_warnings import bond_warnings
 from vfbond.judge.carriers import NEVER, Carriers
+from vfbond.judge.drift import drifted
 from vfbond.judge.health import Verdict
 from vfbond.judge.transitions import IN_SERVICE
 from vfbond.kernel import udev
@@ -56,12 +57,14 @@ def bond_up(state: BondState | None, expected: int) -> bool:
 class Supervisor:
     def __init__(self, config: Config, ipr: AsyncIPRoute, reporter: Reporter, faults: Faults, *,
                  check: FailoverCheck | None = None, fastswitch: FastSwitch | None = None,
-                 applying: Callable[[], bool] = lambda: False, on_vf_seen: Callable[[], None] = lambda: None) -> None:
+                 applying: Callable[[], bool] = lambda: False, on_vf_seen: Callable[[], None] = lambda: None,
+                 on_drift: Callable[[str], None] = lambda _what: None) -> None:
         self.config = config
         self.ipr = ipr
         self.reporter = reporter
         self.faults = faults
         self.check = check  # proves each move of the active slave
+        self.on_drift = on_drift  # a reading shows the bond's shape changed by someone else
         # True while the backend applies the config: it enslaves the VFs itself then (EBUSY otherwise).
         self.applying = applying
         self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
@@ -146,6 +149,8 @@ class Supervisor:
             # At our first look a carrier counts as settled; otherwise it changed since the last read.
             self.carriers.note(slave.name, slave.link.carrier, NEVER if prev is None else self.executor.read_at)
         self._sync_probes()
+        if not self.applying() and (what := drifted(prev, cur)):
+            self.on_drift(what)  # not the apply's own changes: the reconciler compares and repairs
         expected = len(self.config.bond.slaves)
         if self.starting:
             if bond_up(cur, expected):
@@ -174,10 +179,18 @@ class Supervisor:
         """Say once how the bond came up: when it is up, or (`waited`) when it took too long."""
         state, expected = self.state, len(self.config.bond.slaves)
         if state is None or state.active_slave is None:
-            if waited is not None:  # keep waiting for "bond up"; this is worth one warning
-                self.reporter.emit(Event(EventType.WARNING, self.bond, reason=(
-                    f"{self.bond} not up {waited:.0f} s after start: "
-                    + ("it does not exist yet" if state is None else "no slave is active"))))
+            if waited is None:
+                return
+            # The start phase ends here whatever the carriers show: from now on every change is
+            # judged and reported as at any other time (a VF that comes up later is news).
+            self.starting = False
+            self.reporter.emit(Event(EventType.WARNING, self.bond, reason=(
+                f"{self.bond} not up {waited:.0f} s after start: "
+                + ("it does not exist yet" if state is None else "no slave is active")
+                + "; reporting every change from now on")))
+            if state is not None:
+                self.emit(Event(EventType.BOND_ISOLATED, self.bond, reason=f"no slave is active {waited:.0f} s "
+                                "after start", details={"up": []}))
             return
         self.starting = False
         up = sorted(s.name for s in state.slaves if s.mii_status == "up" and s.link.carrier)
@@ -235,6 +248,10 @@ class Supervisor:
         self.spawn(self.evaluate(), "evaluate")
 
     # --- decisions ------------------------------------------------------------------------------
+
+    def refresh_soon(self) -> None:
+        """Read the bond and act on it, from code that cannot wait for it (a callback)."""
+        self.spawn(self.refresh(), "refresh")
 
     async def refresh(self, since: float | None = None) -> None:
         """Read the bond (unless a read since `since` shows it already), report what changed, act on it."""

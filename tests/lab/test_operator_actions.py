@@ -1,0 +1,195 @@
+"""What operators do by hand while vfbondd runs (issue #19): each must end converged, with one
+honest event, never a fight. TESTING.md's fault table has a row for each, with the times printed
+here (`converged in X s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Topology, ip_batch, make_topology, run, wait_ping, wait_until
+from vfbondd_lab import BIN, LabDaemon, active
+
+from vfbond.shared.protocol import request
+
+pytestmark = pytest.mark.lab
+
+MAC2 = "fa:16:3e:00:00:03"
+MOVES = ("failover", "failback")
+
+
+class Daemon(LabDaemon):
+    def request(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
+        return request(self.socket, cmd, args, timeout=300)
+
+    def types(self, since: float) -> list[str]:
+        return [e["type"] for e in self.events_since(since)]
+
+    def slaves(self) -> list[str]:
+        bond = self.status()["bond"]
+        return sorted(s["link"]["name"] for s in bond["slaves"]) if bond else []
+
+    def wait_event(self, kind: str, since: float, timeout: float = 60) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            found[:] = [e for e in self.events_since(since) if e["type"] == kind]
+            return bool(found)
+
+        wait_until(seen, timeout, 0.3, f"a {kind} event\n{self.log_tail()}")
+        return found[0]
+
+
+@pytest.fixture(params=["veth"])
+def lab(request: pytest.FixtureRequest, bonding: Path, lab_udev: None, tmp_path: Path) -> Iterator[Daemon]:
+    topo = make_topology(request.param).setup()
+    d = Daemon(topo, tmp_path)
+    d.write_config()
+    try:
+        yield d
+    finally:
+        d.stop()
+        run("ip link del vf2", check=False)
+        topo.teardown()
+
+
+def converged_after(d: Daemon, t0: float, what: str) -> dict[str, Any]:
+    ev = d.wait_event("converged", t0)
+    print(f"{d.topo.kind}: {what}: converged in {ev['time'] - t0:.2f} s ({ev['reason']})")
+    return ev
+
+
+@pytest.mark.parametrize("lab", ["veth", "sriov"], indirect=True)
+def test_a_bond_deleted_by_hand_is_rebuilt_with_one_converged_event(lab: Daemon) -> None:
+    lab.start()
+    t0 = time.time()
+    run("ip link del bond0")
+    ev = converged_after(lab, t0, "ip link del bond0")
+    assert "bond0 is gone" in ev["reason"]
+    wait_until(lambda: lab.slaves() == sorted(lab.topo.vfs) and lab.status()["bond"]["active_slave"], 60, 0.3,
+               f"bond0 rebuilt over both VFs\n{lab.log_tail()}")
+    assert asyncio.run(wait_ping(lab.topo)), "gateway unreachable after the rebuild"
+    time.sleep(2)  # one repair, not a fight: no second convergence
+    assert lab.types(t0).count("converged") == 1, lab.events_since(t0)
+
+
+def test_a_bond_set_down_an_option_changed_and_a_slave_released_by_hand_are_put_back(lab: Daemon) -> None:
+    lab.start()
+    for action, check in (
+            ("ip link set bond0 down", lambda: Path("/sys/class/net/bond0/flags").read_text().strip() != "0x1002"),
+            ("ip link set bond0 type bond miimon 5000",
+             lambda: Path("/sys/class/net/bond0/bonding/miimon").read_text().strip() == "1000"),
+            (f"ip link set {lab.topo.vf(1)} nomaster", lambda: lab.slaves() == sorted(lab.topo.vfs))):
+        t0 = time.time()
+        run(action)
+        wait_until(check, 60, 0.3, f"vfbondd to undo `{action}`\n{lab.log_tail()}")
+        print(f"veth: {action}: put back in {time.time() - t0:.2f} s; events {lab.types(t0)}")
+        assert "converged" in lab.types(t0) or "slave_returned" in lab.types(t0), lab.events_since(t0)
+    assert Path("/sys/class/net/bond0/operstate").read_text().strip() == "up"
+
+
+def test_pause_holds_off_convergence_and_resume_repairs_what_drifted(lab: Daemon) -> None:
+    lab.start()
+    t0 = time.time()
+    lab.bondctl("pause", "--reason", "replacing miimon by hand", "--for", "10m")
+    assert lab.status()["reconcile"]["paused"]["reason"] == "replacing miimon by hand"
+    run("ip link set bond0 type bond miimon 5000")
+    time.sleep(3)
+    assert Path("/sys/class/net/bond0/bonding/miimon").read_text().strip() == "5000", "converged while paused"
+    assert "converged" not in lab.types(t0)
+    lab.bondctl("resume")
+    wait_until(lambda: Path("/sys/class/net/bond0/bonding/miimon").read_text().strip() == "1000", 30, 0.3,
+               f"the resume to repair miimon\n{lab.log_tail()}")
+    assert [t for t in lab.types(t0) if t in ("paused", "resumed", "converged")] == ["paused", "resumed", "converged"]
+
+
+def add_third_vf(topo: Topology) -> None:
+    """As when Nova gives the VM a new port in place of the old one."""
+    ip_batch([f"link add vf2 address {MAC2} type veth peer name sw2 netns {topo.ns}"])
+    ip_batch([f"link set sw2 master {topo.bridge}", "link set sw2 up"], ns=topo.ns)
+    run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
+
+
+def test_a_reload_replacing_a_vf_succeeds_and_the_released_vf_stays_out(lab: Daemon) -> None:
+    lab.start()
+    add_third_vf(lab.topo)
+    lab.config.write_text(lab.config.read_text().replace(lab.topo.mac(1), MAC2))
+    t0 = time.time()
+    answer = lab.reload()
+    print(f"veth: reload replacing sriov1's MAC: answered in {time.time() - t0:.2f} s")
+    assert answer["reloaded"]
+    time.sleep(3)  # the supervisor must not take the released VF back
+    assert lab.slaves() == ["vf0", "vf2"], lab.events_since(t0)
+    assert "converged" not in lab.types(t0)
+    assert asyncio.run(wait_ping(lab.topo)), "gateway unreachable after the replacement"
+
+
+def test_a_reload_moving_the_primary_is_one_move(lab: Daemon) -> None:
+    lab.start()
+    assert active() == lab.topo.vf(0)
+    lab.config.write_text(lab.config.read_text().replace("primary: sriov0", "primary: sriov1"))
+    t0 = time.time()
+    lab.reload()
+    wait_until(lambda: active() == lab.topo.vf(1), 30, 0.2, "the new primary active")
+    time.sleep(3)
+    moves = [(e["type"], e["new_active"]) for e in lab.events_since(t0) if e["type"] in MOVES]
+    assert moves == [("failback", lab.topo.vf(1))], lab.events_since(t0)
+    assert active() == lab.topo.vf(1)
+
+
+def test_two_reloads_at_once_take_turns_and_both_are_answered(lab: Daemon) -> None:
+    lab.start()
+    lab.config.write_text(lab.config.read_text().replace("miimon: 1000", "miimon: 200"))
+    answers: list[Any] = []
+
+    def reload() -> None:
+        try:
+            answers.append(lab.reload())
+        except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+            answers.append(exc)
+
+    t0 = time.time()
+    threads = [threading.Thread(target=reload) for _ in range(2)]
+    assert lab.proc is not None
+    for t in threads:
+        t.start()
+    lab.proc.send_signal(1)  # SIGHUP: a third at the same moment
+    for t in threads:
+        t.join(300)
+    assert all(isinstance(a, dict) and a["reloaded"] for a in answers), answers
+    time.sleep(2)
+    assert Path("/sys/class/net/bond0/bonding/miimon").read_text().strip() == "200"
+    types = lab.types(t0)
+    assert "warning" not in types and types.count("converged") == 0, lab.events_since(t0)
+
+
+@pytest.mark.parametrize("lab", ["veth", "sriov"], indirect=True)
+def test_late_carriers_after_the_start_deadline_are_reported_as_at_any_other_time(lab: Daemon) -> None:
+    for i in (0, 1):
+        lab.topo.cut_carrier(i)
+    with lab.log.open("ab") as log:  # not start(): it waits for the bond to be up
+        lab.proc = subprocess.Popen([BIN / "vfbondd", "-c", lab.config], stdout=log, stderr=log)
+    wait_until(lambda: _serving(lab), 300, 0.5, f"vfbondd to serve its socket\n{lab.log_tail()}")
+    wait_until(lambda: not lab.status()["starting"], 60, 1, f"the start phase to end\n{lab.log_tail()}")
+    t0 = time.time()
+    lab.topo.restore_carrier(0)
+    wait_until(lambda: "failover" in lab.types(t0), 60, 0.3, f"vf0's late carrier reported\n{lab.log_tail()}")
+    t1 = time.time()
+    lab.topo.cut_carrier(0)
+    wait_until(lambda: "bond_isolated" in lab.types(t1), 60, 0.3, f"vf0's loss reported\n{lab.log_tail()}")
+
+
+def _serving(d: Daemon) -> bool:
+    assert d.proc is not None and d.proc.poll() is None, f"vfbondd exited\n{d.log_tail()}"
+    try:
+        d.status()
+    except Exception:
+        return False
+    return True
