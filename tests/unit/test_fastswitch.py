@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from vfbond.kernel.carrier_scan import RTM_NEWLINK, carriers
-from vfbond.kernel.fastswitch import FastSwitch, Plan, active_slave_request
+from vfbond.kernel.fastswitch import Answer, FastSwitch, Plan, active_slave_request
 
 PLAN = Plan(bond=9, active=1, active_name="vf-absent0", target=2, target_name="vf-absent1",
             reason="carrier loss on vf-absent0")
@@ -47,13 +50,22 @@ def test_the_scan_stops_at_a_truncated_message() -> None:
     assert list(carriers(data[:-3], (1,))) == [(1, True)]
 
 
+class Immediate:
+    """The sender thread, run in place: the request is recorded instead of sent."""
+
+    def submit(self, fn: Callable[..., Answer], *args: object) -> Future[Answer]:
+        done: Future[Answer] = Future()
+        done.set_result(fn(*args))
+        return done
+
+
 def armed(sent: list[bytes]) -> FastSwitch:
     fast = FastSwitch()
-    fast._sock = object()  # type: ignore[assignment]  # never used: _send is replaced below
+    fast._sender = Immediate()  # type: ignore[assignment]
 
-    def send() -> int:
-        sent.append(fast._request)
-        return 0
+    def send(request: bytes, seq: int) -> Answer:
+        sent.append(request)
+        return Answer(0.0, 0.0, 0)
     fast._send = send  # type: ignore[method-assign]
     fast.arm(PLAN)
     return fast
@@ -64,7 +76,7 @@ def test_it_fires_once_on_the_active_slaves_carrier_loss() -> None:
     fast = armed(sent)
     assert fast.on_datagram(newlink(1, 1) + newlink(5, 0), at=1.0) is None and sent == []
     switched = fast.on_datagram(newlink(1, 0), at=2.0)
-    assert switched is not None and switched.plan == PLAN and switched.at == 2.0 and switched.error == 0
+    assert switched is not None and switched.plan == PLAN and switched.at == 2.0 and switched.answer.result().error == 0
     [msg] = MarshalRtnl().parse(sent[0])
     assert msg["index"] == 9 and msg.get(("linkinfo", "data")).get("IFLA_BOND_ACTIVE_SLAVE") == 2
     assert fast.plan is None and fast.on_datagram(newlink(1, 0), at=3.0) is None and len(sent) == 1
@@ -83,3 +95,23 @@ def test_a_loss_that_sysfs_contradicts_is_stale_and_keeps_it_armed() -> None:
     fast = armed(sent)
     fast.arm(replace(PLAN, active_name="lo"))
     assert fast.on_datagram(newlink(1, 0), at=1.0) is None and sent == [] and fast.plan is not None
+
+
+def test_a_send_the_kernel_holds_does_not_hold_the_caller() -> None:
+    """On an igbvf PF reset the kernel answers the switch seconds later: the event loop goes on meanwhile."""
+    fast = FastSwitch()
+    fast._sender = ThreadPoolExecutor(1)
+    fast._sock = object()  # type: ignore[assignment]
+
+    def held(request: bytes, seq: int) -> Answer:
+        sent = time.monotonic()
+        time.sleep(0.5)  # the kernel, under RTNL, waiting on the PF's mailbox
+        return Answer(sent, time.monotonic(), 0)
+    fast._send = held  # type: ignore[method-assign]
+    fast.arm(PLAN)
+    t0 = time.monotonic()
+    switched = fast.on_datagram(newlink(1, 0), at=t0)
+    assert switched is not None and time.monotonic() - t0 < 0.1
+    answer = switched.answer.result(timeout=5)
+    assert answer.answered - answer.sent >= 0.5
+    fast._sender.shutdown()

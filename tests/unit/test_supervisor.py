@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from tests.unit.test_fastswitch import Immediate
 from vfbond.config import Config, parse
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
 from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
-from vfbond.kernel.fastswitch import FastSwitch, Switched
+from vfbond.kernel.fastswitch import Answer, FastSwitch, Switched
 from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
 from vfbond.shared.events import Event, EventType
@@ -352,16 +354,16 @@ def test_reads_during_the_start_only_keep_the_counters() -> None:
 
 
 class Fired(FastSwitch):
-    """The real arming and scan; the request is counted instead of sent."""
+    """The real arming and scan; the request is counted instead of sent, in place of the sender thread."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._sock = object()  # type: ignore[assignment]
+        self._sender = Immediate()  # type: ignore[assignment]
         self.sent = 0
 
-    def _send(self) -> int:
+    def _send(self, request: bytes, seq: int) -> Answer:
         self.sent += 1
-        return 0
+        return Answer(0.0, 0.0, 0)
 
 
 def fast_supervisor(extra: str = "") -> tuple[Supervisor, FakeExecutor, list[Event], Fired]:
@@ -423,6 +425,8 @@ async def test_the_reason_times_the_decision_not_the_kernels_switch() -> None:
     sup, fake, published, fast = fast_supervisor()
     assert fast.plan is not None
     fake.kernel = replace(bond("vf0", up0=False), active_slave="vf1")
-    await sup.observe(Switched(fast.plan, at=10.0, sent=10.002, answered=12.0, seen="the event", error=0))
+    answer: Future[Answer] = Future()
+    answer.set_result(Answer(sent=10.002, answered=12.0, error=0))
+    await sup.observe(Switched(fast.plan, at=10.0, seen="the event", answer=answer))
     [failover] = [e for e in published if e.type is EventType.FAILOVER]
     assert "(event-driven, 2.0 ms after the event)" in failover.reason

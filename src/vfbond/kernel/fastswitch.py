@@ -3,9 +3,13 @@
 The supervisor arms it after each read of the bond with what a carrier loss on the active slave
 would call for. The link watcher hands it every raw datagram before any decode; when one says
 the active slave lost carrier, the pre-built IFLA_BOND_ACTIVE_SLAVE request goes out on this
-module's own socket from inside the reader callback: no await, no pyroute2, no lock between the
-kernel's message and the request. rtnetlink handles a request inside the sender's system call,
-so the kernel's answer is waiting on the socket when the send returns.
+module's own socket: no await, no pyroute2, no lock between the kernel's message and the request.
+
+rtnetlink handles a request inside the sender's system call, under RTNL: the send returns with
+the kernel's answer. On igbvf that is seconds (bonding flushes the old VF's filters through the
+mailbox of a PF that is resetting), and the event loop must not be held that long (no probes, no
+control socket, no watchdog meanwhile). So the request goes out from one thread of its own,
+started with the socket: the reader callback hands it over and returns.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vfbond.kernel.actions import has_carrier
@@ -58,32 +63,46 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The kernel's answer to the armed request. `error`: 0, an errno, or -1 for none read."""
+
+    sent: float  # time.monotonic() when the request went out
+    answered: float  # ... and when the kernel had answered it (igbvf: seconds later, see BENCHMARKS.md)
+    error: int
+
+
+@dataclass(frozen=True)
 class Switched:
-    """The armed request went out. `error` is the kernel's answer: 0, an errno, or -1 for none read."""
+    """The armed request was handed to the sender thread; `answer` completes when the kernel answered."""
 
     plan: Plan
     at: float  # time.monotonic() when the message (or kernel line) saying the carrier was lost arrived
-    sent: float  # time.monotonic() when the request went out
-    answered: float  # ... and when the kernel had answered it (igbvf: seconds later, see BENCHMARKS.md)
     seen: str  # what said so: "the event", or a VF driver's line
-    error: int
+    answer: Future[Answer]
 
 
 class FastSwitch:
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
+        self._sender: ThreadPoolExecutor | None = None
         self._plan: Plan | None = None
         self._request = b""
         self._seq = 0
 
     def open(self) -> None:
-        """Its own socket: the request must not queue behind a dump on the supervisor's."""
+        """Its own socket: the request must not queue behind a dump on the supervisor's. Its thread
+        starts now, not at the first failover, which must be as fast as the tenth."""
         if self._sock is None:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
             sock.bind((0, 0))
             self._sock = sock
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="vfbond-fastswitch")
+            self._sender.submit(time.monotonic).result()
 
     def close(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=False, cancel_futures=True)  # a send the kernel holds ends with the socket
+            self._sender = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -117,19 +136,25 @@ class FastSwitch:
         """Send the armed request once; None when not armed, or when the active slave has carrier
         after all (a stale message: an enslave's carrier=0 whose carrier=1 is already in sysfs)."""
         plan = self._plan
-        if plan is None or self._sock is None or has_carrier(plan.active_name):
+        if plan is None or self._sender is None or has_carrier(plan.active_name):
             return None
         self._plan = None  # once: the supervisor arms again after reading the bond
-        sent = time.monotonic()
-        error = self._send()
-        return Switched(plan, at, sent, time.monotonic(), seen, error)
+        answer = self._sender.submit(self._send, self._request, self._seq)
+        time.sleep(0)  # let the sender thread take the GIL now, not at the loop's next switch interval
+        return Switched(plan, at, seen, answer)
 
-    def _send(self) -> int:
+    def _send(self, request: bytes, seq: int) -> Answer:
+        """In the sender thread: the request and the kernel's answer to it."""
         assert self._sock is not None
+        sent = time.monotonic()
         try:
-            self._sock.send(self._request)
+            self._sock.send(request)
         except OSError as exc:
-            return exc.errno or -1
+            return Answer(sent, time.monotonic(), exc.errno or -1)
+        return Answer(sent, time.monotonic(), self._read_answer(seq))
+
+    def _read_answer(self, seq: int) -> int:
+        assert self._sock is not None
         while True:  # the answer is already queued; skip any left from an earlier request
             try:
                 reply = self._sock.recv(65536, socket.MSG_DONTWAIT)
@@ -138,6 +163,6 @@ class FastSwitch:
             except OSError as exc:
                 return exc.errno or -1
             if len(reply) >= _NLMSGHDR.size + _ERROR.size:
-                _, kind, _, seq, _ = _NLMSGHDR.unpack_from(reply)
-                if kind == NLMSG_ERROR and seq == self._seq:
+                _, kind, _, got, _ = _NLMSGHDR.unpack_from(reply)
+                if kind == NLMSG_ERROR and got == seq:
                     return -_ERROR.unpack_from(reply, _NLMSGHDR.size)[0]

@@ -87,16 +87,18 @@ class FastPath:
         return not self.sup.applying() and not self.sup.executor.lock.locked()
 
     async def switched(self, sw: Switched) -> None:
-        """The armed switch went out: read the bond back, with the decision's reason."""
-        took = f"{(sw.sent - sw.at) * 1000:.1f} ms after {sw.seen}"
-        if sw.error:
+        """The armed switch went out: once the kernel answered it (off the loop: seconds on an igbvf PF
+        reset), read the bond back, with the decision's reason."""
+        answer = await asyncio.wrap_future(sw.answer)
+        took = f"{(answer.sent - sw.at) * 1000:.1f} ms after {sw.seen}"
+        if answer.error:
             log.warning("fast failover to %s refused by the kernel (%s, %s); deciding again",
-                        sw.plan.target_name, os.strerror(sw.error) if sw.error > 0 else "no answer", took)
+                        sw.plan.target_name, os.strerror(answer.error) if answer.error > 0 else "no answer", took)
             await self.sup.refresh()
             return
-        if sw.answered - sw.sent > SLOW_SWITCH:
-            log.info("the kernel took %.0f ms to switch %s to %s", (sw.answered - sw.sent) * 1000, self.sup.bond,
-                     sw.plan.target_name)
+        if answer.answered - answer.sent > SLOW_SWITCH:
+            log.info("the kernel took %.0f ms to switch %s to %s", (answer.answered - answer.sent) * 1000,
+                     self.sup.bond, sw.plan.target_name)
         await self.sup.executor.refresh(f"{sw.plan.reason} (event-driven, {took})")
         await self.sup.evaluate()
 
