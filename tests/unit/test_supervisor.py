@@ -430,3 +430,19 @@ async def test_the_reason_times_the_decision_not_the_kernels_switch() -> None:
     await sup.observe(Switched(fast.plan, at=10.0, seen="the event", answer=answer))
     [failover] = [e for e in published if e.type is EventType.FAILOVER]
     assert "(event-driven, 2.0 ms after the event)" in failover.reason
+
+
+def test_status_pairs_the_last_move_with_its_own_check_not_an_earlier_moves() -> None:
+    """simulate-failover --restore then a real carrier loss: the restore's check lands after the loss."""
+    sup, fake, _ = supervisor()
+    moved = [Event(EventType.FAILOVER, "bond0", old_active="vf0", new_active="vf1", time=100.0),
+             Event(EventType.FAILBACK, "bond0", old_active="vf1", new_active="vf0", time=101.0),
+             Event(EventType.FAILOVER, "bond0", old_active="vf0", new_active="vf1", time=102.0)]
+    for e in moved:
+        sup.reporter.history.append(e)
+    sup.reporter.history.append(Event(EventType.FAILOVER_VERIFIED, "bond0", new_active="vf0", time=103.0,
+                                      details={"move_time": 101.0}))
+    assert sup.status()["last_failover"]["time"] == 102.0 and sup.status()["last_check"] is None  # pending
+    sup.reporter.history.append(Event(EventType.FAILOVER_UNVERIFIED, "bond0", new_active="vf1", time=104.0,
+                                      details={"move_time": 102.0}))
+    assert sup.status()["last_check"]["type"] == "failover_unverified"

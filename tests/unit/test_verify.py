@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import time
 from dataclasses import replace
 
 import pytest
 
 from vfbond.config import Config, parse
-from vfbond.shared.events import Event
+from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
 from vfbond.supervise import verify
 from vfbond.supervise.verify import FailoverCheck, notify_window, verify_target
@@ -61,3 +63,35 @@ def test_a_counter_that_cannot_open_is_a_fault_once_and_a_vanished_vf_none(monke
     errors["vf0"] = errno.ENODEV  # ... and gone
     check.on_read(bond("vf1"), None, cfg, 0.0)
     assert faults.snapshot()["total"] == 1 and emitted == []
+
+
+class FakeCounter:
+    def __init__(self, name: str) -> None:
+        self.name, self.garp, self.na, self.closed = name, 0, 0, False
+
+    @property
+    def total(self) -> int:
+        return self.garp + self.na
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_check_names_its_move_and_the_next_move_ends_its_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore one second after a move: the first check must not count the restore's notifications."""
+    monkeypatch.setattr(verify, "AnnouncementCounter", FakeCounter)
+    emitted: list[Event] = []
+    check = FailoverCheck(emitted.append, Faults(), margin=0.05)
+    cfg = config("ipv4: {addresses: [192.0.2.10/24], gateway: 192.0.2.1}")  # vf0/vf1 absent: no probe leaves
+    check.on_read(bond("vf0"), None, cfg, 0.0)  # a counter opens on the backup, vf1
+    first = Event(EventType.FAILOVER, "bond0", old_active="vf0", new_active="vf1", time=100.0)
+    check.on_read(bond("vf1"), first, cfg, time.monotonic())
+    [counting] = check._counting
+    back = Event(EventType.FAILBACK, "bond0", old_active="vf1", new_active="vf0", time=101.0)
+    check.on_read(bond("vf0"), back, cfg, time.monotonic())
+    assert counting.closed  # vf1's window ended with the move back
+    await asyncio.sleep(0.2)
+    await check.close()
+    by_move = {e.details["move_time"]: e.details for e in emitted}
+    assert by_move[100.0].get("cut_short_by_next_move") is True
+    assert "cut_short_by_next_move" not in by_move[101.0]

@@ -346,7 +346,9 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         last = self.reporter.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
-        check = self.reporter.history.last(1, (EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED))
+        # The check of that very move (a check lands seconds after its move, maybe after the next move).
+        checks = self.reporter.history.last(20, (EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED))
+        check = [c for c in checks if last and c.details.get("move_time") == last[0].time][-1:]
         health = {}
         if self.probing is not None:
             snapshot = self.probing.snapshot()

@@ -58,12 +58,18 @@ class FailoverCheck:
         self._counters: dict[str, AnnouncementCounter] = {}  # backup's ifname -> its counter
         self._failing: set[str] = set()  # backups whose counter would not open: reported once
         self._tasks: set[asyncio.Task[None]] = set()
+        self._counting: set[AnnouncementCounter] = set()  # the counters of checks under way
 
     def on_read(self, state: BondState | None, moved: Event | None, config: Config, since: float) -> None:
         """After each read of the bond: check `moved` (a failover or failback seen by the read that
         began at `since`, time.monotonic()), then keep a counter open on every backup."""
         if moved is not None and state is not None and moved.new_active:
+            for earlier in self._counting:  # a move ends the window of the checks before it: what leaves
+                earlier.close()             # the VFs now is this move's notifications
+            self._counting.clear()
             counter = self._counters.pop(moved.new_active, None)
+            if counter is not None:
+                self._counting.add(counter)
             task = asyncio.create_task(self._contained(moved, state, config, counter, since))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -107,7 +113,8 @@ class FailoverCheck:
         new = moved.new_active
         assert new is not None
         target = verify_target(config)
-        details: dict[str, object] = {"target": target}
+        # The move this check is of: status pairs them by it.
+        details: dict[str, object] = {"target": target, "move_time": moved.time}
         verified: bool | None = None  # None: nothing to ask
         problem = ""
         if target is not None:
@@ -128,6 +135,9 @@ class FailoverCheck:
                 problem = f"no reply from {target} out of {new} to {self.tries} probes ({self.timeout:g} s each)"
         await asyncio.sleep(max(0.0, since + notify_window(state, self.margin) - time.monotonic()))
         if counter is not None:
+            if counter not in self._counting:
+                details["cut_short_by_next_move"] = True
+            self._counting.discard(counter)
             counter.close()
             details.update(garp=counter.garp, na=counter.na, peer_notifications=counter.total)
         self._report(moved, state, verified, problem, details)
