@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.unit.test_reload_and_apply import CONFIG as BOND
 from vfbond.config import Config, SyslogTarget, parse
 from vfbond.configure.converger import Converger
 from vfbond.daemon.wiring import RunningSet, build_beside, discard, make_alerts
 from vfbond.shared.events import Event, EventType
 from vfbond.sinks import SinkQueue
 
-CONFIG = """
-bond:
-  slaves:
-    - {label: sriov0, mac: "fa:16:3e:00:00:01"}
-    - {label: sriov1, mac: "fa:16:3e:00:00:02"}
-backend: netlink
+CONFIG = BOND + """\
 alerts:
   queue_size: 10
   syslog:
