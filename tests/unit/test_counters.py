@@ -9,6 +9,7 @@ from tests.unit.test_transitions import VF0, VF1, bond
 from vfbond.judge import policy
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.transitions import derive
+from vfbond.report import counters as counters_mod
 from vfbond.report.counters import Counters, cause_of
 from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
@@ -59,3 +60,58 @@ def test_degraded_and_isolated_spells_start_at_their_first_event_and_end_when_re
     assert (counters.degraded_since, counters.isolated_since) == (10.0, None)
     counters.count(Event(EventType.BOND_RESTORED, "bond0", time=40.0))
     assert counters.to_dict()["degraded_since"] is None and counters.to_dict()["isolated_since"] is None
+
+
+def failover(i: int) -> Event:
+    return Event(EventType.FAILOVER, "bond0", old_active="vf0", new_active="vf1", reason="carrier loss on vf0",
+                 time=100.0 + i)
+
+
+def start(state: Path, faults: Faults | None = None) -> Reporter:
+    """What vfbondd builds at start: a ring of 3 events, and the counts apart from it."""
+    history = History(state / "events.jsonl", size=3)
+    return Reporter(history, lambda e: None, FlapLimiter(100), faults or Faults(),
+                    counters=Counters.open(state / "counters.json", history.last()))
+
+
+def test_counts_stay_monotonic_across_a_restart_after_the_moves_left_the_event_ring(tmp_path: Path) -> None:
+    reporter = start(tmp_path)
+    for i in range(5):
+        reporter.emit(failover(i))
+    for i in range(4):  # the ring (3 events) now holds none of the moves
+        reporter.emit(Event(EventType.SLAVE_DOWN, "bond0", slave="vf0", time=200.0 + i))
+    restarted = start(tmp_path).counters.to_dict()
+    assert restarted["failovers"] == 5
+    assert restarted["last_move"]["time"] == 104.0 and restarted["last_move"]["cause"] == "carrier_loss"
+
+
+def test_a_missing_file_is_seeded_from_the_history_once_then_the_file_counts(tmp_path: Path) -> None:
+    history = History(tmp_path / "events.jsonl", size=10)
+    for i in range(2):  # written by a vfbondd without the counters file
+        history.append(failover(i))
+    assert start(tmp_path).counters.total(EventType.FAILOVER) == 2
+    assert (tmp_path / "counters.json").exists()
+    (tmp_path / "events.jsonl").unlink()
+    assert start(tmp_path).counters.total(EventType.FAILOVER) == 2
+
+
+def test_a_failed_write_is_a_fault_and_the_next_move_writes_every_count(tmp_path: Path, monkeypatch) -> None:
+    faults = Faults()
+    reporter = start(tmp_path, faults)
+    real = counters_mod.atomic_write
+
+    def full(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(counters_mod, "atomic_write", full)
+    reporter.emit(failover(0))
+    assert faults.counts["move counters write"] == 1 and reporter.counters.total(EventType.FAILOVER) == 1
+    monkeypatch.setattr(counters_mod, "atomic_write", real)
+    reporter.emit(failover(1))
+    assert Counters.open(tmp_path / "counters.json", []).total(EventType.FAILOVER) == 2
+
+
+def test_an_unreadable_file_falls_back_to_the_history(tmp_path: Path) -> None:
+    (tmp_path / "counters.json").write_text("{not json")
+    History(tmp_path / "events.jsonl").append(failover(0))
+    assert start(tmp_path).counters.total(EventType.FAILOVER) == 1

@@ -113,3 +113,29 @@ def test_an_unwritable_state_dir_never_raises(tmp_path: Path) -> None:
     h = History(tmp_path / "state" / "events.jsonl", size=5)
     h.append(Event(EventType.DAEMON, "bond0", reason="started"))
     assert h.write_errors == 1 and len(h.last()) == 1
+
+
+def test_compaction_syncs_the_new_file_before_the_rename_and_the_directory_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without both, a crash just after a compaction can leave an empty or the old file."""
+    path = tmp_path / "events.jsonl"
+    h = History(path, size=2)
+    done: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        kind = "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else f"file of {os.fstat(fd).st_size} bytes"
+        done.append(f"fsync {kind}")
+        real_fsync(fd)
+
+    def replace(src: str, dst: Path) -> None:
+        done.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    for i in range(4):  # the fourth line reaches twice the bound: compacted to the last two
+        h.append(Event(EventType.SLAVE_DOWN, "bond0", slave=f"vf{i}"))
+    size = len(path.read_bytes())
+    assert done == [f"fsync file of {size} bytes", "rename", "fsync dir"]
+    assert [e.slave for e in History(path, size=2).last()] == ["vf2", "vf3"]

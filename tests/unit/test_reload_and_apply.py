@@ -4,7 +4,6 @@ control request gets an answer: test_control_answers.py). Fakes stand in for the
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from vfbond.config import parse
 from vfbond.configure import converger as converger_mod
 from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger
-from vfbond.daemon.wiring import RunningSet, build_beside, restart_needed
+from vfbond.daemon.wiring import RunningSet, build_beside, make_alerts, restart_needed
 from vfbond.sinks import Dispatcher
 
 CONFIG = """
@@ -72,23 +71,24 @@ async def test_a_reload_whose_sinks_cannot_be_built_leaves_the_running_set_untou
 
 async def test_a_reload_whose_plan_fails_closes_what_it_built_and_keeps_the_old(monkeypatch) -> None:
     old_config = parse(CONFIG)
-    sink = FakeSink()
-    old = RunningSet(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
-    new = replace(old_config, alerts=replace(old_config.alerts, queue_size=5))
-    built: list[Dispatcher] = []
+    built: list[FakeSink] = []
 
-    def make_alerts(config):  # noqa: ANN001, ANN202
-        built.append(Dispatcher([FakeSink()], config.alerts.queue_size))
+    def build_sink(spec, **_):  # noqa: ANN001, ANN003, ANN202
+        built.append(FakeSink())
         return built[-1]
 
     async def no_vf(self, dry_run=False):  # noqa: ANN001, ANN202
         raise PlanError("bond.slaves: no interface matches sriov1")
 
-    monkeypatch.setattr("vfbond.daemon.wiring.make_alerts", make_alerts)
+    monkeypatch.setattr("vfbond.sinks.build_sink", build_sink)
     monkeypatch.setattr(Converger, "apply", no_vf)
+    old = RunningSet(old_config, make_alerts(old_config), None, Converger(old_config, None))  # type: ignore[arg-type]
+    new = parse(CONFIG + "alerts:\n  queue_size: 5\n  syslog: [{host: 192.0.2.1}]\n")
     with pytest.raises(PlanError):
         await build_beside(new, old, None, lambda *a: None, lambda _t: None)  # type: ignore[arg-type]
-    assert built[0].queues[0].sink.closed and not sink.closed  # type: ignore[attr-defined]
+    journal, syslog = built  # the journal's sink is shared, not rebuilt; the new server's is closed
+    assert syslog.closed and not journal.closed
+    assert [queue.sink for queue in old.alerts.queues] == [journal] and old.alerts.queues[0].size == 10 ** 3
 
 
 def test_restart_needed_names_the_daemon_settings_only() -> None:

@@ -12,6 +12,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
 from tests.unit.test_fastswitch import Immediate
 from vfbond.config import Config, parse
+from vfbond.judge.carriers import OTHERS_KEPT
 from vfbond.judge.flap import FlapLimiter
 from vfbond.judge.health import Verdict
 from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
@@ -316,6 +317,18 @@ async def test_a_carrier_back_before_the_kernel_ends_its_downdelay_is_up() -> No
     failing = bond("vf0")
     failing.slaves[0].mii_status = "fail"
     fake.read(failing)
+    assert sup.verdicts() == {"vf0": "up", "vf1": "up"}
+    await sup.evaluate()
+    assert fake.switches == []
+
+
+async def test_a_flood_of_container_veths_does_not_make_the_supervisor_forget_a_slave_in_downdelay() -> None:
+    sup, fake, _ = supervisor(config("downdelay: 3000"))
+    fake.kernel = bond("vf0", up0=False, mii0=True)
+    fake.read(fake.kernel)  # vf0's carrier is gone; the kernel keeps it in service for downdelay
+    for n in range(OTHERS_KEPT + 1):
+        await sup.on_link(replace(event("vf1", True, at=time.monotonic(), index=100 + n), name=f"veth{n}",
+                                  mac="02:00:00:00:00:01", master=None))
     assert sup.verdicts() == {"vf0": "up", "vf1": "up"}
     await sup.evaluate()
     assert fake.switches == []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from vfbond.backends import ifcfg_render
 from vfbond.backends.base import Backend, BackendError, Progress
 from vfbond.bond_model import BondPlan, Change
 from vfbond.kernel.bond_state import BondState
+from vfbond.shared.files import atomic_write, fsync_dir
 
 KEEP_BACKUPS = 5  # per file
 
@@ -36,31 +36,6 @@ class FileChanges:
 
     def __bool__(self) -> bool:
         return bool(self.written or self.moved_aside)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Readers see the old file or the new one, never a part; survives a crash after return."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 class IfcfgBackend(Backend):
@@ -155,7 +130,7 @@ class IfcfgBackend(Backend):
                 atomic_write(path, text)
                 done.written.append(name)
             if done:
-                _fsync_dir(d)
+                fsync_dir(d)
         except OSError as exc:
             self.undo(done)
             raise BackendError(f"ifcfg: cannot write {exc.filename or d}: {exc.strerror or exc}; files left as "
@@ -179,7 +154,7 @@ class IfcfgBackend(Backend):
             with contextlib.suppress(OSError):
                 os.replace(d / aside, d / name)
         with contextlib.suppress(OSError):
-            _fsync_dir(d)
+            fsync_dir(d)
 
     def _backup_name(self, name: str) -> str:
         stamp = datetime.now().strftime("%Y%m%dT%H%M%S.%f")

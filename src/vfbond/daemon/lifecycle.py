@@ -22,6 +22,7 @@ from vfbond.daemon.commands import Commands
 from vfbond.daemon.running import RunningConfig
 from vfbond.judge.flap import FlapLimiter
 from vfbond.kernel.fastswitch import FastSwitch
+from vfbond.report.counters import Counters
 from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
 from vfbond.shared import exitcodes
@@ -68,7 +69,9 @@ class Daemon:
         self.exporter = _exporter(config, self.status, self.faults)
         alerts = wiring.make_alerts(config)
         self.reporter = Reporter(self.history, alerts.publish, FlapLimiter(config.alerts.flap_limit), self.faults,
-                                 on_record=self.exporter.changed if self.exporter else None)
+                                 on_record=self.exporter.changed if self.exporter else None,
+                                 counters=Counters.open(Path(config.daemon.state_dir) / "counters.json",
+                                                        self.history.last()))
         self.check = FailoverCheck(self.reporter.emit, self.faults)  # its events never touch the isolation state
         self.fastswitch = FastSwitch()  # its socket opens at start
         # `running` (below) tells the supervisor its config; the supervisor asks it back through these two.

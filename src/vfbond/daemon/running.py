@@ -185,11 +185,11 @@ class RunningConfig:
         return CommandError(reason, code)
 
     async def _swap(self, running: RunningSet, old: RunningSet) -> None:
+        if running.alerts is not old.alerts:  # the last await before the reporter publishes to it
+            await running.alerts.take_over(old.alerts)
         self.current = running
         self.supervisor.set_config(running.config)
         self.vfwatch.reconfigure(running.config)
         self.supervisor.use_probing(running.probing)
         self.reporter.publish_to(running.alerts.publish)
-        if running.alerts is not old.alerts:
-            running.alerts.start()
         await wiring.discard(old, running)

@@ -1,7 +1,9 @@
 """The daemon's wiring: what a config sets running (alert sinks, probing, the backend and its plan).
 
 A reload builds the new set beside the running one and swaps only when every piece was built
-and the plan holds on this machine; any failure leaves the running set untouched.
+and the plan holds on this machine; any failure leaves the running set untouched. What did not
+change is shared, not rebuilt: an alert sink whose own settings are the same keeps its queue and
+its counts (a flap_limit or queue_size change rebuilds no sink).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pyroute2 import AsyncIPRoute
 from vfbond.config import Config, DaemonConfig, MetricsConfig
 from vfbond.configure.converger import Converger
 from vfbond.kernel import announce
-from vfbond.sinks import Dispatcher, build_sinks
+from vfbond.sinks import Dispatcher, dispatcher_beside, make_dispatcher
 from vfbond.supervise.probing import OnRtt, OnVerdict, Probing
 
 
@@ -34,7 +36,7 @@ def make_probing(config: Config, on_verdict: OnVerdict, on_rtt: OnRtt | None = N
 
 
 def make_alerts(config: Config) -> Dispatcher:
-    return Dispatcher(build_sinks(config.alerts), config.alerts.queue_size)
+    return make_dispatcher(config.alerts)
 
 
 async def prepare_announce(config: Config) -> None:
@@ -59,7 +61,7 @@ async def build_beside(new: Config, old: RunningSet, ipr: AsyncIPRoute, on_verdi
     running = RunningSet(new, old.alerts, old.probing, old.converger)
     try:
         if new.alerts != old.config.alerts:
-            running.alerts = make_alerts(new)
+            running.alerts = await dispatcher_beside(new.alerts, old.alerts)
         if new.probes != old.config.probes or new.bond != old.config.bond:
             running.probing = make_probing(new, on_verdict, on_rtt)
         if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
@@ -79,7 +81,7 @@ async def build_beside(new: Config, old: RunningSet, ipr: AsyncIPRoute, on_verdi
 async def discard(running: RunningSet, keep: RunningSet) -> None:
     """Close what `running` built that `keep` does not use."""
     if running.alerts is not keep.alerts:
-        await running.alerts.close()
+        await running.alerts.close(keep=keep.alerts)
     if running.probing is not None and running.probing is not keep.probing:
         await running.probing.stop()
     if running.converger.backend is not keep.converger.backend:

@@ -81,7 +81,7 @@ def families(status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
 
 
 def _moves(bond: str, counters: dict[str, Any]) -> Iterator[Metric]:
-    """Seeded from the history (report/counters.py): a vfbondd restart does not reset them."""
+    """Persisted apart from the event history (report/counters.py): a vfbondd restart does not reset them."""
     labels = ["bond", "from_slave", "to_slave", "reason"]
     for kind, what in (("failover", "off a failed or lost slave, or by hand"), ("failback", "back to the primary")):
         family = CounterMetricFamily(f"vfbond_{kind}s", f"Moves of the active slave {what}; reason is the cause",

@@ -2,17 +2,27 @@
 since when the bond is degraded or isolated.
 
 A poller takes a counter that goes backwards for a reset and mis-reads the rate, so the counts are
-seeded from the persisted history at start and only grow while vfbondd runs. The cause is a small
-fixed set (a metric label, an SNMP enumeration), read from the event's free-text reason.
+kept in their own file (`counters.json` in daemon.state_dir), rewritten after each move, and only
+grow. Not in the event ring: that holds the last `daemon.history` events only, and the counts of
+the moves that left it would be lost at the next start. The ring seeds the file once, when it is
+missing (the first start after an upgrade). The cause is a small fixed set (a metric label, an
+SNMP enumeration), read from the event's free-text reason.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from vfbond.report.history import DIR_MODE, FILE_MODE
 from vfbond.shared.events import Event, EventType
+from vfbond.shared.files import atomic_write
+
+log = logging.getLogger(__name__)
 
 MOVES = (EventType.FAILOVER, EventType.FAILBACK)
 
@@ -37,23 +47,66 @@ class Counters:
     """Moves of the active slave, by (type, from, to, cause), the newest one, and the bond's
     degraded and isolated spells."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path  # None: in memory only
         self.moves: Counter[tuple[str, str, str, str]] = Counter()
         self.last: Event | None = None
         self.degraded_since: float | None = None
         self.isolated_since: float | None = None
 
+    @classmethod
+    def open(cls, path: Path | None, history: Iterable[Event]) -> Counters:
+        """The counts kept in `path`; when it is missing (or unreadable), those of the history's events,
+        written to `path` at once. Raises nothing: a write that fails is tried again at the next move."""
+        counters = cls(path)
+        if path is None or not counters._load(path):
+            counters.seed(history)
+            if path is not None:
+                try:
+                    counters.save()
+                except OSError as exc:
+                    log.warning("move counters %s: cannot write (%s); tried again at the next move", path,
+                                exc.strerror or exc)
+        return counters
+
+    def _load(self, path: Path) -> bool:
+        try:
+            data = json.loads(path.read_text())
+            moves = Counter({(m["type"], m["from"], m["to"], m["cause"]): int(m["count"]) for m in data["moves"]})
+            last = None if data["last_move"] is None else Event.from_dict(data["last_move"])
+            spells = (data["degraded_since"], data["isolated_since"])
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("move counters %s: unreadable (%s); counting from the event history instead", path, exc)
+            return False
+        self.moves, self.last, (self.degraded_since, self.isolated_since) = moves, last, spells
+        return True
+
+    def save(self) -> None:
+        """Write the counts to `path`, whole or not at all, synced to disk; raises OSError."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        moves = [{"type": t, "from": f, "to": to, "cause": c, "count": n} for (t, f, to, c), n in self.moves.items()]
+        atomic_write(self.path, json.dumps({
+            "moves": moves, "last_move": None if self.last is None else self.last.to_dict(),
+            "degraded_since": self.degraded_since, "isolated_since": self.isolated_since}), FILE_MODE)
+
     def seed(self, history: Iterable[Event]) -> None:
         for event in history:
             self.count(event)
 
-    def count(self, event: Event) -> None:
+    def count(self, event: Event) -> bool:
+        """Count `event`; True when a count or spell changed (the file is then out of date)."""
+        spells = (self.degraded_since, self.isolated_since)
         self._spell(event)
         if event.type not in MOVES:
-            return
+            return spells != (self.degraded_since, self.isolated_since)
         self.moves[(event.type.value, event.old_active or "", event.new_active or "", cause_of(event.reason))] += 1
         if self.last is None or event.time >= self.last.time:
             self.last = event
+        return True
 
     def _spell(self, event: Event) -> None:
         if event.type == EventType.BOND_RESTORED:

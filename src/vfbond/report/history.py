@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vfbond.shared.events import Event, EventType
+from vfbond.shared.files import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,8 @@ class History:
         try:
             os.fchmod(fd, FILE_MODE)
             _write(fd, "".join(json.dumps(e.to_dict()) + "\n" for e in self._ring).encode())
+            # The data before the name: else a crash after the rename can leave an empty history.
+            os.fsync(fd)
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
@@ -118,6 +121,7 @@ class History:
             raise
         finally:
             os.close(fd)
+        fsync_dir(path.parent)  # and the rename itself
         self._lines_on_disk = len(self._ring)
         self._torn = False
 

@@ -22,14 +22,15 @@ Publish = Callable[[Event], None]
 
 class Reporter:
     def __init__(self, history: History, publish: Publish, flaps: FlapLimiter, faults: Faults,
-                 followers: Followers | None = None, on_record: Callable[[], None] | None = None) -> None:
+                 followers: Followers | None = None, on_record: Callable[[], None] | None = None,
+                 counters: Counters | None = None) -> None:
         self.history = history
         self.publish = publish
         self.flaps = flaps
         self.faults = faults
         self.followers = followers or Followers()
-        self.counters = Counters()
-        self.counters.seed(history.last())  # a restart must not reset what pollers count
+        # A restart must not reset what pollers count: daemon/lifecycle.py passes the persisted counts.
+        self.counters = counters or Counters.open(None, history.last())
         self.on_record = on_record or (lambda: None)  # the metrics file is rewritten after each event
 
     def publish_to(self, publish: Publish) -> None:
@@ -55,6 +56,8 @@ class Reporter:
     def _remember(self, event: Event) -> None:
         with self.faults.contained("history write"):
             self.history.append(event)
-        self.counters.count(event)
+        if self.counters.count(event):
+            with self.faults.contained("move counters write"):
+                self.counters.save()
         self.followers.push(event)  # what the history holds, as it is recorded
         self.on_record()

@@ -145,7 +145,9 @@ class Supervisor:
 
     def _changed(self, prev: BondState | None, cur: BondState | None, reason: str) -> None:
         """The executor read the bond: keep carriers and probes in step, report what changed."""
-        for slave in cur.slaves if cur else ():
+        slaves = cur.slaves if cur else ()
+        self.carriers.slaves_are(slave.name for slave in slaves)  # first: a slave's news is never forgotten
+        for slave in slaves:
             # At our first look a carrier counts as settled; otherwise it changed since the last read.
             self.carriers.note(slave.name, slave.link.carrier, NEVER if prev is None else self.executor.read_at)
         self._sync_probes()
