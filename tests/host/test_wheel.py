@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,11 @@ def test_the_wheel_installs_the_man_pages_where_man_finds_them(wheel: Path, tmp_
     """pip puts them in <venv>/share/man; README's install links them into /usr/local/share/man."""
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)
-    run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "--quiet", "--no-deps", wheel)
+    # Without PYTHONPATH: a checkout's src/ on it (with the egg-info a build leaves there) would make pip
+    # take vfbond as installed already.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+                    "--no-deps", str(wheel)], check=True, env=env, timeout=300)
     for name, section in (("bondctl", "1"), ("vfbondd", "8")):
         page = venv / "share" / "man" / f"man{section}" / f"{name}.{section}"
         assert page.read_text() == (ROOT / "man" / page.name).read_text()
