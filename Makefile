@@ -1,5 +1,5 @@
 # vfbond make targets: shorthands for the scripts (README has the two that matter).
-.PHONY: setup demo test test-host lint bench lab-setup test-lab
+.PHONY: setup demo test test-host lint man bench lab-setup test-lab
 
 # Everything the tests and the demo need on a fresh Debian 12 machine (root).
 setup:
@@ -23,6 +23,11 @@ lint:
 	.venv/bin/ruff check src tests
 	.venv/bin/mypy
 	.venv/bin/lint-imports
+
+# Regenerate man/bondctl.1 and man/vfbondd.8 from the argparse parsers (commit them; a unit test
+# fails while they are stale).
+man:
+	bash scripts/manpages.sh
 
 # Failover time, packets lost, daemon CPU and memory, in one lab boot (see BENCHMARKS.md).
 bench:

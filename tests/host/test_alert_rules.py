@@ -138,3 +138,21 @@ def readme_anchors(text: str) -> set[str]:
 ])
 def test_slug_follows_github(heading: str, anchor: str) -> None:
     assert slug(heading) == anchor
+
+
+def mib_runbooks() -> dict[str, str]:
+    """VFBOND-MIB notification -> the README anchor its DESCRIPTION names."""
+    mib = (ROOT / "mib" / "VFBOND-MIB.txt").read_text()
+    blocks = re.findall(r"^(\w+) NOTIFICATION-TYPE$(.*?)::=", mib, flags=re.M | re.S)
+    return {name: anchor for name, body in blocks for anchor in re.findall(r"README\.md#([\w-]+)", body)}
+
+
+def test_the_mibs_notifications_name_runbooks_readme_has() -> None:
+    named = mib_runbooks()
+    anchors = readme_anchors((ROOT / "README.md").read_text())
+    assert not {n: a for n, a in named.items() if a not in anchors}, "MIB names a runbook README does not have"
+    # A trap whose condition an alert covers names that alert's runbook.
+    for notification, alert in (("vfbondBondIsolated", "VfbondBondIsolated"),
+                                ("vfbondBondDegraded", "VfbondBondDegraded"), ("vfbondFlapSummary", "VfbondFlapping")):
+        assert named.get(notification) == slug(f"Runbook: {alert}"), notification
+    assert named.get("vfbondFailoverUnverified") == slug("Runbook: failover_unverified")

@@ -72,18 +72,20 @@ def need(tool: str, package: str) -> str:
 class Trapd:
     """snmptrapd on a free loopback port, logging one line per notification: `<pdu info>|<varbinds>`."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, conf_text: str | None = None) -> None:
+        """`conf_text`: another snmptrapd.conf, which then also loads the MIBs it names itself."""
         self.port = self._free_port()
         self.log = tmp_path / "traps.log"
         conf = tmp_path / "snmptrapd.conf"
-        conf.write_text("\n".join([
+        conf.write_text(conf_text or "\n".join([
             "disableAuthorization yes",  # v2c: log whatever community
             f"createUser -e {ENGINE_ID} {USER} SHA {AUTH_KEY} AES {PRIV_KEY}",  # v3 traps from our engine
             f"createUser {USER} SHA {AUTH_KEY} AES {PRIV_KEY}",  # v3 informs (snmptrapd's engine)
         ]) + "\n")
+        mibs = [] if conf_text else ["-m", "VFBOND-MIB:IF-MIB:SNMPv2-MIB"]
         self.proc = subprocess.Popen(
             [need("snmptrapd", "snmptrapd"), "-f", "-n", "-C", "-c", str(conf), "-Lf", str(self.log),
-             "-F", "%P|%v\n", "-M", f"{MIB_DIR / 'ietf'}:{MIB_DIR}", "-m", "VFBOND-MIB:IF-MIB:SNMPv2-MIB",
+             "-F", "%P|%v\n", "-M", f"{MIB_DIR / 'ietf'}:{MIB_DIR}", *mibs,
              f"--persistentDir={tmp_path / 'persist'}", f"udp:127.0.0.1:{self.port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10

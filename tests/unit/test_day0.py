@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,16 @@ def test_runcmd_installs_offline_checks_then_starts(d: day0.Day0) -> None:
              for key in ("-m venv /opt/vfbond", "pip install", "vfbondd --check", "enable vfbondd",
                          "reload-or-restart vfbondd")]
     assert order == sorted(order), lines
+
+
+def test_runcmd_links_every_man_page_the_wheel_installs(d: day0.Day0) -> None:
+    """pyproject's data-files put them in the venv; man(1) looks in /usr/local/share/man."""
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    pages = [f"{folder}/{Path(source).name}" for folder, sources in data_files.items() for source in sources]
+    assert pages, "pyproject.toml installs no man page"
+    lines = runcmd_script(day0.cloud_config(d)).splitlines()
+    for page in pages:
+        assert f"ln -sf {day0.PREFIX}/{page} /usr/local/{page}" in lines, page
 
 
 def test_unit_execstart_is_the_binary_day0_installs() -> None:

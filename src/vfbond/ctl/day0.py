@@ -38,6 +38,9 @@ DEFAULT_WHEELHOUSE = f"{PREFIX}/wheelhouse"
 DEFAULT_PYTHON = "python3.11"  # the wheelhouse's compiled wheels are built for one Python minor
 UNIT_DEST = "/etc/systemd/system/vfbondd.service"
 CLI_LINK = "/usr/local/bin/bondctl"
+# pip puts the man pages in the venv (pyproject's data-files); links keep them current across upgrades.
+MAN_DIR = "/usr/local/share/man"
+MAN_PAGES = ("man1/bondctl.1", "man8/vfbondd.8")
 # units/vfbondd.service, shipped inside the package (see package-data in pyproject.toml); --unit overrides.
 PACKAGED_UNIT = resources.files("vfbond") / "vfbondd.service"
 MIME_BOUNDARY = "==vfbond-day0=="
@@ -66,6 +69,8 @@ class Day0:
             # The installed version checks the file it will run with: a mismatch stops day0 here.
             f"{PREFIX}/bin/vfbondd --check --config {q(self.config_path)}",
             f"ln -sf {PREFIX}/bin/bondctl {CLI_LINK}",
+            f"mkdir -p {MAN_DIR}/man1 {MAN_DIR}/man8",
+            *(f"ln -sf {PREFIX}/share/man/{page} {MAN_DIR}/{page}" for page in MAN_PAGES),
             "systemctl daemon-reload",
             "systemctl enable vfbondd.service",
         ]

@@ -28,6 +28,9 @@ pytestmark = [
 ]
 
 
+MAN_LINKS = ("/usr/local/share/man/man1/bondctl.1", "/usr/local/share/man/man8/vfbondd.8")
+
+
 def install_blocks() -> tuple[str, str]:
     """The README's two sh blocks under "Install on the VM": pack (checkout side), install (VM side)."""
     text = (ROOT / "README.md").read_text()
@@ -46,7 +49,8 @@ def sh(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_readme_install_steps_work_as_written(bonding: Path, tmp_path: Path) -> None:
     pack, install = install_blocks()
     run(["systemctl", "disable", "--now", UNIT], check=False, timeout=180)
-    for path in ("/opt/vfbond", "/etc/vfbond", "/etc/systemd/system/vfbondd.service", "/usr/local/bin/bondctl"):
+    for path in ("/opt/vfbond", "/etc/vfbond", "/etc/systemd/system/vfbondd.service", "/usr/local/bin/bondctl",
+                 *MAN_LINKS):
         shutil.rmtree(path, ignore_errors=True) if Path(path).is_dir() else Path(path).unlink(missing_ok=True)
     run(["systemctl", "daemon-reload"], timeout=180)
     purge_bonds()
@@ -66,6 +70,7 @@ def test_the_readme_install_steps_work_as_written(bonding: Path, tmp_path: Path)
         done = sh(install, vm)
         print(f"README install block ran in {vm}:\n{done.stderr[-3000:]}")
         assert Path("/etc/vfbond/vfbond.yaml").stat().st_mode & 0o777 == 0o600  # it may hold SNMP secrets
+        assert all(Path(link).resolve().is_file() for link in MAN_LINKS), "man pages not linked from the wheel"
         assert show("ActiveState")["ActiveState"] == "active", unit_report()
         wait_until(lambda: active_slave() == "vf0", 120, 0.5, f"bond0 up with vf0 active\n{unit_report()}")
         status = json.loads(run(["/opt/vfbond/bin/bondctl", "status", "--json"]).stdout)
