@@ -28,6 +28,8 @@ from vfbond.configure.plan import build, resolve_slave
 from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
+from vfbond.shared.status import DescribedLock
+from vfbond.shared.status import Status as DaemonReply
 from vfbond.supervise import maclock
 from vfbond.watch.kmsg import backlog
 from vfbond.watch.kmsg_rules import ALERTS, classify
@@ -61,7 +63,7 @@ class Facts:
     bond: BondState | None
     links: list[LinkInfo]
     slave_addresses: dict[str, list[str]]  # interface name -> addresses (no link-local), resolved VFs only
-    daemon: dict[str, Any] | None  # vfbondd's status reply
+    daemon: DaemonReply | None  # vfbondd's status reply
     daemon_error: str | None  # why there is no reply
     nm_running: bool = False
     nm_bond: str | None = None  # NetworkManager's hold on the bond: active | managed | unmanaged; None: no device
@@ -70,7 +72,7 @@ class Facts:
     unit_enabled: bool | None = None  # None: systemd is not the init
     now: float = field(default_factory=time.time)
     # slave -> a MAC-lock verdict ({"state", "text"}) from a refusal still in the kernel's ring buffer
-    kernel_locks: dict[str, dict[str, str]] = field(default_factory=dict)
+    kernel_locks: dict[str, DescribedLock] = field(default_factory=dict)
     config_warnings: list[Misfit] = field(default_factory=list)  # a valid config that will not work as meant
 
 
@@ -256,9 +258,9 @@ def _check_managers(facts: Facts) -> Finding | None:
 
 def _check_mac_lock(facts: Facts) -> Finding | None:
     """From vfbondd's MAC-lock probes and the kernel's refusals: a locked VF needs fail_over_mac=active."""
-    probed = {name: info["mac_lock"] for name, info in
-              ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")}
-    merged = {**facts.kernel_locks, **probed}  # vfbondd's probe is newer than any log line
+    vf = facts.daemon.get("vf") if facts.daemon else None
+    probed = {name: info["mac_lock"] for name, info in (vf["slaves"] if vf else {}).items() if "mac_lock" in info}
+    merged: dict[str, DescribedLock] = {**facts.kernel_locks, **probed}  # vfbondd's probe is newer than any log line
     locks = sorted((name, lock) for name, lock in merged.items() if lock["state"] != "unknown")
     if not locks:
         return None  # nothing known: vfbondd is not running, or has no backup it could probe yet
@@ -276,14 +278,15 @@ def _check_mac_lock(facts: Facts) -> Finding | None:
 
 def _check_kernel_messages(facts: Facts) -> Finding | None:
     """The VF drivers' and bonding's lines vfbondd read: the newest that needs the host, with what to do there."""
-    vf = (facts.daemon or {}).get("vf")
+    vf = facts.daemon.get("vf") if facts.daemon else None
     if vf is None:
         return None
-    if vf.get("kmsg", {}).get("error"):
-        return Finding("kernel-log", Status.WARN, f"vfbondd cannot read the kernel log ({vf['kmsg']['error']}): "
+    kmsg = vf.get("kmsg")
+    if kmsg and kmsg.get("error"):
+        return Finding("kernel-log", Status.WARN, f"vfbondd cannot read the kernel log ({kmsg['error']}): "
                        "PF resets and refused MACs reported by the VF driver go unseen",
                        "run vfbondd as root with CAP_SYSLOG and /dev/kmsg, as the shipped unit does")
-    recent = sorted((line["time"], name, line) for name, info in vf.get("slaves", {}).items()
+    recent = sorted((line["time"], name, line) for name, info in vf["slaves"].items()
                     for line in info.get("kernel", [])
                     if line["kind"] in ALERT_KINDS and facts.now - line["time"] < KERNEL_RECENT_S)
     if not recent:
@@ -408,13 +411,13 @@ async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
             "nm_bond": nm_bond, "nm_version": nm_version}
 
 
-def _kernel_locks(bond: str, slaves: dict[str, str]) -> dict[str, dict[str, str]]:
+def _kernel_locks(bond: str, slaves: dict[str, str]) -> dict[str, DescribedLock]:
     """MAC refusals for these slaves (name -> label) still in the kernel log; none when it cannot be read."""
     try:
         records = backlog()
     except OSError:
         return {}  # not root, or no /dev/kmsg: vfbondd's probe is the other source
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, DescribedLock] = {}
     for record in records:
         obs = classify(record.text, bond=bond, netdev_of=lambda pci: None, is_slave=slaves.__contains__)
         verdict = maclock.verdict_of_kernel(obs) if obs and record.facility == 0 else None
