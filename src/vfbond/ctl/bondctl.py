@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from vfbond import __version__, paths
-from vfbond.ctl.render import event_line, from_daemon, status_text, waiting
+from vfbond.ctl.render import event_line, health, status_text
 from vfbond.ctl.sources import followed, gather_status
+from vfbond.judge.condition import Condition
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
 
@@ -48,22 +49,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return exitcodes.OK if data.get("bond") else exitcodes.NO_BOND
 
 
+HEALTH_CODES = {Condition.OK: exitcodes.OK, Condition.DEGRADED: exitcodes.DEGRADED, Condition.DOWN: exitcodes.DOWN,
+                Condition.ABSENT: exitcodes.NO_BOND}
+
+
 def cmd_health(args: argparse.Namespace) -> int:
-    data = gather_status(args.bond, args.socket, args.timeout)
-    bond = data["bond"] if data else None
-    if data is None or bond is None:
-        verdict, code, why = "absent", exitcodes.NO_BOND, f"{args.bond} not present" + (
-            f"; vfbondd is {waiting(data)}" if data else "")
-    else:
-        verdicts = (data.get("verdicts") if from_daemon(data) else None) or {}
-        up = [s["link"]["name"] for s in bond["slaves"] if verdicts.get(s["link"]["name"], s["mii_status"]) == "up"]
-        if not up or bond["active_slave"] is None:
-            verdict, code, why = "down", exitcodes.DOWN, "no usable slave"
-        elif len(up) < 2 or data.get("warnings"):
-            verdict, code = "degraded", exitcodes.DEGRADED
-            why = "; ".join(data.get("warnings") or [f"only {', '.join(up)} usable"])
-        else:
-            verdict, code, why = "ok", exitcodes.OK, f"{len(up)} slaves usable, active {bond['active_slave']}"
+    verdict, why = health(args.bond, gather_status(args.bond, args.socket, args.timeout))
+    code = HEALTH_CODES[verdict]
     if args.json:
         _print_json({"bond": args.bond, "health": verdict, "detail": why, "exit_code": code})
     else:

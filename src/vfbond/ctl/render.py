@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TypeGuard
 
+from vfbond.judge.condition import Condition, of_status, usable
 from vfbond.shared.status import (
     BondDict,
     EventDict,
@@ -53,6 +54,20 @@ def status_text(name: str, data: KernelStatus | None) -> str:
     if data and data.get("bond"):
         return render_status(data)
     return f"{name}: not present" + (f"; vfbondd is {waiting(data)}" if data else "")
+
+
+def health(name: str, data: KernelStatus | None) -> tuple[Condition, str]:
+    """`bondctl health`'s verdict and its reason; a standing warning on the bond degrades it."""
+    verdict = of_status(data, warned=bool(data and data.get("warnings")))
+    bond = data.get("bond") if data else None
+    if data is None or bond is None:
+        return verdict, f"{name} not present" + (f"; vfbondd is {waiting(data)}" if data else "")
+    up, _ = usable(data)
+    if verdict == Condition.DOWN:
+        return verdict, "no usable slave"
+    if verdict == Condition.DEGRADED:
+        return verdict, "; ".join(data.get("warnings") or [f"only {', '.join(up)} usable"])
+    return verdict, f"{len(up)} slaves usable, active {bond['active_slave']}"
 
 
 def render_status(data: KernelStatus) -> str:

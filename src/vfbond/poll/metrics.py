@@ -22,7 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from vfbond.poll.bond_view import condition, configured
+from vfbond.judge.condition import Condition, configured, of_status
 from vfbond.shared.status import CountersStatus, Status, Verdict
 
 # A gateway on the same LAN answers in well under 1 ms to a few ms; timeout_ms (at most 1 s
@@ -60,14 +60,14 @@ def families(status: Status, rtt: Rtt) -> Iterator[Metric]:
     yield info
     yield from _moves(bond, status.get("counters"))
     yield from _slaves(bond, status, rtt)
-    cond = condition(status)
+    cond = of_status(status)
     degraded = GaugeMetricFamily("vfbond_bond_degraded", "1 while some configured VF is not healthy and another is",
                                  labels=["bond"])
-    degraded.add_metric([bond], int(cond == "degraded"))
+    degraded.add_metric([bond], int(cond == Condition.DEGRADED))
     yield degraded
     isolated = GaugeMetricFamily("vfbond_bond_isolated", "1 while no configured VF is healthy, or the bond is gone",
                                  labels=["bond"])
-    isolated.add_metric([bond], int(cond in ("isolated", "absent")))
+    isolated.add_metric([bond], int(cond in (Condition.DOWN, Condition.ABSENT)))
     yield isolated
     dropped = CounterMetricFamily("vfbond_alerts_dropped", "Alerts a sink's full queue dropped since vfbondd started",
                                   labels=["bond", "sink"])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 
+from vfbond.judge.condition import Condition, configured, of_status
 from vfbond.mib import STATE_ROOT
-from vfbond.poll.bond_view import condition, configured
-from vfbond.shared.status import Status
+from vfbond.shared.status import Status, Verdict
 
 Oid = tuple[int, ...]
 Row = tuple[Oid, str, str]
@@ -21,11 +21,11 @@ BOND_INDEX = 1  # vfbondd supervises one bond
 
 TRUE, FALSE = 1, 2  # SNMPv2-TC TruthValue
 FAIL_OVER_MAC = {"none": 1, "active": 2, "follow": 3}
-CONDITION = {"up": 1, "degraded": 2, "isolated": 3, "absent": 4}
+CONDITION = {Condition.OK: 1, Condition.DEGRADED: 2, Condition.DOWN: 3, Condition.ABSENT: 4}  # up, ..., isolated
 CAUSE = {"carrier_loss": 2, "path_failure": 3, "slave_missing": 4, "primary_back": 5, "manual": 6,
          "first_active": 7, "kernel": 8, "other": 9}  # none(1): no move in the history
 MII = {"up": 1, "down": 2, "fail": 3, "back": 4}  # kernel/bond_state.py's names; absent(5): not in the bond
-HEALTH = {"up": 1, "path_down": 2, "down": 3, "missing": 4, "unknown": 5}
+HEALTH = {Verdict.UP: 1, Verdict.PATH_DOWN: 2, Verdict.DOWN: 3, Verdict.MISSING: 4, Verdict.UNKNOWN: 5}
 MAC_LOCK = {"unknown": 1, "locked": 2, "unlocked": 3}
 NO_TIME = "00 00 00 00 00 00 00 00"  # DateAndTime for "never"/"not now"
 NO_MAC = "00 00 00 00 00 00"
@@ -49,7 +49,7 @@ def _bond(status: Status) -> list[Row]:
         4: ("string", (bond["active_slave"] if bond else None) or ""),
         5: ("integer", str(FAIL_OVER_MAC.get(bond["fail_over_mac"], 4) if bond else 4)),
         6: ("gauge", str(bond["miimon"] if bond else 0)),
-        7: ("integer", str(CONDITION[condition(status)])),
+        7: ("integer", str(CONDITION[of_status(status)])),
         8: ("counter", str((counters["failovers"] if counters else 0) % 2**32)),
         9: ("counter", str((counters["failbacks"] if counters else 0) % 2**32)),
         10: ("octet", _date_and_time(last["time"] if last else None)),
