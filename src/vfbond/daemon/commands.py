@@ -12,7 +12,7 @@ from vfbond.report.followers import Followed, Followers
 from vfbond.report.history import History
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import CommandError, Handler, Stream
-from vfbond.shared.status import Status
+from vfbond.shared.status import EventDict, Status
 from vfbond.supervise import simulate
 from vfbond.supervise.simulate import report_dict, switch_and_prove
 from vfbond.supervise.supervisor import Supervisor
@@ -47,10 +47,10 @@ class Commands:
     def streams(self) -> dict[str, Stream]:
         return {"follow": self.follow}
 
-    async def status(self, args: dict[str, Any]) -> Any:
+    async def status(self, args: dict[str, Any]) -> Status:
         return self._status()
 
-    async def events(self, args: dict[str, Any]) -> Any:
+    async def events(self, args: dict[str, Any]) -> list[EventDict]:
         return [e.to_dict() for e in self.history.last(_count(args, 50))]
 
     def follow(self, args: dict[str, Any]) -> AsyncIterator[Followed]:
