@@ -21,7 +21,8 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from vfbond.config import ProbeConfig
-from vfbond.judge.health import Health, ProbeResult, Verdict
+from vfbond.judge.health import Health, ProbeResult
+from vfbond.shared.status import Verdict
 from vfbond.watch import arp, ndisc
 from vfbond.watch.probe_socket import open_packet_socket
 from vfbond.watch.probes import SlaveProber

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from vfbond.ctl.bondctl import _duration, _reconcile_lines, parser
+from vfbond.ctl.bondctl import _duration, parser
+from vfbond.ctl.render import _reconcile_lines
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vfbond.ctl.bondctl import render_status
+from vfbond.ctl.render import render_status
 
 LINK = {"name": "bond0", "operstate": "UP", "mac": "fa:16:3e:00:00:01", "mtu": 1500}
 BOND = {"link": LINK, "mode": "active-backup", "fail_over_mac": "active", "miimon": 100, "updelay": 0,

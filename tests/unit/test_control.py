@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from vfbond.ctl import bondctl as cli
+from vfbond.ctl import sources
 from vfbond.shared import exitcodes, protocol
 
 
@@ -50,6 +51,7 @@ def test_commands_that_apply_wait_for_the_slowest_apply(monkeypatch: pytest.Monk
         raise protocol.CommandError("stop here")
 
     monkeypatch.setattr(cli, "request", answer)
+    monkeypatch.setattr(sources, "request", answer)  # status is read there
     cli.main([command])
     assert seen == [expected]
     assert protocol.APPLY_TIMEOUT >= 120 and protocol.QUICK_TIMEOUT <= 15

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from vfbond.config import ProbeConfig
-from vfbond.judge.health import Health, ProbeResult, ProbeState, Verdict, normalize_target
+from vfbond.judge.health import Health, ProbeResult, ProbeState, normalize_target
 from vfbond.judge.policy import decide
+from vfbond.shared.status import Verdict
 
 GW4, GW6 = "192.0.2.1", "2001:db8::1"
 CONFIG = ProbeConfig(enabled=True, targets=(GW4, GW6), interval_ms=500, timeout_ms=400, failures=3, window=4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vfbond.ctl.bondctl import render_status
+from vfbond.ctl.render import render_status
 from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 
 

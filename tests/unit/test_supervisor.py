@@ -14,13 +14,13 @@ from tests.unit.test_fastswitch import Immediate
 from vfbond.config import Config, parse
 from vfbond.judge.carriers import OTHERS_KEPT
 from vfbond.judge.flap import FlapLimiter
-from vfbond.judge.health import Verdict
 from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.kernel.fastswitch import Answer, FastSwitch, Switched
 from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
+from vfbond.shared.status import Verdict
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch.links import LinkEvent, Overrun
 

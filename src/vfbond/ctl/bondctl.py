@@ -8,11 +8,14 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vfbond import __version__, paths
+from vfbond.ctl.render import event_line, health, status_text
+from vfbond.ctl.sources import followed, gather_status
+from vfbond.judge.condition import Condition
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
 
@@ -31,166 +34,6 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def _ago(ts: float | None) -> str:
-    if not ts:
-        return "never"
-    seconds = max(0, time.time() - ts)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
-
-
-def _kernel_status(bond: str) -> dict[str, Any] | None:
-    """From sysfs: pyroute2's import alone would take most of a monitoring check's time."""
-    from vfbond.judge.bond_warnings import bond_warnings
-    from vfbond.kernel.sysfs_state import read_bond
-
-    state = read_bond(bond)
-    return {"bond": state.to_dict(), "warnings": bond_warnings(state)} if state else None
-
-
-def gather_status(bond: str, socket: str, timeout: float | None = None) -> dict[str, Any] | None:
-    """From vfbondd when it runs (health, events), else the kernel alone."""
-    try:
-        data = request(socket, "status", timeout=timeout or QUICK_TIMEOUT)
-        data["source"] = "vfbondd"
-    except DaemonNotRunning:
-        data = _kernel_status(bond)
-        if data is None:
-            return None
-        data["source"] = "kernel (vfbondd not running)"
-    if data.get("bond") is None and not _waiting(data):
-        return None
-    return data
-
-
-def _waiting(data: dict[str, Any]) -> str | None:
-    """What vfbondd's apply waits for ("waiting for sriov1 fa:16:3e:..."), if it waits."""
-    return (data.get("daemon") or {}).get("waiting")
-
-
-def _probe_text(probe: dict[str, Any]) -> str:
-    age = probe.get("last_reply_age_s")
-    last = "never" if age is None else f"{age:.1f}s ago"
-    rtt = probe.get("rtt_avg_ms")
-    loss = probe.get("loss_pct")
-    return (f"{probe['probes']}: last reply {last}, rtt {'-' if rtt is None else f'{rtt:.1f} ms'}, "
-            f"loss {'-' if loss is None else f'{loss:.0f}%'}")
-
-
-UNMONITORED = ("probes off: a dead path with carrier up (forced link state, upstream failure) goes unnoticed; "
-               "enable probes (probes.enabled: true, probes.targets: [<gateway>])")
-
-
-def _vf_lines(vf: dict[str, Any], fail_over_mac: str) -> list[str]:
-    """What only real VFs show: MAC lock, an outage after a PF reset, the VF driver's last kernel line."""
-    lines = []
-    for name, info in sorted(vf.get("slaves", {}).items()):
-        lock = info.get("mac_lock")
-        if lock:
-            lines.append(f"  {lock['text']}")
-            if lock["state"] == "locked" and fail_over_mac != "active":
-                lines.append(f"WARNING: {name}'s MAC is locked and fail_over_mac={fail_over_mac}: the bond cannot "
-                             "move its MAC, failover fails. Fix: fail_over_mac: active, or "
-                             "`ip link set <pf> vf <n> trust on` on the host")
-            if lock.get("restore_error"):
-                lines.append(f"WARNING: {lock['restore_error']}")
-        outage = info.get("outage")
-        if outage and outage["pf_reset"]:
-            bounce = ("bounced once" if outage["bounced"] else f"bounce at {outage['bounce_after_s']}s"
-                      if outage["bounce_after_s"] else "no bounce configured")
-            lines.append(f"  {name}: no carrier for {outage['down_s']:.0f}s after a PF reset ({bounce})")
-        if info.get("kernel"):
-            last = info["kernel"][-1]
-            lines.append(f"  {name}: kernel {_ago(last['time'])}: {last['line']}"
-                         + (f" -> {last['hint']}" if last["hint"] else ""))
-    for waiting in (vf.get("waiting") or {}).values():
-        lines.append(f"  {waiting['text']}")
-    if (vf.get("kmsg") or {}).get("error"):
-        lines.append(f"kernel messages not followed: {vf['kmsg']['error']}")
-    return lines
-
-
-def _reconcile_lines(rec: dict[str, Any]) -> list[str]:
-    lines = []
-    pause = rec.get("paused")
-    if pause:
-        until = time.strftime("%H:%M:%S", time.localtime(pause["until"])) if pause["until"] else "`bondctl resume`"
-        lines.append(f"PAUSED {_ago(pause['since'])} until {until}: {pause['reason']} (no convergence)")
-        if rec.get("drift_while_paused"):
-            lines.append(f"  drift seen meanwhile: {rec['drift_while_paused']}")
-    last = rec.get("last_repair")
-    if last:
-        lines.append(f"last repair: {_ago(last['time'])}, {last['why']}: {'; '.join(last['drift'])}")
-    return lines
-
-
-def render_status(data: dict[str, Any]) -> str:
-    b = data["bond"]
-    link = b["link"]
-    lines = [
-        f"{link['name']}: {b['mode']}, {link['operstate']}, mac {link['mac']}, mtu {link['mtu']}  [{data['source']}]",
-        f"  fail_over_mac={b['fail_over_mac']}  miimon={b['miimon']}ms  updelay={b['updelay']}  "
-        f"downdelay={b['downdelay']}  primary={b['primary'] or '-'}  primary_reselect={b['primary_reselect']}  "
-        f"peer_notif={b['num_peer_notif']}  arp_interval={b['arp_interval']}",
-    ]
-    if b.get("addresses"):
-        lines.append(f"  addresses: {', '.join(b['addresses'])}")
-    daemon = data.get("daemon")
-    if daemon:
-        version = daemon.get("backend_version")
-        said = daemon["backend"]  # "backend: netlink in the config", or "not chosen yet"
-        said = said if said.startswith("backend") else f"backend {said}"
-        lines.append(f"  {said}" + (f" ({version})" if version else ""))
-    verdicts = data.get("verdicts", {})
-    health = data.get("health", {})
-    header = (f"  {'':1} {'SLAVE':<10} {'STATE':<7} {'MII':<5} {'HEALTH':<10} {'FAILS':>5}  {'MAC':<17} "
-              f"{'PERM MAC':<17} {'DRIVER':<8} {'PCI':<13} {'NUMA':>4}  PROBES")
-    lines += ["", header]
-    for s in b["slaves"]:
-        sl = s["link"]
-        mark = "*" if s["link"]["name"] == b["active_slave"] else " "
-        probe = health.get(sl["name"])
-        probe_text = _probe_text(probe) if probe else "-"
-        lines.append(
-            f"  {mark} {sl['name']:<10} {s['state']:<7} {s['mii_status']:<5} "
-            f"{verdicts.get(sl['name'], '-'):<10} {s['link_failure_count']:>5}  {sl['mac']:<17} "
-            f"{(s['perm_mac'] or '-'):<17} {(sl['driver'] or '-'):<8} {(sl['pci_address'] or '-'):<13} "
-            f"{sl['numa_node'] if sl['numa_node'] is not None else '-':>4}  {probe_text}")
-    lines.append("  (* active slave)")
-    lines += _vf_lines(data.get("vf") or {}, b["fail_over_mac"])
-    last = data.get("last_failover")
-    if last:
-        lines.append(f"\nlast {last['type']}: {_ago(last['time'])} "
-                     f"({time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last['time']))}), "
-                     f"{last['old_active'] or '-'} -> {last['new_active'] or '-'}: {last['reason']}")
-        check = data.get("last_check")
-        if check and check["time"] >= last["time"]:
-            verdict = "verified" if check["type"] == "failover_verified" else "UNVERIFIED"
-            lines.append(f"  {verdict}: {check['reason']}")
-    elif data["source"] == "vfbondd":
-        lines.append("\nlast failover: none recorded")
-    if data.get("isolated"):
-        lines.append("ALERT: bond isolated: no slave reaches the gateway")
-    if data.get("probes") == "disabled":
-        lines.append(f"NOTE: {UNMONITORED}")
-    if _waiting(data):
-        lines.append(f"config not applied yet: {_waiting(data)}")
-    lines += _reconcile_lines(data.get("reconcile") or {})
-    faults = data.get("faults") or {}
-    if faults.get("total"):
-        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(faults["by_kind"].items()))
-        lines.append(f"faults survived: {counts}; last: {faults['last']['error']}")
-    for name, stats in data.get("alerts", {}).items():
-        if stats.get("dropped") or stats.get("last_error"):
-            lines.append(f"alert sink {name}: {stats.get('queued', 0)} queued, {stats.get('dropped', 0)} dropped, "
-                         f"last error: {stats.get('last_error') or '-'}")
-    for w in data.get("warnings", []):
-        lines.append(f"WARNING: {w}")
-    return "\n".join(lines)
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     data = gather_status(args.bond, args.socket, args.timeout)
     if data is None:
@@ -201,72 +44,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         return exitcodes.NO_BOND
     if args.json:
         _print_json(data)
-    elif data.get("bond") is None:
-        print(f"{args.bond}: not present; vfbondd is {_waiting(data)}")
     else:
-        print(render_status(data))
+        print(status_text(args.bond, data))
     return exitcodes.OK if data.get("bond") else exitcodes.NO_BOND
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
-    """The status table and the newest events, redrawn on each event vfbondd records and every
-    --interval seconds, until Ctrl-C (exit 0)."""
-    import queue
-    import threading
-    from collections import deque
-
-    if args.json:
-        print("bondctl watch: a view for a person; scripts: `bondctl status --json`, "
-              "`bondctl events --follow --json`", file=sys.stderr)
-        return exitcodes.USAGE
-    news: queue.Queue[dict[str, Any]] = queue.Queue()
-    recent: deque[str] = deque(maxlen=args.events)
-
-    def listen() -> None:  # a thread: the stream blocks, the redraw timer must not
-        for item in _followed(args.socket, args.events, lambda _why: None):  # the table shows vfbondd down
-            news.put(item)
-
-    threading.Thread(target=listen, daemon=True).start()
-    try:
-        while True:
-            try:
-                data = gather_status(args.bond, args.socket, args.timeout)
-                table = render_status(data) if data and data.get("bond") else \
-                    f"{args.bond}: not present" + (f"; vfbondd is {_waiting(data)}" if data else "")
-            except CommandError as exc:
-                table = f"bondctl: {exc}"
-            stamp = time.strftime("%H:%M:%S")
-            # home + clear: one redraw, no scrollback flood
-            sys.stdout.write(f"\x1b[H\x1b[2J{stamp}  bondctl watch {args.bond} (Ctrl-C to leave)\n\n{table}\n\n"
-                             f"newest events:\n" + ("\n".join(recent) or "  (none yet)") + "\n")
-            sys.stdout.flush()
-            try:
-                item = news.get(timeout=args.interval)
-                while True:  # a burst (failover, slave down, degraded) is one redraw
-                    recent.append(_event_line(item))
-                    item = news.get_nowait()
-            except queue.Empty:
-                pass
-    except KeyboardInterrupt:
-        return exitcodes.OK
+HEALTH_CODES = {Condition.OK: exitcodes.OK, Condition.DEGRADED: exitcodes.DEGRADED, Condition.DOWN: exitcodes.DOWN,
+                Condition.ABSENT: exitcodes.NO_BOND}
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    data = gather_status(args.bond, args.socket, args.timeout)
-    if data is None or data.get("bond") is None:
-        verdict, code, why = "absent", exitcodes.NO_BOND, f"{args.bond} not present" + (
-            f"; vfbondd is {_waiting(data)}" if data else "")
-    else:
-        slaves = data["bond"]["slaves"]
-        up = [s["link"]["name"] for s in slaves if data.get("verdicts", {}).get(s["link"]["name"],
-                                                                             s["mii_status"]) == "up"]
-        if not up or data["bond"]["active_slave"] is None:
-            verdict, code, why = "down", exitcodes.DOWN, "no usable slave"
-        elif len(up) < 2 or data.get("warnings"):
-            verdict, code = "degraded", exitcodes.DEGRADED
-            why = "; ".join(data.get("warnings") or [f"only {', '.join(up)} usable"])
-        else:
-            verdict, code, why = "ok", exitcodes.OK, f"{len(up)} slaves usable, active {data['bond']['active_slave']}"
+    verdict, why = health(args.bond, gather_status(args.bond, args.socket, args.timeout))
+    code = HEALTH_CODES[verdict]
     if args.json:
         _print_json({"bond": args.bond, "health": verdict, "detail": why, "exit_code": code})
     else:
@@ -289,15 +78,10 @@ def cmd_events(args: argparse.Namespace) -> int:
         _print_json(events)
         return exitcodes.OK
     for e in events:
-        print(_event_line(e))
+        print(event_line(e))
     if not events:
         print("no events recorded")
     return exitcodes.OK
-
-
-def _event_line(e: dict[str, Any]) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"]))
-    return f"{stamp}  {e['severity']:<8} {e['type']:<19} {_event_text(e)}"
 
 
 def _follow_events(args: argparse.Namespace) -> int:
@@ -307,45 +91,11 @@ def _follow_events(args: argparse.Namespace) -> int:
         print(f"bondctl: {text}", file=sys.stderr, flush=True)
 
     try:
-        for item in _followed(args.socket, args.count, say):
-            print(json.dumps(item) if args.json else _event_line(item), flush=True)
+        for item in followed(args.socket, args.count, say):
+            print(json.dumps(item) if args.json else event_line(item), flush=True)
     except KeyboardInterrupt:  # how a person ends it
         pass
     return exitcodes.OK
-
-
-def _followed(path: str, count: int, say: Callable[[str], None]) -> Iterator[dict[str, Any]]:
-    """vfbondd's events as it records them, the newest `count` first, across its restarts: a
-    reconnect's backlog repeats what was already handed out and is skipped. `say` hears why the
-    stream paused and how many events a slow reader lost."""
-    from vfbond.shared.protocol import follow
-
-    last: dict[str, Any] | None = None  # the newest event handed out
-    while True:
-        try:
-            for item in follow(path, "follow", {"count": count if last is None else 50}):
-                if "dropped" in item:
-                    say(f"{item['dropped']} events not shown (this terminal read too slowly)")
-                elif last is None or (item["time"] >= last["time"] and item != last):
-                    last = item
-                    yield item
-        except DaemonNotRunning:
-            say(f"vfbondd is not running ({path}); waiting for it")
-        except CommandError as exc:
-            say(f"{exc}; waiting for it")
-        time.sleep(1)
-
-
-def _event_text(e: dict[str, Any]) -> str:
-    parts = []
-    if e.get("slave"):
-        parts.append(e["slave"])
-    if e.get("old_active") or e.get("new_active"):
-        parts.append(f"{e.get('old_active') or '-'} -> {e.get('new_active') or '-'}")
-    if e.get("reason"):
-        parts.append(e["reason"])
-    text = ": ".join(parts)
-    return text if e.get("details", {}).get("alerted", True) else f"{text} [not alerted: flapping]"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -525,7 +275,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                          "object per line. Follows vfbondd again after a restart")
     ev.add_argument("--state-dir", default=paths.STATE_DIR,
                     help="where vfbondd keeps events.jsonl (default: %(default)s)")
-    wt = add("watch", cmd_watch, "live view: status and newest events, redrawn as they change",
+    wt = add("watch", _lazy("vfbond.ctl.watch", "cmd_watch"),
+             "live view: status and newest events, redrawn as they change",
              "Show the status table and the newest events, redrawn whenever vfbondd records an event (a\n"
              "failover appears at once) and every --interval seconds, until Ctrl-C (exit 0). For an operator\n"
              "in a maintenance window; scripts use `status --json` or `events --follow --json`.")

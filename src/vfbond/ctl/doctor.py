@@ -1,41 +1,29 @@
 """bondctl doctor: pre-flight checks of the bond and its supervision, each PASS, WARN or FAIL with a fix.
 
-`check(facts)` is pure (facts in, findings out) and holds every rule; `gather()` only reads the facts
-(config file, kernel, ifcfg file, NetworkManager on D-Bus, the vfbondd control socket, systemd).
+`check(facts)` is pure (facts in, findings out) and holds every rule; `gather()` (doctor_facts.py) only
+reads the facts (config file, kernel, ifcfg file, NetworkManager on D-Bus, the vfbondd control socket,
+systemd).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import subprocess
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from pyroute2 import AsyncIPRoute
 
 from vfbond import config as config_mod
-from vfbond.backends import ifcfg_render
-from vfbond.backends.choose import NM_BUS_NAME, nm_on_bus
 from vfbond.bond_model import PlanError, diff
-from vfbond.config import Config, ConfigError, SlaveSpec, advice
-from vfbond.config.problems import Misfit
-from vfbond.configure.plan import build, resolve_slave
-from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.configure.plan import build
+from vfbond.ctl.doctor_facts import UNIT, Facts, Slave, gather, slaves
+from vfbond.kernel.bond_state import BondState
 from vfbond.shared import exitcodes
-from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
-from vfbond.supervise import maclock
-from vfbond.watch.kmsg import backlog
-from vfbond.watch.kmsg_rules import ALERTS, classify
+from vfbond.shared.status import DescribedLock
+from vfbond.watch.kmsg_rules import ALERTS
 
-UNIT = "vfbondd.service"
 KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health
 ALERT_KINDS = {kind.value for kind in ALERTS}
-NM_PATH = "/org/freedesktop/NetworkManager"
 
 
 class Status(StrEnum):
@@ -50,53 +38,6 @@ class Finding:
     status: Status
     message: str
     fix: str = ""
-
-
-@dataclass(frozen=True)
-class Facts:
-    config_path: str
-    config: Config | None
-    config_problems: list[str]
-    bond_name: str
-    bond: BondState | None
-    links: list[LinkInfo]
-    slave_addresses: dict[str, list[str]]  # interface name -> addresses (no link-local), resolved VFs only
-    daemon: dict[str, Any] | None  # vfbondd's status reply
-    daemon_error: str | None  # why there is no reply
-    nm_running: bool = False
-    nm_bond: str | None = None  # NetworkManager's hold on the bond: active | managed | unmanaged; None: no device
-    nm_version: str | None = None  # NetworkManager's D-Bus property Version
-    ifcfg_nm_controlled: bool | None = None  # ifcfg-<bond>: NM_CONTROLLED not "no"; None: no such file
-    unit_enabled: bool | None = None  # None: systemd is not the init
-    now: float = field(default_factory=time.time)
-    # slave -> a MAC-lock verdict ({"state", "text"}) from a refusal still in the kernel's ring buffer
-    kernel_locks: dict[str, dict[str, str]] = field(default_factory=dict)
-    config_warnings: list[Misfit] = field(default_factory=list)  # a valid config that will not work as meant
-
-
-@dataclass(frozen=True)
-class _Slave:
-    label: str
-    spec: str  # how the config names it
-    link: LinkInfo | None
-
-    @property
-    def own_mac(self) -> str | None:
-        return (self.link.perm_mac or self.link.mac).lower() if self.link else None
-
-
-def _slaves(facts: Facts) -> list[_Slave]:
-    """The configured VFs resolved to interfaces; without a config, the bond's own slaves."""
-    if facts.config is not None:
-        return [_Slave(s.label, _describe(s), resolve_slave(s, facts.links, facts.bond))
-                for s in facts.config.bond.slaves]
-    if facts.bond is None:
-        return []
-    return [_Slave(s.name, s.name, s.link) for s in facts.bond.slaves]
-
-
-def _describe(spec: SlaveSpec) -> str:
-    return " ".join(p for p in (f"mac {spec.mac}" if spec.mac else "", f"name {spec.name}" if spec.name else "") if p)
 
 
 def _check_config(facts: Facts) -> Finding:
@@ -126,7 +67,7 @@ def _check_bond(facts: Facts) -> Finding:
     return Finding("bond", Status.PASS, f"{b.name} is active-backup, active slave {b.active_slave}")
 
 
-def _check_slaves(facts: Facts, slaves: list[_Slave]) -> Finding:
+def _check_slaves(facts: Facts, slaves: list[Slave]) -> Finding:
     missing = [s for s in slaves if s.link is None]
     if missing:
         names = ", ".join(f"{s.label} ({s.spec})" for s in missing)
@@ -150,7 +91,7 @@ def _check_slaves(facts: Facts, slaves: list[_Slave]) -> Finding:
                    + (f", both in {b.name}" if b is not None else ""))
 
 
-def _check_distinct_macs(slaves: list[_Slave]) -> Finding | None:
+def _check_distinct_macs(slaves: list[Slave]) -> Finding | None:
     macs = [s.own_mac for s in slaves if s.own_mac]
     if len(macs) < 2:
         return None
@@ -160,7 +101,7 @@ def _check_distinct_macs(slaves: list[_Slave]) -> Finding | None:
     return Finding("distinct-macs", Status.PASS, f"own MACs {', '.join(macs)}")
 
 
-def _check_redundancy(slaves: list[_Slave]) -> Finding | None:
+def _check_redundancy(slaves: list[Slave]) -> Finding | None:
     found = [s.link for s in slaves if s.link]
     if len(found) < 2:
         return None
@@ -256,9 +197,9 @@ def _check_managers(facts: Facts) -> Finding | None:
 
 def _check_mac_lock(facts: Facts) -> Finding | None:
     """From vfbondd's MAC-lock probes and the kernel's refusals: a locked VF needs fail_over_mac=active."""
-    probed = {name: info["mac_lock"] for name, info in
-              ((facts.daemon or {}).get("vf") or {}).get("slaves", {}).items() if info.get("mac_lock")}
-    merged = {**facts.kernel_locks, **probed}  # vfbondd's probe is newer than any log line
+    vf = facts.daemon.get("vf") if facts.daemon else None
+    probed = {name: info["mac_lock"] for name, info in (vf["slaves"] if vf else {}).items() if "mac_lock" in info}
+    merged: dict[str, DescribedLock] = {**facts.kernel_locks, **probed}  # vfbondd's probe is newer than any log line
     locks = sorted((name, lock) for name, lock in merged.items() if lock["state"] != "unknown")
     if not locks:
         return None  # nothing known: vfbondd is not running, or has no backup it could probe yet
@@ -276,14 +217,15 @@ def _check_mac_lock(facts: Facts) -> Finding | None:
 
 def _check_kernel_messages(facts: Facts) -> Finding | None:
     """The VF drivers' and bonding's lines vfbondd read: the newest that needs the host, with what to do there."""
-    vf = (facts.daemon or {}).get("vf")
+    vf = facts.daemon.get("vf") if facts.daemon else None
     if vf is None:
         return None
-    if vf.get("kmsg", {}).get("error"):
-        return Finding("kernel-log", Status.WARN, f"vfbondd cannot read the kernel log ({vf['kmsg']['error']}): "
+    kmsg = vf.get("kmsg")
+    if kmsg and kmsg.get("error"):
+        return Finding("kernel-log", Status.WARN, f"vfbondd cannot read the kernel log ({kmsg['error']}): "
                        "PF resets and refused MACs reported by the VF driver go unseen",
                        "run vfbondd as root with CAP_SYSLOG and /dev/kmsg, as the shipped unit does")
-    recent = sorted((line["time"], name, line) for name, info in vf.get("slaves", {}).items()
+    recent = sorted((line["time"], name, line) for name, info in vf["slaves"].items()
                     for line in info.get("kernel", [])
                     if line["kind"] in ALERT_KINDS and facts.now - line["time"] < KERNEL_RECENT_S)
     if not recent:
@@ -328,10 +270,10 @@ def _check_daemon(facts: Facts) -> list[Finding]:
 
 def check(facts: Facts) -> list[Finding]:
     """Every finding for these facts, in the order an operator reads them."""
-    slaves = _slaves(facts)
+    vfs = slaves(facts)
     found: list[Finding | None] = [_check_config(facts), *_check_config_warnings(facts), _check_bond(facts)]
-    if slaves or facts.config is not None:
-        found += [_check_slaves(facts, slaves), _check_distinct_macs(slaves), _check_redundancy(slaves)]
+    if vfs or facts.config is not None:
+        found += [_check_slaves(facts, vfs), _check_distinct_macs(vfs), _check_redundancy(vfs)]
     b = facts.bond
     if b is not None:
         found += [_check_fail_over_mac(b), _check_mtu(b), _check_monitoring(b), _check_addresses(facts, b)]
@@ -345,105 +287,6 @@ def exit_code(findings: list[Finding]) -> int:
     if Status.FAIL in statuses:
         return exitcodes.FAILED
     return exitcodes.DEGRADED if Status.WARN in statuses else exitcodes.OK
-
-
-# --- fact gathering --------------------------------------------------------------------------
-
-async def _nm(bond: str) -> tuple[str | None, str | None]:
-    """NetworkManager's hold on the bond device and its version, asked over the system bus."""
-    from dbus_fast import BusType, Message, MessageType
-    from dbus_fast.aio import MessageBus
-
-    bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SYSTEM).connect(), 5)
-
-    async def prop(path: str, interface: str, name: str) -> Any:
-        r = await bus.call(Message(destination=NM_BUS_NAME, path=path, interface="org.freedesktop.DBus.Properties",
-                                   member="Get", signature="ss", body=[interface, name]))
-        return r.body[0].value if r.message_type == MessageType.METHOD_RETURN else None
-
-    try:
-        version = await prop(NM_PATH, NM_BUS_NAME, "Version")
-        reply = await bus.call(Message(destination=NM_BUS_NAME, path=NM_PATH, interface=NM_BUS_NAME,
-                                       member="GetDeviceByIpIface", signature="s", body=[bond]))
-        if reply.message_type != MessageType.METHOD_RETURN:
-            return None, version  # NM has no such device
-        device = reply.body[0]
-        if await prop(device, f"{NM_BUS_NAME}.Device", "ActiveConnection") not in (None, "/"):
-            return "active", version
-        return ("managed" if await prop(device, f"{NM_BUS_NAME}.Device", "Managed") else "unmanaged"), version
-    finally:
-        bus.disconnect()
-
-
-def _unit_enabled() -> bool | None:
-    if not Path("/run/systemd/system").is_dir():
-        return None
-    done = subprocess.run(["systemctl", "is-enabled", "--quiet", UNIT], capture_output=True, timeout=10,
-                          check=False)
-    return done.returncode == 0
-
-
-def _ifcfg(config: Config | None, bond: str) -> bool | None:
-    directory = Path(config.ifcfg_dir if config else Config.ifcfg_dir)
-    try:
-        values = ifcfg_render.parse((directory / ifcfg_render.filename(bond)).read_text(encoding="utf-8"))
-    except OSError:
-        return None
-    return values.get("NM_CONTROLLED", "yes").lower() not in ("no", "false", "0")
-
-
-async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
-    """The kernel's bond, links and the VFs' addresses, and NetworkManager's view, in one event loop."""
-    async with AsyncIPRoute() as ipr:
-        bond = await read_bond(ipr, bond_name)
-        found = await links(ipr)
-        if config is not None:
-            slave_links = [link for link in (resolve_slave(s, found, bond) for s in config.bond.slaves) if link]
-        else:
-            slave_links = [s.link for s in bond.slaves] if bond else []
-        slave_addresses = {link.name: await addresses(ipr, link.index) for link in slave_links}
-    nm_running = await nm_on_bus()
-    nm_bond, nm_version = await _nm(bond_name) if nm_running else (None, None)
-    return {"bond": bond, "links": found, "slave_addresses": slave_addresses, "nm_running": nm_running,
-            "nm_bond": nm_bond, "nm_version": nm_version}
-
-
-def _kernel_locks(bond: str, slaves: dict[str, str]) -> dict[str, dict[str, str]]:
-    """MAC refusals for these slaves (name -> label) still in the kernel log; none when it cannot be read."""
-    try:
-        records = backlog()
-    except OSError:
-        return {}  # not root, or no /dev/kmsg: vfbondd's probe is the other source
-    found: dict[str, dict[str, str]] = {}
-    for record in records:
-        obs = classify(record.text, bond=bond, netdev_of=lambda pci: None, is_slave=slaves.__contains__)
-        verdict = maclock.verdict_of_kernel(obs) if obs and record.facility == 0 else None
-        if obs and obs.slave in slaves and verdict:
-            found[obs.slave] = {**verdict.to_dict(), "text": verdict.text(slaves[obs.slave])}
-    return found
-
-
-def gather(config_path: str, bond_name: str, socket: str) -> Facts:
-    config: Config | None = None
-    problems: list[str] = []
-    try:
-        config = config_mod.load(config_path)
-    except ConfigError as exc:
-        problems = [str(p) for p in exc.problems]
-    name = config.bond.name if config else bond_name
-    daemon, daemon_error = None, None
-    try:
-        daemon = request(config.daemon.socket if config else socket, "status")
-    except DaemonNotRunning as exc:
-        daemon_error = f"no socket at {exc}"
-    except CommandError as exc:
-        daemon_error = str(exc)
-    system = asyncio.run(_system(name, config))
-    facts = Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
-                  daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
-                  unit_enabled=_unit_enabled(), config_warnings=advice.warnings(config) if config else [], **system)
-    slaves = {s.link.name: s.label for s in _slaves(facts) if s.link}
-    return replace(facts, kernel_locks=_kernel_locks(name, slaves))
 
 
 # --- the command -----------------------------------------------------------------------------

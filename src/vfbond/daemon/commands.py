@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from vfbond.daemon.running import RunningConfig
-from vfbond.report.followers import Followers
+from vfbond.report.followers import Followed, Followers
 from vfbond.report.history import History
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import CommandError, Handler, Stream
+from vfbond.shared.status import EventDict, Status
 from vfbond.supervise import simulate
 from vfbond.supervise.simulate import report_dict, switch_and_prove
 from vfbond.supervise.supervisor import Supervisor
@@ -31,7 +32,7 @@ def _count(args: dict[str, Any], default: int) -> int:
 class Commands:
     READERS = frozenset({"status", "events", "follow"})  # the commands a peer other than root may use
 
-    def __init__(self, status: Callable[[], dict[str, Any]], history: History, followers: Followers,
+    def __init__(self, status: Callable[[], Status], history: History, followers: Followers,
                  supervisor: Supervisor, running: RunningConfig) -> None:
         self._status = status
         self.history = history
@@ -46,13 +47,13 @@ class Commands:
     def streams(self) -> dict[str, Stream]:
         return {"follow": self.follow}
 
-    async def status(self, args: dict[str, Any]) -> Any:
+    async def status(self, args: dict[str, Any]) -> Status:
         return self._status()
 
-    async def events(self, args: dict[str, Any]) -> Any:
+    async def events(self, args: dict[str, Any]) -> list[EventDict]:
         return [e.to_dict() for e in self.history.last(_count(args, 50))]
 
-    def follow(self, args: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    def follow(self, args: dict[str, Any]) -> AsyncIterator[Followed]:
         return self.followers.follow(self.history.last(_count(args, 10)))
 
     async def reload(self, args: dict[str, Any]) -> Any:

@@ -29,6 +29,7 @@ from vfbond.shared import exitcodes
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
 from vfbond.shared.protocol import CommandError
+from vfbond.shared.status import DaemonStatus, Status
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.supervise.verify import FailoverCheck
 from vfbond.supervise.vfwatch import VfWatch
@@ -108,14 +109,13 @@ class Daemon:
     def emit(self, event: Event) -> None:
         self.supervisor.emit(event)
 
-    def status(self) -> dict[str, Any]:
-        write_errors = getattr(self.history, "write_errors", None)
-        return {"daemon": {"pid": os.getpid(), "version": __version__, "config": self.running.path,
-                           **self.running.status(),
-                           "followers": {"connected": len(self.reporter.followers),
-                                         "events_dropped": self.reporter.followers.dropped},
-                           **({"history_write_errors": write_errors} if write_errors is not None else {})},
-                **self.supervisor.status(), "alerts": self.running.current.alerts.stats(),
+    def status(self) -> Status:
+        daemon: DaemonStatus = {"pid": os.getpid(), "version": __version__, "config": self.running.path,
+                                **self.running.status(),
+                                "followers": {"connected": len(self.reporter.followers),
+                                              "events_dropped": self.reporter.followers.dropped},
+                                "history_write_errors": self.history.write_errors}
+        return {"daemon": daemon, **self.supervisor.status(), "alerts": self.running.current.alerts.stats(),
                 "vf": self.vfwatch.status(), "counters": self.reporter.counters.to_dict(),
                 "reconcile": self.running.reconciler.status(), "loop_lag": self.loop_lag.status()}
 
@@ -259,7 +259,7 @@ def _fault_hooks() -> FaultHooks | None:
     return FaultHooks()
 
 
-def _exporter(config: config_mod.Config, status: Callable[[], dict[str, Any]], faults: Faults) -> Exporter | None:
+def _exporter(config: config_mod.Config, status: Callable[[], Status], faults: Faults) -> Exporter | None:
     if not config.metrics.enabled:
         return None
     from vfbond.poll.exporter import Exporter  # prometheus_client loads only when metrics are on

@@ -25,6 +25,7 @@ from vfbond.report.reporter import Reporter
 from vfbond.shared import exitcodes
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.protocol import CommandError
+from vfbond.shared.status import ApplyStatus
 from vfbond.sinks import Dispatcher
 from vfbond.supervise.pause import Pause, PauseFile, make_pause
 from vfbond.supervise.probing import OnRtt
@@ -85,13 +86,13 @@ class RunningConfig:
     def resume(self) -> bool:
         return self.reconciler.resume("resumed by the operator")
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ApplyStatus:
         converger = self.current.converger
         backend = (converger.backend_reason if converger.backend else "not chosen yet") if self.apply \
             else "none (--no-apply: supervising only)"
         return {"backend": backend, "waiting": converger.waiting,
                 "backend_name": converger.backend.name if converger.backend else None,
-                "backend_version": converger.backend and converger.backend.version,
+                "backend_version": converger.backend.version if converger.backend else None,
                 "apply_attempts": converger.attempts}
 
     def ready_status(self) -> str:

@@ -12,17 +12,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from vfbond.config import ProbeConfig
-
-
-class Verdict(StrEnum):
-    UP = "up"  # carrier up and the gateway answers (or probes are disabled)
-    PATH_DOWN = "path_down"  # carrier up but the gateway stopped answering on this slave
-    DOWN = "down"  # no carrier
-    MISSING = "missing"  # the interface is gone (VF unplugged)
-    UNKNOWN = "unknown"  # not proven either way yet
+from vfbond.shared.status import ProbeStats, SlaveHealth, TargetHealth, Verdict
 
 
 class ProbeState(StrEnum):
@@ -76,7 +68,7 @@ class _Target:
         return ProbeState.HEALTHY if self.proven else ProbeState.UNKNOWN
 
 
-def _stats(targets: Iterable[_Target], now: float) -> dict[str, Any]:
+def _stats(targets: Iterable[_Target], now: float) -> ProbeStats:
     targets = list(targets)
     entries = [e for t in targets for e in t.window]
     rtts = [e for e in entries if e is not None]
@@ -166,22 +158,22 @@ class Health:
         return {ProbeState.HEALTHY: Verdict.UP, ProbeState.UNHEALTHY: Verdict.PATH_DOWN,
                 ProbeState.UNKNOWN: Verdict.UNKNOWN}[self.probe_state(slave)]
 
-    def verdicts(self) -> dict[str, str]:
+    def verdicts(self) -> dict[str, Verdict]:
         """The input policy.decide() takes."""
-        return {name: self.verdict(name).value for name in self._slaves}
+        return {name: self.verdict(name) for name in self._slaves}
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
+    def snapshot(self) -> dict[str, SlaveHealth]:
         """Plain, JSON-ready dicts; times are ages in seconds, RTTs in milliseconds."""
         now = self._clock()
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, SlaveHealth] = {}
         for name, state in self._slaves.items():
-            targets = {
+            targets: dict[str, TargetHealth] = {
                 address: {"state": t.state(self._threshold).value, "consecutive_failures": t.failures,
                           **_stats([t], now)}
                 for address, t in state.targets.items()
             }
             out[name] = {
-                "verdict": self.verdict(name).value,
+                "verdict": self.verdict(name),
                 "present": state.present,
                 "carrier": state.carrier,
                 "probes": self.probe_state(name).value if self._probing else "disabled",

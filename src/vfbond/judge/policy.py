@@ -5,10 +5,13 @@ It knows nothing of how a verdict was reached (carrier, ARP/NS probes): see heal
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-# Verdicts (health.py): up, path_down, down, missing, unknown.
-BAD = frozenset({"down", "path_down", "missing"})
+from vfbond.shared.status import Verdict
+
+BAD = frozenset({Verdict.DOWN, Verdict.PATH_DOWN, Verdict.MISSING})
+WHAT = {Verdict.DOWN: "carrier loss", Verdict.PATH_DOWN: "path failure", Verdict.MISSING: "slave missing"}
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,7 @@ class Decision:
     isolated: bool = False  # no slave is usable: keep the current one and raise the alarm
 
 
-def decide(active: str | None, verdicts: dict[str, str], primary: str | None, reselect: str,
+def decide(active: str | None, verdicts: Mapping[str, Verdict], primary: str | None, reselect: str,
            settling: frozenset[str] = frozenset()) -> Decision:
     """Fail over off a bad active slave onto a healthy one; fail back per primary_reselect.
 
@@ -27,8 +30,8 @@ def decide(active: str | None, verdicts: dict[str, str], primary: str | None, re
     slaves up for less than updelay; no failback onto them, and a failover takes one only when no
     settled slave is left (the kernel does the same: bonding.rst 13.1, mode-1-recovery-updelay.sh).
     """
-    healthy = sorted(name for name, verdict in verdicts.items() if verdict == "up")
-    state = verdicts.get(active, "missing") if active else "missing"
+    healthy = sorted(name for name, verdict in verdicts.items() if verdict == Verdict.UP)
+    state = verdicts.get(active, Verdict.MISSING) if active else Verdict.MISSING
     if state in BAD:
         others = [name for name in healthy if name != active]
         candidates = [name for name in others if name not in settling] or others
@@ -36,9 +39,9 @@ def decide(active: str | None, verdicts: dict[str, str], primary: str | None, re
             isolated = all(verdict in BAD for verdict in verdicts.values())
             return Decision(isolated=isolated, reason=f"{active or 'no slave'} is {state} and no backup is healthy")
         target = primary if primary in candidates else candidates[0]
-        what = {"down": "carrier loss", "path_down": "path failure", "missing": "slave missing"}[state]
+        what = WHAT[state]
         return Decision(switch_to=target, reason=f"{what} on {active}" if active else "no active slave")
-    if primary and active != primary and reselect == "always" and verdicts.get(primary) == "up" \
+    if primary and active != primary and reselect == "always" and verdicts.get(primary) == Verdict.UP \
             and primary not in settling:
         return Decision(switch_to=primary, reason=f"primary {primary} healthy again (primary_reselect=always)")
     return Decision()

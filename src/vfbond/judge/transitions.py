@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vfbond.judge.condition import Condition, judge
 from vfbond.kernel.bond_state import BondState
 from vfbond.shared.events import Event, EventType
 
@@ -64,16 +65,23 @@ def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: st
             why = reason or _why(prev, cur, old_active)
             events.append(Event(kind, bond, old_active=old_active, new_active=cur.active_slave, reason=why))
 
-    up_before, up_after = len(_up(prev)), len(_up(cur))
-    if prev is not None and up_after != up_before:
-        if up_after == 0:
-            events.append(Event(EventType.BOND_ISOLATED, bond, reason=reason or "no slave has link"))
-        elif up_after < expected <= up_before or (up_before == 0 and up_after < expected):
-            events.append(Event(EventType.BOND_DEGRADED, bond, reason=f"{up_after} of {expected} slaves up",
-                                details={"up": sorted(_up(cur))}))
-        elif up_after >= expected > up_before:
-            events.append(Event(EventType.BOND_RESTORED, bond, reason=f"{up_after} of {expected} slaves up"))
+    if prev is not None:
+        events += _condition_events(prev, cur, bond, expected, reason)
     return events
+
+
+def _condition_events(prev: BondState, cur: BondState, bond: str, expected: int, reason: str) -> list[Event]:
+    """The bond's condition (condition.py) from the slaves in service, when it changed."""
+    up = _up(cur)
+    before, after = judge(len(_up(prev)), expected), judge(len(up), expected)
+    if after == before:
+        return []
+    if after == Condition.DOWN:
+        return [Event(EventType.BOND_ISOLATED, bond, reason=reason or "no slave has link")]
+    if after == Condition.DEGRADED:
+        return [Event(EventType.BOND_DEGRADED, bond, reason=f"{len(up)} of {expected} slaves up",
+                      details={"up": sorted(up)})]
+    return [Event(EventType.BOND_RESTORED, bond, reason=f"{len(up)} of {expected} slaves up")]
 
 
 def _why(prev: BondState, cur: BondState, old_active: str | None) -> str:

@@ -10,10 +10,12 @@ import errno
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from pyroute2 import AsyncIPRoute
+
+    from vfbond.shared.status import BondDict
 
 SYS_NET = Path("/sys/class/net")
 IFF_UP = 0x1  # include/uapi/linux/if.h
@@ -92,8 +94,8 @@ class BondState:
     def slave(self, name: str) -> SlaveState | None:
         return next((s for s in self.slaves if s.name == name), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> BondDict:
+        return cast("BondDict", asdict(self))
 
 
 def sysfs_text(ifname: str, rel: str, sys_net: Path | None = None) -> str | None:

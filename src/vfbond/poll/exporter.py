@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server, write_to_textfile
@@ -19,12 +18,13 @@ from prometheus_client import start_http_server, write_to_textfile
 from vfbond.config import MetricsConfig
 from vfbond.poll import metrics
 from vfbond.shared.faults import Faults
+from vfbond.shared.status import Status
 
 SCRAPE_TIMEOUT = 5.0  # seconds an HTTP scrape waits for the loop to read the status
 
 
 class Exporter:
-    def __init__(self, config: MetricsConfig, bond: str, status: Callable[[], dict[str, Any]], faults: Faults) -> None:
+    def __init__(self, config: MetricsConfig, bond: str, status: Callable[[], Status], faults: Faults) -> None:
         self.config = config
         self.path = Path(config.textfile_dir) / f"vfbond_{bond}.prom" if config.textfile_dir else None
         self.status = status

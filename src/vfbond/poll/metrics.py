@@ -12,7 +12,6 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from itertools import accumulate
-from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -23,7 +22,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from vfbond.poll.bond_view import condition, configured
+from vfbond.judge.condition import Condition, configured, of_status
+from vfbond.shared.status import CountersStatus, Status, Verdict
 
 # A gateway on the same LAN answers in well under 1 ms to a few ms; timeout_ms (at most 1 s
 # in practice) bounds the rest, since a later reply is a miss, not an RTT.
@@ -31,7 +31,7 @@ RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 BOUNDS = [*map(repr, RTT_BUCKETS), "+Inf"]  # the le label values
 
 Rtt = dict[str, tuple[list[int], float]]  # slave label -> (count per bucket, +Inf last; sum of seconds)
-Snapshot = tuple[dict[str, Any], Rtt]  # vfbondd's status, the probe RTTs
+Snapshot = tuple[Status, Rtt]  # vfbondd's status, the probe RTTs
 
 
 class RttHistograms:
@@ -50,23 +50,24 @@ class RttHistograms:
         return {label: (list(counts), self._sums[label]) for label, counts in self._counts.items()}
 
 
-def families(status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
+def families(status: Status, rtt: Rtt) -> Iterator[Metric]:
     """The metrics of one status (daemon.status()) and the RTTs observed so far."""
     bond = status.get("bond_name") or ""
-    daemon = status.get("daemon") or {}
+    daemon = status.get("daemon")
     info = InfoMetricFamily("vfbond", "vfbondd's version and the backend that applies the bond", labels=["bond"])
-    info.add_metric([bond], {"version": daemon.get("version") or "", "backend": daemon.get("backend_name") or "none"})
+    info.add_metric([bond], {"version": (daemon["version"] if daemon else None) or "",
+                             "backend": (daemon["backend_name"] if daemon else None) or "none"})
     yield info
-    yield from _moves(bond, status.get("counters") or {})
+    yield from _moves(bond, status.get("counters"))
     yield from _slaves(bond, status, rtt)
-    cond = condition(status)
+    cond = of_status(status)
     degraded = GaugeMetricFamily("vfbond_bond_degraded", "1 while some configured VF is not healthy and another is",
                                  labels=["bond"])
-    degraded.add_metric([bond], int(cond == "degraded"))
+    degraded.add_metric([bond], int(cond == Condition.DEGRADED))
     yield degraded
     isolated = GaugeMetricFamily("vfbond_bond_isolated", "1 while no configured VF is healthy, or the bond is gone",
                                  labels=["bond"])
-    isolated.add_metric([bond], int(cond in ("isolated", "absent")))
+    isolated.add_metric([bond], int(cond in (Condition.DOWN, Condition.ABSENT)))
     yield isolated
     dropped = CounterMetricFamily("vfbond_alerts_dropped", "Alerts a sink's full queue dropped since vfbondd started",
                                   labels=["bond", "sink"])
@@ -75,22 +76,23 @@ def families(status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
     yield dropped
     faults = CounterMetricFamily("vfbond_faults", "Faults vfbondd survived since it started, by where they happened",
                                  labels=["bond", "where"])
-    for where, count in sorted(((status.get("faults") or {}).get("by_kind") or {}).items()):
+    survived = status.get("faults")
+    for where, count in sorted(((survived.get("by_kind") if survived else None) or {}).items()):
         faults.add_metric([bond, where], count)
     yield faults
 
 
-def _moves(bond: str, counters: dict[str, Any]) -> Iterator[Metric]:
+def _moves(bond: str, counters: CountersStatus | None) -> Iterator[Metric]:
     """Persisted apart from the event history (report/counters.py): a vfbondd restart does not reset them."""
     labels = ["bond", "from_slave", "to_slave", "reason"]
     for kind, what in (("failover", "off a failed or lost slave, or by hand"), ("failback", "back to the primary")):
         family = CounterMetricFamily(f"vfbond_{kind}s", f"Moves of the active slave {what}; reason is the cause",
                                      labels=labels)
-        for move in (counters.get("moves") or []):
+        for move in ((counters.get("moves") if counters else None) or []):
             if move["type"] == kind:
                 family.add_metric([bond, move["from"], move["to"], move["cause"]], move["count"])
         yield family
-    last = counters.get("last_move")
+    last = counters.get("last_move") if counters else None
     stamp = GaugeMetricFamily("vfbond_last_failover_timestamp_seconds",
                               "Unix time of the newest move of the active slave (failover or failback)",
                               labels=["bond"])
@@ -99,8 +101,9 @@ def _moves(bond: str, counters: dict[str, Any]) -> Iterator[Metric]:
     yield stamp
 
 
-def _slaves(bond: str, status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
-    active_slave = (status.get("bond") or {}).get("active_slave")
+def _slaves(bond: str, status: Status, rtt: Rtt) -> Iterator[Metric]:
+    kernel_bond = status.get("bond")
+    active_slave = kernel_bond["active_slave"] if kernel_bond else None
     labels = ["bond", "slave", "label"]
     up = GaugeMetricFamily("vfbond_slave_up", "1 while the kernel's MII status of the slave is up", labels=labels)
     healthy = GaugeMetricFamily("vfbond_slave_healthy", "1 while vfbondd's verdict on the slave is up (carrier, "
@@ -111,7 +114,7 @@ def _slaves(bond: str, status: dict[str, Any], rtt: Rtt) -> Iterator[Metric]:
     for vf in configured(status):
         values = [bond, vf.name, vf.label]
         up.add_metric(values, int(vf.slave is not None and vf.slave["mii_status"] == "up"))
-        healthy.add_metric(values, int(vf.verdict == "up"))
+        healthy.add_metric(values, int(vf.verdict == Verdict.UP))
         active.add_metric(values, int(vf.slave is not None and vf.name == active_slave))
         counts, total = rtt.get(vf.label, ([0] * (len(RTT_BUCKETS) + 1), 0.0))
         rtts.add_metric(values, list(zip(BOUNDS, accumulate(counts), strict=True)), total)

@@ -17,12 +17,13 @@ import sys
 import syslog
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO
 
 from vfbond import paths
 from vfbond.mib import STATE_ROOT
 from vfbond.poll.snmp_view import Oid, Row, rows
 from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
+from vfbond.shared.status import Status
 
 STATUS_TIMEOUT = 2.0  # snmpd waits for this process; its own timeout for the whole request is ~5 s
 
@@ -30,7 +31,7 @@ STATUS_TIMEOUT = 2.0  # snmpd waits for this process; its own timeout for the wh
 class View:
     """The rows of the newest status, read again once older than `max_age` seconds."""
 
-    def __init__(self, fetch: Callable[[], dict[str, Any] | None], max_age: float,
+    def __init__(self, fetch: Callable[[], Status | None], max_age: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.fetch, self.max_age, self.clock = fetch, max_age, clock
         self._rows: list[Row] = []
@@ -118,9 +119,9 @@ class Fetch:
         self.socket = socket
         self.failing: str | None = None
 
-    def __call__(self) -> dict[str, Any] | None:
+    def __call__(self) -> Status | None:
         try:
-            status: dict[str, Any] = request(self.socket, "status", timeout=STATUS_TIMEOUT)
+            status: Status = request(self.socket, "status", timeout=STATUS_TIMEOUT)
         except (DaemonNotRunning, CommandError, OSError) as exc:
             # OSError: the connection to vfbondd reset or broke (it restarted, or refused us over its
             # cap). That fails this poll only; a broken pipe here is not snmpd leaving.

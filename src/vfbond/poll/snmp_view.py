@@ -7,10 +7,10 @@ hex bytes...). Column numbers follow mib/VFBOND-MIB.txt; tests/host walk the res
 from __future__ import annotations
 
 import time
-from typing import Any
 
+from vfbond.judge.condition import Condition, configured, of_status
 from vfbond.mib import STATE_ROOT
-from vfbond.poll.bond_view import condition, configured
+from vfbond.shared.status import Status, Verdict
 
 Oid = tuple[int, ...]
 Row = tuple[Oid, str, str]
@@ -21,17 +21,17 @@ BOND_INDEX = 1  # vfbondd supervises one bond
 
 TRUE, FALSE = 1, 2  # SNMPv2-TC TruthValue
 FAIL_OVER_MAC = {"none": 1, "active": 2, "follow": 3}
-CONDITION = {"up": 1, "degraded": 2, "isolated": 3, "absent": 4}
+CONDITION = {Condition.OK: 1, Condition.DEGRADED: 2, Condition.DOWN: 3, Condition.ABSENT: 4}  # up, ..., isolated
 CAUSE = {"carrier_loss": 2, "path_failure": 3, "slave_missing": 4, "primary_back": 5, "manual": 6,
          "first_active": 7, "kernel": 8, "other": 9}  # none(1): no move in the history
 MII = {"up": 1, "down": 2, "fail": 3, "back": 4}  # kernel/bond_state.py's names; absent(5): not in the bond
-HEALTH = {"up": 1, "path_down": 2, "down": 3, "missing": 4, "unknown": 5}
+HEALTH = {Verdict.UP: 1, Verdict.PATH_DOWN: 2, Verdict.DOWN: 3, Verdict.MISSING: 4, Verdict.UNKNOWN: 5}
 MAC_LOCK = {"unknown": 1, "locked": 2, "unlocked": 3}
 NO_TIME = "00 00 00 00 00 00 00 00"  # DateAndTime for "never"/"not now"
 NO_MAC = "00 00 00 00 00 00"
 
 
-def rows(status: dict[str, Any] | None) -> list[Row]:
+def rows(status: Status | None) -> list[Row]:
     """Every object of vfbondState for `status` (None: vfbondd did not answer), in OID order."""
     found: list[Row] = [(DAEMON_RUNNING, "integer", str(TRUE if status else FALSE))]
     if status:
@@ -39,49 +39,51 @@ def rows(status: dict[str, Any] | None) -> list[Row]:
     return sorted(found)
 
 
-def _bond(status: dict[str, Any]) -> list[Row]:
-    bond = status.get("bond") or {}
-    link = bond.get("link") or {}
-    counters = status.get("counters") or {}
-    last = counters.get("last_move") or {}
+def _bond(status: Status) -> list[Row]:
+    bond = status.get("bond")
+    counters = status.get("counters")
+    last = counters.get("last_move") if counters else None
     columns: dict[int, tuple[str, str]] = {
         2: ("string", status.get("bond_name") or ""),
-        3: ("integer", str(link.get("index") or 0)),
-        4: ("string", bond.get("active_slave") or ""),
-        5: ("integer", str(FAIL_OVER_MAC.get(bond.get("fail_over_mac") or "", 4))),
-        6: ("gauge", str(bond.get("miimon") or 0)),
-        7: ("integer", str(CONDITION[condition(status)])),
-        8: ("counter", str(counters.get("failovers", 0) % 2**32)),
-        9: ("counter", str(counters.get("failbacks", 0) % 2**32)),
-        10: ("octet", _date_and_time(last.get("time"))),
-        11: ("integer", str(CAUSE.get(last.get("cause") or "", 1))),
-        12: ("string", last.get("reason") or ""),
-        13: ("octet", _date_and_time(counters.get("degraded_since"))),
-        14: ("octet", _date_and_time(counters.get("isolated_since"))),
+        3: ("integer", str(bond["link"]["index"] if bond else 0)),
+        4: ("string", (bond["active_slave"] if bond else None) or ""),
+        5: ("integer", str(FAIL_OVER_MAC.get(bond["fail_over_mac"], 4) if bond else 4)),
+        6: ("gauge", str(bond["miimon"] if bond else 0)),
+        7: ("integer", str(CONDITION[of_status(status)])),
+        8: ("counter", str((counters["failovers"] if counters else 0) % 2**32)),
+        9: ("counter", str((counters["failbacks"] if counters else 0) % 2**32)),
+        10: ("octet", _date_and_time(last["time"] if last else None)),
+        11: ("integer", str(CAUSE.get(last["cause"], 1) if last else 1)),
+        12: ("string", last["reason"] if last else ""),
+        13: ("octet", _date_and_time(counters.get("degraded_since") if counters else None)),
+        14: ("octet", _date_and_time(counters.get("isolated_since") if counters else None)),
     }
     return [((*BOND_ENTRY, column, BOND_INDEX), kind, value) for column, (kind, value) in columns.items()]
 
 
-def _slaves(status: dict[str, Any]) -> list[Row]:
-    active = (status.get("bond") or {}).get("active_slave")
+def _slaves(status: Status) -> list[Row]:
+    bond = status.get("bond")
+    active = bond["active_slave"] if bond else None
     health = status.get("health") or {}
-    locks = ((status.get("vf") or {}).get("slaves")) or {}
+    vf_status = status.get("vf")
+    locks = (vf_status.get("slaves") or {}) if vf_status else {}
     found: list[Row] = []
     for index, vf in enumerate(configured(status), start=1):
-        link = vf.slave["link"] if vf.slave else {}
-        rtt_ms = (health.get(vf.name) or {}).get("rtt_last_ms")
-        lock = ((locks.get(vf.name) or {}).get("mac_lock") or {}).get("state", "unknown")
+        link = vf.slave["link"] if vf.slave else None
+        probed = health.get(vf.name)
+        rtt_ms = probed.get("rtt_last_ms") if probed else None
+        lock = (locks.get(vf.name) or {}).get("mac_lock")
         columns: dict[int, tuple[str, str]] = {
             2: ("string", vf.label),
             3: ("string", vf.name if vf.slave else ""),
-            4: ("integer", str(link.get("index") or 0)),
+            4: ("integer", str(link["index"] if link else 0)),
             5: ("integer", str(TRUE if vf.slave and vf.name == active else FALSE)),
             6: ("integer", str(MII.get(vf.slave["mii_status"], 2) if vf.slave else 5)),
             7: ("integer", str(HEALTH.get(vf.verdict, 5))),
             8: ("gauge", str(round(rtt_ms * 1000) if rtt_ms is not None else 0)),
-            9: ("octet", _mac(link.get("mac"))),
-            10: ("octet", _mac(vf.slave.get("perm_mac") if vf.slave else None)),
-            11: ("integer", str(MAC_LOCK.get(lock, 1))),
+            9: ("octet", _mac(link["mac"] if link else None)),
+            10: ("octet", _mac(vf.slave["perm_mac"] if vf.slave else None)),
+            11: ("integer", str(MAC_LOCK.get(lock.get("state", "unknown") if lock else "unknown", 1))),
         }
         found += [((*SLAVE_ENTRY, column, BOND_INDEX, index), kind, value) for column, (kind, value) in columns.items()]
     return found

@@ -16,11 +16,11 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from vfbond.report.history import DIR_MODE, FILE_MODE
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.files import atomic_write
+from vfbond.shared.status import CountersStatus
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Counters:
     def total(self, kind: EventType) -> int:
         return sum(n for (type_, *_), n in self.moves.items() if type_ == kind.value)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CountersStatus:
         return {
             "failovers": self.total(EventType.FAILOVER),
             "failbacks": self.total(EventType.FAILBACK),

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TypedDict
 
 from vfbond.shared.events import Event
+from vfbond.shared.status import EventDict
 
 QUEUE = 256  # events; one failover is a handful
+
+
+class Dropped(TypedDict):
+    dropped: int  # events this follower lost since the last it was told
+
+
+Followed = EventDict | Dropped
 
 
 class _Follower:
@@ -35,7 +43,7 @@ class Followers:
                 f.dropped += 1
                 self.dropped += 1
 
-    async def follow(self, backlog: list[Event]) -> AsyncIterator[dict[str, Any]]:
+    async def follow(self, backlog: list[Event]) -> AsyncIterator[Followed]:
         """`backlog` (the newest recorded events), then every event as it is recorded. Registered
         before the backlog is handed out, in one step of the loop: no event falls between the two."""
         follower = _Follower(self.size)

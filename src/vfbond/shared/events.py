@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, cast
+
+from vfbond.shared.status import EventDict
 
 
 class Severity(int, Enum):
@@ -101,11 +103,11 @@ class Event:
             parts.append(f"({self.reason})")
         return " ".join(parts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> EventDict:
         data = asdict(self)
         data["type"] = self.type.value
         data["severity"] = self.severity.name.lower()
-        return data
+        return cast("EventDict", data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:

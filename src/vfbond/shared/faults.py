@@ -7,7 +7,8 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+
+from vfbond.shared.status import FaultEntry, FaultsStatus
 
 log = logging.getLogger("vfbond")
 
@@ -15,7 +16,7 @@ log = logging.getLogger("vfbond")
 class Faults:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self.last: dict[str, Any] | None = None
+        self.last: FaultEntry | None = None
 
     def record(self, kind: str, error: BaseException | str) -> None:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
@@ -35,5 +36,5 @@ class Faults:
         except Exception as exc:  # noqa: BLE001 - the point: nothing escapes the supervisor
             self.record(kind, exc)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> FaultsStatus:
         return {"total": sum(self.counts.values()), "by_kind": dict(self.counts), "last": self.last}

@@ -16,11 +16,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Hashable, Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential, wait_random
 
 from vfbond.shared.events import Event
+from vfbond.shared.status import SinkStats
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class SinkQueue:
         self._queue.put_nowait(event)
         return True
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> SinkStats:
         return {
             "queued": self._queue.qsize() + int(self._in_flight is not None),
             "delivered": self.delivered,
@@ -217,7 +218,7 @@ class Dispatcher:
         for queue in self.queues:
             queue.publish(event)
 
-    def stats(self) -> dict[str, dict[str, Any]]:
+    def stats(self) -> dict[str, SinkStats]:
         """Per sink: queued, delivered, retries, dropped, last_error, last_ok_time (for bondctl status)."""
         return {queue.sink.name: queue.stats() for queue in self.queues}
 

@@ -15,13 +15,13 @@ while the active slave has carrier. `verdict_*` are pure.
 from __future__ import annotations
 
 import errno
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vfbond.shared.status import LockDict
 from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 REFUSALS = {errno.EADDRNOTAVAIL: "EADDRNOTAVAIL", errno.EPERM: "EPERM", errno.EACCES: "EACCES"}
@@ -47,8 +47,8 @@ class LockVerdict:
             return f"{slave}: MAC not locked: {self.why}"
         return f"{slave}: MAC lock unknown: {self.why}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "state": self.state.value}
+    def to_dict(self) -> LockDict:
+        return {"state": self.state.value, "why": self.why, "restore_error": self.restore_error}
 
 
 def verdict_of_error(code: int | None, detail: str = "") -> LockVerdict:

@@ -11,9 +11,10 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from vfbond.shared.status import PauseDict
 
 log = logging.getLogger("vfbond")
 
@@ -27,8 +28,8 @@ class Pause:
     def expired(self, now: float) -> bool:
         return self.until is not None and now >= self.until
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> PauseDict:
+        return {"reason": self.reason, "since": self.since, "until": self.until}
 
 
 class PauseFile:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from vfbond.shared.events import Event, EventType
+from vfbond.shared.status import Outage
 from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
 log = logging.getLogger("vfbond")
@@ -90,7 +91,7 @@ class PfResetTracker:
                             "itself once the PF is up",
                      details={"down_at": outage.down_at, "driver_said": kind.value})
 
-    def outages(self, now: float) -> dict[str, dict[str, object]]:
+    def outages(self, now: float) -> dict[str, Outage]:
         """The VFs without carrier now, for status."""
         return {slave: {"down_s": round(now - o.down_at, 1), "pf_reset": o.pf_reset, "bounced": o.bounced}
                 for slave, o in self._outages.items()}

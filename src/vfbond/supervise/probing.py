@@ -7,10 +7,10 @@ is the one place that maps between them for the probes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from vfbond.config import BondConfig, ProbeConfig
-from vfbond.judge.health import Health, ProbeResult, Verdict
+from vfbond.judge.health import Health, ProbeResult
+from vfbond.shared.status import SlaveHealth, Verdict
 from vfbond.watch.probes import SlaveProber
 
 OnVerdict = Callable[[str, Verdict, Verdict], None]  # label, old, new
@@ -52,10 +52,10 @@ class Probing:
     def set_carrier(self, label: str, up: bool) -> None:
         self.health.set_carrier(label, up)
 
-    def verdicts(self) -> dict[str, str]:
+    def verdicts(self) -> dict[str, Verdict]:
         return self.health.verdicts()
 
-    def snapshot(self) -> dict[str, dict[str, Any]]:
+    def snapshot(self) -> dict[str, SlaveHealth]:
         return self.health.snapshot()
 
     async def stop(self) -> None:

@@ -23,13 +23,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
 from vfbond.configure.apply import Outcome
 from vfbond.configure.converger import Converger
 from vfbond.shared.events import Event, EventType
+from vfbond.shared.status import ReconcileStatus, Repair
 from vfbond.supervise.pause import Pause, PauseFile
 
 log = logging.getLogger("vfbond")
@@ -51,7 +51,7 @@ class Reconciler:
         self.pause: Pause | None = pauses.load()
         self.established = False  # a pass has held since start: later passes repair drift
         self.repairs = 0  # passes that found drift and converged it
-        self.last_repair: dict[str, Any] | None = None
+        self.last_repair: Repair | None = None
         self.drift_while_paused: str | None = None
         self.missing: str | None = None  # the VF the last repair pass could not find: its return runs the next
         self._incoming: Converger | None = None  # a reload's converger while it applies
@@ -243,9 +243,9 @@ class Reconciler:
         until = f" until {time.strftime('%H:%M:%S', time.localtime(pause.until))}" if pause.until else \
             " until `bondctl resume`"
         self.emit(Event(EventType.PAUSED, self.config.bond.name, reason=f"{how}: {pause.reason}; vfbondd does not "
-                        f"converge the bond{until}, and still reports and fails over", details=pause.to_dict()))
+                        f"converge the bond{until}, and still reports and fails over", details=dict(pause.to_dict())))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ReconcileStatus:
         return {"paused": self.pause.to_dict() if self.pause else None,
                 "drift_while_paused": self.drift_while_paused, "waiting_for": self.missing,
                 "repairs": self.repairs, "last_repair": self.last_repair,

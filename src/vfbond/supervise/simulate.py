@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from vfbond.kernel.bond_state import read_bond
+from vfbond.shared.status import Verdict
 from vfbond.supervise.supervisor import Supervisor
 from vfbond.watch import arp
 from vfbond.watch.probe_socket import hw_address, open_packet_socket
@@ -55,8 +56,8 @@ def pick_backup(sup: Supervisor, force: bool = False) -> tuple[str, str]:
         raise Refused(f"{state.name} has no active slave and backup to switch between "
                       f"(active: {active or 'none'}, slaves: {', '.join(s.name for s in state.slaves)})")
     backup = backups[0]
-    verdict = sup.verdicts().get(backup, "unknown")
-    if verdict != "up" and not force:
+    verdict = sup.verdicts().get(backup, Verdict.UNKNOWN)
+    if verdict != Verdict.UP and not force:
         raise Refused(f"backup {backup} is {verdict}: switching to it would cut the VM off. "
                       "Repair it first, or pass --force")
     return active, backup

@@ -27,7 +27,6 @@ from vfbond.judge import policy, transitions
 from vfbond.judge.bond_warnings import bond_warnings
 from vfbond.judge.carriers import NEVER, Carriers
 from vfbond.judge.drift import drifted
-from vfbond.judge.health import Verdict
 from vfbond.judge.transitions import IN_SERVICE
 from vfbond.kernel import udev
 from vfbond.kernel.announce import announce
@@ -36,6 +35,7 @@ from vfbond.kernel.fastswitch import FastSwitch, Switched
 from vfbond.report.reporter import Reporter
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
+from vfbond.shared.status import LabelledHealth, SupervisorStatus, Verdict
 from vfbond.supervise.executor import Executor
 from vfbond.supervise.fastpath import FastPath
 from vfbond.supervise.isolation import Isolation
@@ -104,20 +104,21 @@ class Supervisor:
             return None
         return next((s.name for s in self.state.slaves if self.label_of(s) == label), None)
 
-    def verdicts(self) -> dict[str, str]:
+    def verdicts(self) -> dict[str, Verdict]:
         """Per-slave verdicts by interface name: carrier + probes when probing, else the kernel's MII view."""
         if self.state is None:
             return {}
         if self.probing is not None:
             by_label = self.probing.verdicts()
-            verdicts = {s.name: by_label.get(self.label_of(s) or "", "unknown") for s in self.state.slaves}
+            verdicts = {s.name: by_label.get(self.label_of(s) or "", Verdict.UNKNOWN) for s in self.state.slaves}
         else:
-            verdicts = {s.name: "up" if s.mii_status in IN_SERVICE and s.link.carrier else "down"
+            verdicts = {s.name: Verdict.UP if s.mii_status in IN_SERVICE and s.link.carrier else Verdict.DOWN
                         for s in self.state.slaves}
         # Within downdelay a lost carrier is not a failure yet (the kernel waits as long).
         in_service = [s.name for s in self.state.slaves if s.mii_status in IN_SERVICE]
         holding = self.carriers.holding_down(self.config.bond.downdelay / 1000, in_service)
-        return {name: "up" if verdict == "down" and name in holding else verdict for name, verdict in verdicts.items()}
+        return {name: Verdict.UP if verdict == Verdict.DOWN and name in holding else verdict
+                for name, verdict in verdicts.items()}
 
     def _settling(self) -> dict[str, float]:
         return self.carriers.settling(self.config.bond.updelay / 1000)
@@ -141,7 +142,7 @@ class Supervisor:
             self.reporter.emit(event)
 
     def _usable(self) -> bool:
-        return "up" in self.verdicts().values()
+        return Verdict.UP in self.verdicts().values()
 
     def _changed(self, prev: BondState | None, cur: BondState | None, reason: str) -> None:
         """The executor read the bond: keep carriers and probes in step, report what changed."""
@@ -240,11 +241,11 @@ class Supervisor:
         # ifindex: the IF-MIB trap needs it, and the VF may be gone when the trap goes out.
         found = self.state.slave(slave) if self.state else None
         details = {"ifindex": found.link.index} if found else {}
-        if new is Verdict.PATH_DOWN:
+        if new == Verdict.PATH_DOWN:
             self.emit(Event(EventType.SLAVE_DOWN, self.bond, slave=slave, details=details,
                             reason=f"path failure: no reply from {', '.join(self.config.probes.targets)} "
                                    f"for {self.config.probes.failures} probes while carrier is up"))
-        elif old is Verdict.PATH_DOWN and new is Verdict.UP:
+        elif old == Verdict.PATH_DOWN and new == Verdict.UP:
             self.emit(Event(EventType.SLAVE_UP, self.bond, slave=slave, details=details,
                             reason="path restored: the gateway answers"))
         self.spawn(self.evaluate(), "evaluate")
@@ -274,7 +275,7 @@ class Supervisor:
             return  # failover.fast off and no probes: the kernel's miimon alone decides
         verdicts = self.verdicts()
         active = state.active_slave
-        if self.pinned is not None and verdicts.get(self.pinned, "missing") in policy.BAD:
+        if self.pinned is not None and verdicts.get(self.pinned, Verdict.MISSING) in policy.BAD:
             self.pinned = None  # the slave the operator chose failed: the policy takes over again
         settling = self._settling()
         decision = policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
@@ -308,7 +309,7 @@ class Supervisor:
 
     def decide_carrier_loss(self, active: str) -> policy.Decision:
         """What a carrier loss on the active slave calls for (fastpath.py arms it, or acts on it)."""
-        verdicts = {**self.verdicts(), active: "down"}
+        verdicts = {**self.verdicts(), active: Verdict.DOWN}
         return policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
                              frozenset(self._settling()))
 
@@ -346,12 +347,12 @@ class Supervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SupervisorStatus:
         last = self.reporter.history.last(1, (EventType.FAILOVER, EventType.FAILBACK))
         # The check of that very move (a check lands seconds after its move, maybe after the next move).
         checks = self.reporter.history.last(20, (EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED))
         check = [c for c in checks if last and c.details.get("move_time") == last[0].time][-1:]
-        health = {}
+        health: dict[str, LabelledHealth] = {}
         if self.probing is not None:
             snapshot = self.probing.snapshot()
             health = {self._ifname_of(label) or label: {"label": label, **data} for label, data in snapshot.items()}

@@ -34,6 +34,7 @@ from vfbond.config import Config
 from vfbond.kernel import actions as kernel
 from vfbond.kernel.bond_state import SYS_NET, read_bond
 from vfbond.shared.events import Event, EventType
+from vfbond.shared.status import KernelLine, VfSlave, VfStatus, WaitingVf
 from vfbond.supervise import maclock
 from vfbond.supervise.pfreset import PfResetMonitor, PfResetTracker
 from vfbond.watch.kernel_events import KernelEvents
@@ -70,11 +71,11 @@ class VfWatch:
         self.pf = PfResetMonitor(PfResetTracker(config.bond.name, config.failover.bounce_after_s), emit,
                                  self._bounce)
         self.locks: dict[int, tuple[str, maclock.LockVerdict]] = {}  # ifindex -> (label, verdict)
-        self.lines: dict[str, deque[dict[str, Any]]] = {}  # VF (name or PCI address) -> its recent lines
+        self.lines: dict[str, deque[KernelLine]] = {}  # VF (name or PCI address) -> its recent lines
         # Where each configured VF was last seen: a VF re-created there carries a random MAC until the
         # host sets its own again, and only its PCI address says which VF it is meanwhile.
         self.homes: dict[str, str] = {}  # label -> PCI address
-        self.waiting: dict[str, dict[str, Any]] = {}  # label -> {pci, since, text}
+        self.waiting: dict[str, WaitingVf] = {}  # label -> {pci, since, netdev, text}
         self._tasks: set[asyncio.Task[None]] = set()
         self._probing: asyncio.Task[None] | None = None
         self._probe_settle = probe_settle
@@ -196,8 +197,8 @@ class VfWatch:
 
     # -- status -----------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        slaves: dict[str, dict[str, Any]] = {}
+    def status(self) -> VfStatus:
+        slaves: dict[str, VfSlave] = {}
         for index, (label, verdict) in self.locks.items():
             name = self._name_of(index) or label
             slaves.setdefault(name, {})["mac_lock"] = {**verdict.to_dict(), "label": label,

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vfbond.shared.status import KmsgStats
+
 log = logging.getLogger("vfbond")
 
 KMSG = Path("/dev/kmsg")
@@ -145,7 +147,7 @@ class KmsgWatcher:
         while True:
             yield await self._queue.get()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> KmsgStats:
         return {"overwritten": self.overwritten, "dropped": self.dropped, "errors": self.errors}
 
     def close(self) -> None:

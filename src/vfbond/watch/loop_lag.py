@@ -11,7 +11,8 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+
+from vfbond.shared.status import LoopLagStatus
 
 INTERVAL = 0.25  # four wake-ups a second: cheap on an emulated CPU, fine enough for a 50 ms budget
 WINDOW = 240  # samples: the last minute
@@ -43,7 +44,7 @@ class LoopLag:
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LoopLagStatus:
         return {"p50_ms": round(self.percentile(0.5) * 1000, 1), "p99_ms": round(self.percentile(0.99) * 1000, 1),
                 "max_ms": round(max(self.samples, default=0.0) * 1000, 1), "worst_ms": round(self.worst * 1000, 1),
                 "window_s": round(len(self.samples) * self.interval)}
