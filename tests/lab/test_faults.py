@@ -20,6 +20,7 @@ import pytest
 from conftest import Topology, run, wait_until
 from vfbondd_lab import PROBES, LabDaemon, active, time_until_active
 
+from vfbond.shared import exitcodes
 from vfbond.shared.protocol import CommandError, request
 
 pytestmark = pytest.mark.lab
@@ -338,8 +339,9 @@ def test_fault_vf_vanishing_during_an_apply(lab: FaultDaemon, stage: str) -> Non
 
 def test_fault_control_request_always_answered(lab: FaultDaemon) -> None:
     lab.start()
-    with pytest.raises(CommandError, match="vfbondd failed on events"):
+    with pytest.raises(CommandError, match="bad arguments for events: count must be a whole number") as bad:
         lab.request("events", {"count": "not a number"})
+    assert bad.value.code == exitcodes.USAGE
     assert lab.status()["bond"] is not None
 
 

@@ -13,6 +13,7 @@ import pytest
 from vfbond.bond_model import Change, SlaveNotFound
 from vfbond.configure.apply import Outcome
 from vfbond.shared.events import Event, EventType
+from vfbond.supervise import reconciler as reconciler_mod
 from vfbond.supervise.pause import PauseFile, make_pause
 from vfbond.supervise.reconciler import Reconciler
 
@@ -95,7 +96,7 @@ async def test_drift_seen_by_the_supervisor_is_repaired_with_one_event_saying_wh
 
 
 async def test_a_missing_vf_ends_a_repair_pass_quietly_and_its_return_runs_the_next(
-        tmp_path: Path, events: list[Event]) -> None:
+        tmp_path: Path, events: list[Event], monkeypatch: pytest.MonkeyPatch) -> None:
     conv = FakeConverger(results=[[], SlaveNotFound("no sriov1", "sriov1 fa:16:3e:00:00:02"),
                                   [Change("slaves", ["vf0"], ["vf0", "vf1"])]])
     rec = make(tmp_path, events, conv)
@@ -104,9 +105,14 @@ async def test_a_missing_vf_ends_a_repair_pass_quietly_and_its_return_runs_the_n
     rec.note_drift("vf1 left bond0")
     await settle()
     assert conv.attempts == 2 and events == []  # not retried in a loop, not reported twice
-    rec.request("a configured VF appeared")
+    monkeypatch.setattr(reconciler_mod, "AFTER_RETURN_S", 0.01)
+    rec.vf_seen()
+    rec.vf_seen()  # every carrier change of the returning VF says so: one pass after them
     await settle()
-    assert [e.type for e in events] == [EventType.CONVERGED]
+    assert conv.attempts == 2  # the supervisor's re-enslave goes first
+    await asyncio.sleep(0.05)
+    await settle()
+    assert [e.type for e in events] == [EventType.CONVERGED] and conv.attempts == 3
     loop.cancel()
 
 

@@ -37,6 +37,9 @@ log = logging.getLogger("vfbond")
 # The slow timer: drift that raised no event (a profile or ifcfg file edited by hand) is found
 # this late at most. A pass on a bond that matches is one read; the events do the fast work.
 RECONCILE_SECONDS = 60.0
+# A missing VF came back: the supervisor's re-enslave (NetworkManager's grace, udev's settling) goes
+# first; the pass after it finds what is left.
+AFTER_RETURN_S = 10.0
 
 
 class Reconciler:
@@ -54,6 +57,7 @@ class Reconciler:
         self.last_repair: Repair | None = None
         self.drift_while_paused: str | None = None
         self.missing: str | None = None  # the VF the last repair pass could not find: its return runs the next
+        self._after_return: asyncio.TimerHandle | None = None
         self._incoming: Converger | None = None  # a reload's converger while it applies
         self._why: list[str] = []
         self._wake = asyncio.Event()
@@ -227,10 +231,17 @@ class Reconciler:
 
     def vf_seen(self) -> None:
         """A configured VF appeared or changed (every carrier flap says so: only act if it matters)."""
-        if self.missing is not None:
-            self.request(f"a configured VF appeared ({self.missing} was missing)")
+        if self.missing is not None and self._after_return is None:
+            # The supervisor re-enslaves a returning VF itself, and says so: the pass comes after it,
+            # for what that leaves (the bond gone meanwhile), instead of racing it for the VF.
+            self._after_return = asyncio.get_running_loop().call_later(
+                AFTER_RETURN_S, self._returned, f"a configured VF appeared ({self.missing} was missing)")
         elif not self.established:
             self.converger.kick()  # the start's apply waits out its backoff: try now
+
+    def _returned(self, why: str) -> None:
+        self._after_return = None
+        self.request(why)
 
     def note_drift(self, what: str) -> None:
         """The supervisor saw the bond drift: repair it, or keep it for status while paused."""
