@@ -240,3 +240,15 @@ async def test_the_writer_stops_when_cancelled_even_as_an_event_arrives(tmp_path
     task.cancel()
     done, _ = await asyncio.wait([task], timeout=2)
     assert task in done and task.cancelled()
+
+
+def test_maintenance_repairs_and_the_event_loops_lag() -> None:
+    st = status(reconcile={"paused": {"reason": "CHG-42", "since": 1.0, "until": None}, "drift_while_paused": None,
+                           "waiting_for": None, "repairs": 3, "last_repair": None, "applying": False},
+                loop_lag={"p50_ms": 0.4, "p99_ms": 12.0, "max_ms": 2100.0, "worst_ms": 2100.0, "window_s": 60})
+    found = samples(render(st))
+    assert value(found, "vfbond_paused", bond="bond0") == 1.0
+    assert value(found, "vfbond_repairs_total", bond="bond0") == 3.0
+    assert value(found, "vfbond_loop_lag_p99_seconds", bond="bond0") == 0.012
+    assert value(found, "vfbond_loop_lag_max_seconds", bond="bond0") == 2.1
+    assert value(samples(render(status())), "vfbond_paused", bond="bond0") == 0.0  # an older vfbondd: not paused

@@ -60,7 +60,7 @@ def test_a_walk_by_getnext_visits_every_row_once_in_order_and_ends() -> None:
     while (reply := answer("getnext", oid, view)) != "NONE\n":
         oid = reply.split("\n")[0]
         seen.append(tuple(int(p) for p in oid.strip(".").split(".")))
-    assert seen == expected and len(seen) == 1 + 13 + 3 * 10
+    assert seen == expected and len(seen) == 1 + 16 + 3 * 10
 
 
 def test_one_status_read_serves_a_whole_walk() -> None:
@@ -78,3 +78,16 @@ def test_the_conversation_snmpd_holds() -> None:
     serve(View(lambda: None, 1.0), io.StringIO(f"PING\nget\n.{STATE_ROOT}.1.0\nget\n.{STATE_ROOT}.1.1\n"
                                                f"set\n.{STATE_ROOT}.1.0\ninteger 1\ngetnext\n.{STATE_ROOT}.1.0\n"), out)
     assert out.getvalue() == f"PONG\n.{STATE_ROOT}.1.0\ninteger\n2\nNONE\nnot-writable\nNONE\n"
+
+
+def test_the_bond_row_shows_maintenance_and_repairs() -> None:
+    paused = status()
+    paused["reconcile"] = {"paused": {"reason": "CHG-42", "since": 1796500000.0, "until": None},
+                           "drift_while_paused": None, "waiting_for": None, "repairs": 2, "last_repair": None,
+                           "applying": False}
+    by_oid = {oid: (kind, text) for oid, kind, text in snmp_view.rows(paused)}
+    entry = snmp_view.BOND_ENTRY
+    assert by_oid[(*entry, 16, 1)] == ("string", "CHG-42") and by_oid[(*entry, 17, 1)] == ("counter", "2")
+    assert by_oid[(*entry, 15, 1)][1] != snmp_view.NO_TIME
+    plain = {oid: text for oid, _, text in snmp_view.rows(status())}
+    assert plain[(*entry, 15, 1)] == snmp_view.NO_TIME and plain[(*entry, 16, 1)] == ""

@@ -80,6 +80,26 @@ def families(status: Status, rtt: Rtt) -> Iterator[Metric]:
     for where, count in sorted(((survived.get("by_kind") if survived else None) or {}).items()):
         faults.add_metric([bond, where], count)
     yield faults
+    yield from _upkeep(bond, status)
+
+
+def _upkeep(bond: str, status: Status) -> Iterator[Metric]:
+    """The reconciler (maintenance, repairs of drift) and vfbondd's own event loop."""
+    rec = status.get("reconcile")
+    paused = GaugeMetricFamily("vfbond_paused", "1 while maintenance (`bondctl pause`) holds off convergence",
+                               labels=["bond"])
+    paused.add_metric([bond], int(bool(rec and rec["paused"])))
+    yield paused
+    repairs = CounterMetricFamily("vfbond_repairs", "Times vfbondd put the bond back to its config after someone "
+                                  "else changed it, since vfbondd started", labels=["bond"])
+    repairs.add_metric([bond], rec["repairs"] if rec else 0)
+    yield repairs
+    lag = status.get("loop_lag")
+    for name, key, what in (("p99", "p99_ms", "99th percentile"), ("max", "max_ms", "largest")):
+        family = GaugeMetricFamily(f"vfbond_loop_lag_{name}_seconds", f"How late vfbondd's event loop woke: the "
+                                   f"{what} delay over the last minute", labels=["bond"])
+        family.add_metric([bond], (lag[key] if lag else 0.0) / 1000)  # type: ignore[literal-required]
+        yield family
 
 
 def _moves(bond: str, counters: CountersStatus | None) -> Iterator[Metric]:

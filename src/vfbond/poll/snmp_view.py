@@ -43,6 +43,8 @@ def _bond(status: Status) -> list[Row]:
     bond = status.get("bond")
     counters = status.get("counters")
     last = counters.get("last_move") if counters else None
+    rec = status.get("reconcile")
+    pause = rec["paused"] if rec else None
     columns: dict[int, tuple[str, str]] = {
         2: ("string", status.get("bond_name") or ""),
         3: ("integer", str(bond["link"]["index"] if bond else 0)),
@@ -57,6 +59,9 @@ def _bond(status: Status) -> list[Row]:
         12: ("string", last["reason"] if last else ""),
         13: ("octet", _date_and_time(counters.get("degraded_since") if counters else None)),
         14: ("octet", _date_and_time(counters.get("isolated_since") if counters else None)),
+        15: ("octet", _date_and_time(pause["since"] if pause else None)),
+        16: ("string", pause["reason"] if pause else ""),
+        17: ("counter", str((rec["repairs"] if rec else 0) % 2**32)),
     }
     return [((*BOND_ENTRY, column, BOND_INDEX), kind, value) for column, (kind, value) in columns.items()]
 
