@@ -217,4 +217,7 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
     print(f"sriov: PF reset failover ({move['reason']}): loop lag p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms "
           f"over the last {lag['window_s']} s")
     assert lag["p99_ms"] < 50, lag
+    # The kernel holds the request ~1 s in most PF resets (BENCHMARKS.md): a send from the loop showed
+    # as one sample of that size, which a minute's p99 alone would not catch.
+    assert lag["max_ms"] < 500, lag
     lab.topo.restore_carrier(0)
