@@ -17,6 +17,7 @@ import pytest
 from conftest import Topology, ip_batch, make_topology, run, wait_ping, wait_until
 from vfbondd_lab import BIN, LabDaemon, active
 
+from vfbond.shared import exitcodes
 from vfbond.shared.protocol import request
 
 pytestmark = pytest.mark.lab
@@ -221,3 +222,14 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
     # as one sample of that size, which a minute's p99 alone would not catch.
     assert lag["max_ms"] < 500, lag
     lab.topo.restore_carrier(0)
+
+
+def test_a_second_vfbondd_is_refused_and_touches_nothing(lab: Daemon) -> None:
+    """A debug run beside the service: it must not unlink the live socket nor supervise the same bond."""
+    lab.start()
+    t0 = time.time()
+    second = subprocess.run([BIN / "vfbondd", "-c", lab.config], capture_output=True, text=True, timeout=120)
+    print(f"veth: second vfbondd: exit {second.returncode} after {time.time() - t0:.2f} s: {second.stderr.strip()}")
+    assert second.returncode == exitcodes.ALREADY_RUNNING and "another vfbondd is serving" in second.stderr
+    assert lab.status()["bond"] is not None  # the first still answers on its socket
+    assert lab.types(t0) == [], lab.events_since(t0)  # nothing said, nothing done
