@@ -5,6 +5,7 @@
 #   1. unit + host tests (tests/unit, tests/host: network namespaces the tests make themselves)
 #   2. the kernel lab: ONE guest boot with real bonding and NetworkManager (lab/run.sh)
 #   3. the systemd lab: ONE guest boot with a real systemd and cloud-init (lab/run-systemd.sh)
+#   4. the lab's skips: only those lab/expected-skips.txt names (scripts/lab_skips.py)
 # Exits non-zero if any part failed or could not run; a lab that cannot boot is a failure.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,13 +36,18 @@ VFBOND_LAB_SYSTEMD_RESULTS="$OUT/systemd" bash lab/run-systemd.sh
 RC[systemd]=$?
 cp -f "$OUT/systemd/junit.xml" "$OUT/systemd.xml" 2>/dev/null
 
+echo; echo "==> [test] lab skips: only those lab/expected-skips.txt names (a guest not detected skips all)"
+.venv/bin/python scripts/lab_skips.py lab/expected-skips.txt "$OUT/lab.xml" "$OUT/systemd.xml"
+RC[skips]=$?
+
 echo; echo "==> [test] summary"
 fail=0
 junit_suites=0
 for part in "${!RC[@]}"; do
     printf '    %-8s %s\n' "$part" "$([ "${RC[$part]}" = 0 ] && echo ok || echo "FAILED (exit ${RC[$part]})")"
     [ "${RC[$part]}" = 0 ] || fail=1
-    [ "$part" = lint ] || junit_suites=$((junit_suites + 1))  # lint writes no JUnit: it counts through RC only
+    # lint and the skip check write no JUnit: they count through RC only
+    [ "$part" = lint ] || [ "$part" = skips ] || junit_suites=$((junit_suites + 1))
 done
 # One closing line over every suite, from the JUnit files (a suite that never reported counts as failed).
 .venv/bin/python - "$OUT" "$junit_suites" <<'PY'
