@@ -13,13 +13,19 @@ def _up(state: BondState | None) -> set[str]:
     return {s.name for s in state.slaves if s.mii_status in IN_SERVICE} if state else set()
 
 
+# Both VFs left the bond and nothing carries the VM: what a live migration does to a bond without a standby.
+NO_STANDBY_HINT = ("no slave left in the bond (both VFs detached? a live migration detaches SR-IOV ports): add a "
+                   "paravirtual port as bond.standby to carry the VM meanwhile")
+
+
 def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: str | None,
-           expected: int = 2, reason: str = "") -> list[Event]:
+           expected: int = 2, reason: str = "", standby: str | None = None) -> list[Event]:
     """Events for what changed between two readings.
 
     `primary` is the configured primary's interface name: a move onto it is a failback.
     `reason` is what the caller knows caused the change (e.g. "simulate-failover"); when
-    empty, it is worked out from the slaves' states.
+    empty, it is worked out from the slaves' states. `standby`: the standby's interface name;
+    the VFs alone count as up, and no VF up while the standby is is no isolation (on_standby says it).
     """
     events: list[Event] = []
     if prev is None and cur is None:
@@ -64,10 +70,13 @@ def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: st
             why = reason or _why(prev, cur, old_active)
             events.append(Event(kind, bond, old_active=old_active, new_active=cur.active_slave, reason=why))
 
-    up_before, up_after = len(_up(prev)), len(_up(cur))
+    up_before, up_after = len(_up(prev) - {standby}), len(_up(cur) - {standby})
     if prev is not None and up_after != up_before:
-        if up_after == 0:
-            events.append(Event(EventType.BOND_ISOLATED, bond, reason=reason or "no slave has link"))
+        if up_after == 0 and standby in _up(cur):
+            pass  # the standby carries the VM: judge/standby.py reports it
+        elif up_after == 0:
+            events.append(Event(EventType.BOND_ISOLATED, bond, reason=reason or (
+                "no slave has link" if cur.slaves else NO_STANDBY_HINT)))
         elif up_after < expected <= up_before or (up_before == 0 and up_after < expected):
             events.append(Event(EventType.BOND_DEGRADED, bond, reason=f"{up_after} of {expected} slaves up",
                                 details={"up": sorted(_up(cur))}))

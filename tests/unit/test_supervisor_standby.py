@@ -1,0 +1,64 @@
+"""The supervisor with a standby: the fast path's choice, the events it reports, its status."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from tests.unit.test_supervisor import FakeExecutor, Fired, bond, config, link, supervisor
+from vfbond.kernel.bond_state import BondState, SlaveState
+from vfbond.shared.events import Event, EventType
+from vfbond.supervise.supervisor import Supervisor
+from vfbond.watch.links import LinkEvent
+
+PV_MAC = "52:54:00:ab:cd:09"
+STANDBY = f'standby: {{mac: "{PV_MAC}"}}'
+
+
+def with_standby(state: BondState, active: str | None = None, up: bool = True) -> BondState:
+    pv0 = SlaveState(link("pv0", PV_MAC, 3, up), "backup", "up" if up else "down", 0, PV_MAC)
+    return replace(state, slaves=[*state.slaves, pv0], active_slave=active or state.active_slave)
+
+
+def started() -> tuple[Supervisor, FakeExecutor, list[Event], Fired]:
+    fast = Fired()
+    sup, fake, published = supervisor(config(STANDBY), started=False, fastswitch=fast)
+    fake.read(with_standby(bond("vf0")))
+    published.clear()
+    return sup, fake, published, fast
+
+
+async def test_the_fast_path_never_arms_the_standby_while_the_other_vf_is_usable() -> None:
+    sup, fake, _, fast = started()
+    assert fast.plan is not None and fast.plan.target_name == "vf1"
+    fake.read(with_standby(bond("vf0", up1=False)))  # vf1 lost carrier: only the standby is left
+    assert fast.plan is not None and fast.plan.target_name == "pv0" and "standby" in fast.plan.reason
+    fake.read(with_standby(bond("vf0", up1=False), up=False))  # the standby too: nowhere to go
+    assert fast.plan is None
+
+
+def gone(name: str, mac: str, index: int) -> LinkEvent:
+    return LinkEvent(gone=True, index=index, name=name, mac=mac, carrier=False, operstate="DOWN", master=None,
+                     kind=None, at=time.monotonic())
+
+
+async def test_both_vfs_detached_is_a_migration_on_the_standby_and_status_shows_the_time_on_it() -> None:
+    sup, fake, published, _ = started()
+    vf0, vf1 = bond("vf0").slaves
+    await sup.on_link(gone("vf0", vf0.perm_mac, 1))
+    fake.read(with_standby(replace(bond("vf1"), slaves=[vf1])))
+    await sup.on_link(gone("vf1", vf1.perm_mac, 2))
+    fake.read(with_standby(replace(bond(None), slaves=[]), active="pv0"))
+    kinds = [e.type for e in published]
+    assert EventType.MIGRATION_DETACHED in kinds and EventType.ON_STANDBY in kinds
+    assert EventType.BOND_ISOLATED not in kinds
+    [on] = [e for e in published if e.type is EventType.ON_STANDBY]
+    assert on.details["why"] == "detached"
+    status = sup.status()["standby"]
+    assert status["ifname"] == "pv0" and status["on_standby"] is True and status["on_standby_s"] >= 0
+    assert status["detached"] == ["sriov0", "sriov1"]
+
+
+def test_status_has_no_standby_without_one() -> None:
+    sup, _, _ = supervisor()
+    assert sup.status()["standby"] is None
