@@ -134,8 +134,8 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
     assert during, "no gateway reply through the standby while the VFs were gone"
     first_back = min(m.back.values())
     print(f"\nsriov migrate({PAUSE_S}, rename=True): {lost} pings lost (10/s); {len(during)} replies while the VFs "
-          f"were gone; VFs gone {m.gone - m.detach:.2f} s after the detach; first VF back {first_back - m.attach:.2f} s "
-          f"after the re-attach; on the standby {off['time'] - first_back:.2f} s after the first VF was back "
+          f"were gone; VFs gone {m.gone - m.detach:.2f} s after the detach; first VF back "
+          f"{first_back - m.attach:.2f} s after the re-attach; on the standby {off['time'] - first_back:.2f} s after the first VF was back "
           f"({off['details']['on_standby_s']:.2f} s in all); migration_attached {attached['details']}; events {types}")
 
 
