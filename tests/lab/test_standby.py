@@ -6,9 +6,11 @@ names), or the migration is aborted (one never comes back). Figures are printed 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,31 +18,17 @@ from typing import Any
 
 import pytest
 from conftest import make_topology, run, wait_until
-from vfbondd_lab import LabDaemon, active
+from sriov import MIGRATED_NAMES
+from test_operator_actions import Daemon as OperatorDaemon
+from vfbondd_lab import active
 
 pytestmark = pytest.mark.lab
 PAUSE_S = 3.0
 ALERT_S = 15
 
 
-class Daemon(LabDaemon):
-    def _ready(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
-        try:
-            bond = self.status()["bond"]
-        except Exception:
-            return False
-        return bool(bond) and len(bond["slaves"]) == 3 and bond["active_slave"] is not None
-
-    def wait_event(self, kind: str, since: float, timeout: float = 60) -> dict[str, Any]:
-        found: list[dict[str, Any]] = []
-
-        def seen() -> bool:
-            found[:] = [e for e in self.events_since(since) if e["type"] == kind]
-            return bool(found)
-
-        wait_until(seen, timeout, 0.2, f"a {kind} event\n{self.log_tail()}")
-        return found[0]
+class Daemon(OperatorDaemon):
+    members = 3
 
 
 @pytest.fixture
@@ -104,6 +92,27 @@ def test_both_vfs_down_puts_the_bond_on_the_standby_and_the_first_vf_back_takes_
           f"was restored; {off['details']['on_standby_s']:.2f} s on the standby; events {types}")
 
 
+class FirstCarrier(threading.Thread):
+    """When `name` (a VF yet to come back) first has carrier, and when it is first the active slave."""
+
+    def __init__(self, name: str, timeout: float) -> None:
+        super().__init__(daemon=True)
+        self.name_, self.timeout = name, timeout
+        self.carrier: float | None = None
+        self.active: float | None = None
+
+    def run(self) -> None:
+        end = time.time() + self.timeout
+        carrier = Path(f"/sys/class/net/{self.name_}/carrier")
+        while time.time() < end and self.active is None:
+            with contextlib.suppress(OSError):
+                if self.carrier is None and carrier.read_text().strip() == "1":
+                    self.carrier = time.time()
+                if self.carrier is not None and active() == self.name_:
+                    self.active = time.time()
+            time.sleep(0.005)
+
+
 def lab_migration(lab: Daemon, **kw: Any) -> tuple[Any, subprocess.Popen[str], float]:
     topo = lab.topo
     assert topo.ping_gateway(dev="bond0", deadline=15)
@@ -116,6 +125,8 @@ def lab_migration(lab: Daemon, **kw: Any) -> tuple[Any, subprocess.Popen[str], f
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)
 def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_its_new_name(lab: Daemon) -> None:
     topo = lab.topo
+    first = FirstCarrier(MIGRATED_NAMES[1], PAUSE_S + 60)  # VF 1 comes back first (reverse order)
+    first.start()
     m, ping, t0 = lab_migration(lab, rename=True)
     try:
         attached = lab.wait_event("migration_attached", t0, 60)
@@ -135,8 +146,11 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
     first_back = min(m.back.values())
     print(f"\nsriov migrate({PAUSE_S}, rename=True): {lost} pings lost (10/s); {len(during)} replies while the VFs "
           f"were gone; VFs gone {m.gone - m.detach:.2f} s after the detach; first VF back "
-          f"{first_back - m.attach:.2f} s after the re-attach; on the standby {off['time'] - first_back:.2f} s after the first VF was back "
-          f"({off['details']['on_standby_s']:.2f} s in all); migration_attached {attached['details']}; events {types}")
+          f"{first_back - m.attach:.2f} s after the re-attach; on the standby {off['time'] - first_back:.2f} s "
+          "after the first VF was back "
+          f"({off['details']['on_standby_s']:.2f} s in all); {MIGRATED_NAMES[1]} active "
+          f"{(first.active or 0) - (first.carrier or 0):.3f} s after its carrier came up "
+          f"({(first.carrier or 0) - m.back[1]:.2f} s after it was back with its MAC); migration_attached {attached['details']}; events {types}")
 
 
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)

@@ -47,7 +47,8 @@ def test_a_live_migration_is_one_detached_attached_pair_with_its_figures() -> No
     t.vf_attached("sriov1", "ens7", 18.0)
     [off] = t.reading("ens7", "vf", {"sriov1": "up"}, 18.5)  # the first VF back carries at once
     assert off.type is EventType.OFF_STANDBY
-    t.vf_attached("sriov0", "ens9", 20.0)  # renamed
+    t.vf_attached("sriov0", "eth0", 19.9)  # the kernel's name first ...
+    t.vf_attached("sriov0", "ens9", 20.0)  # ... then udev's: renamed
     [attached] = t.reading("ens7", "vf", {"sriov0": "up", "sriov1": "up"}, 20.1)
     assert attached.type is EventType.MIGRATION_ATTACHED
     assert attached.details["vfs_back_s"] == 10.1 and attached.details["outage_on_vfs_s"] == 5.8

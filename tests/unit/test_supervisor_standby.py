@@ -62,3 +62,21 @@ async def test_both_vfs_detached_is_a_migration_on_the_standby_and_status_shows_
 def test_status_has_no_standby_without_one() -> None:
     sup, _, _ = supervisor()
     assert sup.status()["standby"] is None
+
+
+async def test_a_vf_renamed_by_udev_after_its_return_is_reported_under_its_final_name() -> None:
+    sup, fake, published, _ = started()
+    vf0, vf1 = bond("vf0").slaves
+    await sup.on_link(gone("vf0", vf0.perm_mac, 1))
+    await sup.on_link(gone("vf1", vf1.perm_mac, 2))
+    fake.read(with_standby(replace(bond(None), slaves=[]), active="pv0"))
+    for name in ("eth0", "ens16"):  # the kernel's name, then udev's
+        await sup.on_link(replace(gone(name, vf0.perm_mac, 11), gone=False, carrier=True, master=None))
+    for name in ("eth0", "ens17"):
+        await sup.on_link(replace(gone(name, vf1.perm_mac, 12), gone=False, carrier=True, master=None))
+    moved = replace(bond("ens16"), slaves=[replace(s, link=replace(s.link, name=n))
+                                           for s, n in zip(bond("ens16").slaves, ("ens16", "ens17"), strict=True)])
+    fake.read(with_standby(moved))
+    [attached] = [e for e in published if e.type is EventType.MIGRATION_ATTACHED]
+    assert attached.details["names"] == {"sriov0": {"old": "vf0", "new": "ens16"},
+                                         "sriov1": {"old": "vf1", "new": "ens17"}}

@@ -74,6 +74,8 @@ class StandbyTracker:
             details={"detached": self._names(self.migration.old_names), "window_s": round(now - first, 3)})]
 
     def vf_attached(self, label: str, name: str, now: float) -> None:
+        """A VF seen with its MAC; again on each later message, so a rename by udev (the kernel's eth0 first,
+        then the image's name) is the name it came back under."""
         self.detached.pop(label, None)
         if self.migration is not None:
             self.migration.new_names[label] = name

@@ -40,7 +40,7 @@ class StandbyWatch:
             return
         if ev.gone:
             self._emit(self.tracker.vf_detached(label, ev.name, ev.at))
-        elif label in self.tracker.detached:
+        elif label in self.tracker.detached or self.tracker.migration is not None:
             self.tracker.vf_attached(label, ev.name, ev.at)
 
     def on_read(self, state: BondState | None, label_of: Callable[[SlaveState], str | None],
