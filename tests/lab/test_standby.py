@@ -140,6 +140,8 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
     on = next(e for e in events if e["type"] == "on_standby")
     assert "migration_detached" in types and on["details"]["why"] == "detached", types
     assert attached["details"]["renamed"] is True, attached
+    assert {label: n["new"] for label, n in attached["details"]["names"].items()} == \
+        {"sriov0": topo.vf(0), "sriov1": topo.vf(1)}, attached
     assert "bond_isolated" not in types, types
     during = [t for t in times if m.gone <= t <= m.attach]
     assert during, "no gateway reply through the standby while the VFs were gone"
@@ -150,7 +152,8 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
           "after the first VF was back "
           f"({off['details']['on_standby_s']:.2f} s in all); {MIGRATED_NAMES[1]} active "
           f"{(first.active or 0) - (first.carrier or 0):.3f} s after its carrier came up "
-          f"({(first.carrier or 0) - m.back[1]:.2f} s after it was back with its MAC); migration_attached {attached['details']}; events {types}")
+          f"({(first.carrier or 0) - m.back[1]:.2f} s after it was back with its MAC); "
+          f"migration_attached {attached['details']}; events {types}")
 
 
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)
