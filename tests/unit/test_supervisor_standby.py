@@ -80,3 +80,26 @@ async def test_a_vf_renamed_by_udev_after_its_return_is_reported_under_its_final
     [attached] = [e for e in published if e.type is EventType.MIGRATION_ATTACHED]
     assert attached.details["names"] == {"sriov0": {"old": "vf0", "new": "ens16"},
                                          "sriov1": {"old": "vf1", "new": "ens17"}}
+
+
+async def test_the_bond_carrying_a_vfs_mac_is_not_taken_for_that_vf() -> None:
+    """fail_over_mac=active: bond0 has the active VF's MAC, and its own link events say so (lab: 'bond0' was
+    reported as the name sriov1 came back under)."""
+    sup, fake, published, _ = migrated()
+    await sup.on_link(replace(gone("bond0", bond("vf0").slaves[1].perm_mac, 9), gone=False, kind="bond", master=None))
+    fake.read(with_standby(bond("vf0")))
+    [attached] = [e for e in published if e.type is EventType.MIGRATION_ATTACHED]
+    assert attached.details["names"] == {}, attached.details
+
+
+def migrated() -> tuple[Supervisor, FakeExecutor, list[Event], Fired]:
+    """Both VFs detached and back under their old names, the bond still on the standby."""
+    sup, fake, published, fast = started()
+    vf0, vf1 = bond("vf0").slaves
+    members = (("vf0", vf0.perm_mac, 1, "sriov0"), ("vf1", vf1.perm_mac, 2, "sriov1"))
+    for name, mac, index, label in members:
+        sup.standby.on_link(gone(name, mac, index), label)
+    fake.read(with_standby(replace(bond(None), slaves=[]), active="pv0"))
+    for name, mac, index, label in members:
+        sup.standby.on_link(replace(gone(name, mac, index), gone=False), label)
+    return sup, fake, published, fast

@@ -10,7 +10,7 @@ from typing import Any
 
 from vfbond.config import Config
 from vfbond.judge.standby import StandbyTracker
-from vfbond.kernel.bond_state import BondState, SlaveState
+from vfbond.kernel.bond_state import UPPER_KINDS, BondState, SlaveState
 from vfbond.shared.events import Event
 from vfbond.watch.links import LinkEvent
 
@@ -35,6 +35,8 @@ class StandbyWatch:
 
     def on_link(self, ev: LinkEvent, label: str | None) -> None:
         """A link event on a configured VF (`label`): detached, or back with its MAC."""
+        if ev.kind in UPPER_KINDS:
+            return  # the bond carries the active VF's MAC (fail_over_mac=active): its events are not that VF's
         label = label or self._labels.get(ev.index)
         if label is None or label not in self.tracker.vfs:
             return
