@@ -27,6 +27,7 @@ class SlaveBinding:
     label: str
     ifname: str
     mac: str
+    role: str = "vf"  # or "standby": the paravirtual port, active only while no VF is usable
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class BondPlan:
     ipv4: IPConfig
     ipv6: IPConfig
     mtu: int | None
+    # The configured standby is not on this machine: the bond is built over the VFs alone meanwhile.
+    missing_standby: str | None = None
+
+    @property
+    def standby(self) -> str | None:
+        """The standby's interface name, if it is in the plan."""
+        return next((b.ifname for b in self.slaves if b.role == "standby"), None)
 
     @property
     def addresses(self) -> tuple[str, ...]:

@@ -47,6 +47,11 @@ NAMES = {
     EventType.CONVERGED: "VFBOND-MIB::vfbondConverged",
     EventType.PAUSED: "VFBOND-MIB::vfbondPaused",
     EventType.RESUMED: "VFBOND-MIB::vfbondResumed",
+    EventType.ON_STANDBY: "VFBOND-MIB::vfbondOnStandby",
+    EventType.OFF_STANDBY: "VFBOND-MIB::vfbondOffStandby",
+    EventType.MIGRATION_DETACHED: "VFBOND-MIB::vfbondMigrationDetached",
+    EventType.MIGRATION_ATTACHED: "VFBOND-MIB::vfbondMigrationAttached",
+    EventType.VFS_NOT_RETURNED: "VFBOND-MIB::vfbondVfsNotReturned",
     EventType.SLAVE_DOWN: "IF-MIB::linkDown",
     EventType.SLAVE_UP: "IF-MIB::linkUp",
 }

@@ -45,6 +45,8 @@ PROBES = """probes:
 
 
 class LabDaemon:
+    members = 2  # slaves of a built bond: the VFs (and a standby, where a test configures one)
+
     def __init__(self, topo: Topology, workdir: Path) -> None:
         self.topo = topo
         self.dir = workdir
@@ -71,7 +73,7 @@ class LabDaemon:
             bond = self.status()["bond"]
         except Exception:
             return False
-        return bool(bond) and len(bond["slaves"]) == 2 and bond["active_slave"] is not None
+        return bool(bond) and len(bond["slaves"]) == self.members and bond["active_slave"] is not None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -55,3 +55,37 @@ def test_failover_prefers_a_settled_backup_but_takes_a_settling_one_when_none_is
     assert decide("vf0", verdicts, None, "always", settling=frozenset({"vf1"})).switch_to == "vf2"
     only = {"vf0": "down", "vf1": "up"}
     assert decide("vf0", only, "vf0", "always", settling=frozenset({"vf1"})).switch_to == "vf1"
+
+
+# The standby (a paravirtual port, "pv0"): active only while no VF is usable, left as soon as one qualifies.
+def test_the_standby_is_never_chosen_while_a_vf_is_usable() -> None:
+    d = decide("vf0", {"vf0": "down", "vf1": "up", "pv0": "up"}, None, "failure", standby="pv0")
+    assert d.switch_to == "vf1"
+    # ... not even a VF still within updelay: it is usable, the standby is the last resort
+    d = decide("vf0", {"vf0": "down", "vf1": "up", "pv0": "up"}, None, "failure", frozenset({"vf1"}), standby="pv0")
+    assert d.switch_to == "vf1"
+
+
+def test_the_standby_takes_over_when_no_vf_is_usable() -> None:
+    for vf1 in ("down", "path_down", "missing", "unknown"):
+        d = decide("vf0", {"vf0": "down", "vf1": vf1, "pv0": "up"}, "vf0", "always", standby="pv0")
+        assert d.switch_to == "pv0" and "standby" in d.reason and not d.isolated, vf1
+    d = decide(None, {"pv0": "up"}, "vf0", "always", standby="pv0")  # both VFs detached
+    assert d.switch_to == "pv0"
+
+
+def test_off_the_standby_as_soon_as_a_vf_qualifies_whatever_primary_reselect() -> None:
+    for reselect in ("always", "better", "failure"):
+        d = decide("pv0", {"vf1": "up", "pv0": "up"}, "vf0", reselect, standby="pv0")
+        assert d.switch_to == "vf1" and "standby" in d.reason, reselect
+    assert decide("pv0", {"vf0": "up", "vf1": "up", "pv0": "up"}, "vf0", "failure", standby="pv0").switch_to == "vf0"
+
+
+def test_off_the_standby_waits_out_updelay() -> None:
+    d = decide("pv0", {"vf0": "up", "pv0": "up"}, "vf0", "always", frozenset({"vf0"}), standby="pv0")
+    assert d.switch_to is None
+
+
+def test_a_dead_standby_with_no_vf_usable_is_isolation() -> None:
+    d = decide("pv0", {"vf0": "missing", "vf1": "down", "pv0": "path_down"}, None, "always", standby="pv0")
+    assert d.switch_to is None and d.isolated

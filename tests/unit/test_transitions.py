@@ -80,3 +80,19 @@ def test_a_slave_inside_downdelay_is_still_in_service() -> None:
     failing = bond("vf0", replace(VF0, mii_status="fail"), VF1)
     assert derive(bond("vf0", VF0, VF1), failing, "bond0", "vf0") == []
     assert derive(failing, bond("vf0", VF0, VF1), "bond0", "vf0") == []
+
+
+PV0 = slave("pv0", "52:54:00:ab:cd:09")
+
+
+def test_the_standby_is_not_counted_as_a_vf_and_carrying_on_it_is_no_isolation() -> None:
+    one_gone = derive(bond("vf0", VF0, VF1, PV0), bond("vf1", VF1, PV0), "bond0", "vf0", standby="pv0")
+    assert types(one_gone) == [EventType.SLAVE_MISSING, EventType.FAILOVER, EventType.BOND_DEGRADED]
+    both_gone = derive(bond("vf1", VF1, PV0), bond("pv0", PV0), "bond0", "vf0", standby="pv0")
+    assert types(both_gone) == [EventType.SLAVE_MISSING, EventType.FAILOVER]
+
+
+def test_both_vfs_gone_without_a_standby_is_isolation_with_the_hint() -> None:
+    events = derive(bond("vf1", VF1), bond(None), "bond0", "vf0")
+    assert types(events) == [EventType.SLAVE_MISSING, EventType.BOND_ISOLATED]
+    assert "bond.standby" in events[1].reason and "live migration" in events[1].reason

@@ -9,8 +9,10 @@ re-enslaved (announced through `progress`). When a step fails, what was there be
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
+import os
 import socket
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from vfbond.backends.base import Backend, BackendError, Progress
 from vfbond.bond_model import BondPlan, Change
 from vfbond.kernel.bond_state import BOND_MODES, FAIL_OVER_MAC, PRIMARY_RESELECT, BondState, read_bond
 from vfbond.kernel.bond_state import addresses as read_addresses
+from vfbond.kernel.slave_prio import set_prio
 
 IFF_UP = 0x1
 MAIN_TABLE = 254
@@ -46,6 +49,7 @@ class Target:
     addresses: tuple[str, ...]
     gateways: tuple[str, ...]
     up: bool = True
+    standby: str | None = None  # enslaved last, with the kernel's lowest slave priority
 
     @classmethod
     def from_plan(cls, plan: BondPlan) -> Target:
@@ -59,7 +63,7 @@ class Target:
         names = [b.ifname for b in plan.slaves]
         names.sort(key=lambda n: n != plan.primary)
         gateways = tuple(g for g in (plan.ipv4.gateway, plan.ipv6.gateway) if g)
-        return cls(plan.name, options, tuple(names), plan.mtu, tuple(plan.addresses), gateways)
+        return cls(plan.name, options, tuple(names), plan.mtu, tuple(plan.addresses), gateways, standby=plan.standby)
 
     @classmethod
     def from_state(cls, state: BondState, gateways: tuple[str, ...], up: bool) -> Target:
@@ -201,6 +205,9 @@ class _Converger:
                             ipr.link("set", index=lk.index(extra), master=0))
         for slave in [s for s in t.slaves if s not in have]:
             await self._enslave(name, index, slave, lk)
+            if slave == t.standby and (err := await asyncio.to_thread(set_prio, lk.index(slave))):
+                self.progress(f"{name}: {slave}'s slave priority not set ({os.strerror(err)}): vfbondd's policy "
+                              "alone keeps the standby last")
 
         primary = t.options.get("primary")
         if "primary" in t.options and state.primary != primary:

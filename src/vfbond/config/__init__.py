@@ -24,9 +24,10 @@ from vfbond.config.schema import (
     ProbeConfig,
     SlaveSpec,
     SnmpTarget,
+    StandbySpec,
     SyslogTarget,
 )
 
 __all__ = ["DEFAULT_PATH", "AlertConfig", "BondConfig", "Config", "ConfigError", "DaemonConfig", "FailoverConfig",
-           "IPConfig", "MetricsConfig", "Problem", "ProbeConfig", "SlaveSpec", "SnmpTarget", "SyslogTarget",
-           "load", "parse"]
+           "IPConfig", "MetricsConfig", "Problem", "ProbeConfig", "SlaveSpec", "SnmpTarget", "StandbySpec",
+           "SyslogTarget", "load", "parse"]

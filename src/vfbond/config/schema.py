@@ -39,6 +39,15 @@ class SlaveSpec:
 
 
 @dataclass(frozen=True)
+class StandbySpec(SlaveSpec):
+    """The standby: a paravirtual port (virtio, macvtap) that Nova does not detach in a live migration.
+
+    A third, lowest-priority member, active only while no VF is usable."""
+
+    label: str = "standby"
+
+
+@dataclass(frozen=True)
 class IPConfig:
     addresses: tuple[str, ...] = ()
     gateway: str | None = None
@@ -54,6 +63,7 @@ class BondConfig:
     name: str = "bond0"
     mode: str = "active-backup"
     slaves: tuple[SlaveSpec, ...] = ()
+    standby: StandbySpec | None = None  # the paravirtual port that carries the VM while both VFs are gone
     miimon: int = 100
     updelay: int = 0
     downdelay: int = 0
@@ -67,7 +77,15 @@ class BondConfig:
     ipv6: IPConfig = IPConfig()
 
     def slave(self, label: str) -> SlaveSpec:
-        return next(s for s in self.slaves if s.label == label)
+        return next(s for s in self.members if s.label == label)
+
+    @property
+    def members(self) -> tuple[SlaveSpec, ...]:
+        """Every member the bond enslaves: the two VFs, then the standby if there is one."""
+        return self.slaves + ((self.standby,) if self.standby else ())
+
+    def is_standby(self, label: str | None) -> bool:
+        return self.standby is not None and label == self.standby.label
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,8 @@ class FailoverConfig:
     fast: bool = True
     # Seconds a VF may stay without carrier after a PF reset before vfbondd bounces it once; 0: never.
     bounce_after_s: int = 30
+    # Seconds both VFs may stay detached (a live migration) before an alert names the MACs still missing.
+    vf_return_alert_s: int = 300
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,19 @@ def _up(state: BondState | None) -> set[str]:
     return {s.name for s in state.slaves if s.mii_status in IN_SERVICE} if state else set()
 
 
+# Both VFs left the bond and nothing carries the VM: what a live migration does to a bond without a standby.
+NO_STANDBY_HINT = ("no slave left in the bond (both VFs detached? a live migration detaches SR-IOV ports): add a "
+                   "paravirtual port as bond.standby to carry the VM meanwhile")
+
+
 def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: str | None,
-           expected: int = 2, reason: str = "") -> list[Event]:
+           expected: int = 2, reason: str = "", standby: str | None = None) -> list[Event]:
     """Events for what changed between two readings.
 
     `primary` is the configured primary's interface name: a move onto it is a failback.
     `reason` is what the caller knows caused the change (e.g. "simulate-failover"); when
-    empty, it is worked out from the slaves' states.
+    empty, it is worked out from the slaves' states. `standby`: the standby's interface name;
+    the VFs alone count as up, and no VF up while the standby is is no isolation (on_standby says it).
     """
     events: list[Event] = []
     if prev is None and cur is None:
@@ -66,18 +72,23 @@ def derive(prev: BondState | None, cur: BondState | None, bond: str, primary: st
             events.append(Event(kind, bond, old_active=old_active, new_active=cur.active_slave, reason=why))
 
     if prev is not None:
-        events += _condition_events(prev, cur, bond, expected, reason)
+        events += _condition_events(prev, cur, bond, expected, reason, standby)
     return events
 
 
-def _condition_events(prev: BondState, cur: BondState, bond: str, expected: int, reason: str) -> list[Event]:
-    """The bond's condition (condition.py) from the slaves in service, when it changed."""
-    up = _up(cur)
-    before, after = judge(len(_up(prev)), expected), judge(len(up), expected)
+def _condition_events(prev: BondState, cur: BondState, bond: str, expected: int, reason: str,
+                      standby: str | None) -> list[Event]:
+    """The bond's condition (condition.py) from the VFs in service, when it changed. The standby
+    carrying the VM while no VF is up is no isolation: judge/standby.py reports it (on_standby)."""
+    up = _up(cur) - {standby}
+    before, after = judge(len(_up(prev) - {standby}), expected), judge(len(up), expected)
     if after == before:
         return []
     if after == Condition.DOWN:
-        return [Event(EventType.BOND_ISOLATED, bond, reason=reason or "no slave has link")]
+        if standby in _up(cur):
+            return []
+        return [Event(EventType.BOND_ISOLATED, bond, reason=reason or (
+            "no slave has link" if cur.slaves else NO_STANDBY_HINT))]
     if after == Condition.DEGRADED:
         return [Event(EventType.BOND_DEGRADED, bond, reason=f"{len(up)} of {expected} slaves up",
                       details={"up": sorted(up)})]

@@ -48,6 +48,12 @@ class EventType(StrEnum):
     CONVERGED = "converged"
     PAUSED = "paused"
     RESUMED = "resumed"
+    # The standby (judge/standby.py): it carries the VM while no VF is usable; a live migration's pattern.
+    ON_STANDBY = "on_standby"
+    OFF_STANDBY = "off_standby"
+    MIGRATION_DETACHED = "migration_detached"
+    MIGRATION_ATTACHED = "migration_attached"
+    VFS_NOT_RETURNED = "vfs_not_returned"
 
 
 SEVERITY: dict[EventType, Severity] = {
@@ -74,6 +80,11 @@ SEVERITY: dict[EventType, Severity] = {
     EventType.CONVERGED: Severity.WARNING,
     EventType.PAUSED: Severity.NOTICE,
     EventType.RESUMED: Severity.NOTICE,
+    EventType.ON_STANDBY: Severity.WARNING,
+    EventType.OFF_STANDBY: Severity.NOTICE,
+    EventType.MIGRATION_DETACHED: Severity.WARNING,
+    EventType.MIGRATION_ATTACHED: Severity.NOTICE,
+    EventType.VFS_NOT_RETURNED: Severity.ERR,
 }
 
 

@@ -135,6 +135,22 @@ class KernelStatus(TypedDict):
     source: NotRequired[str]  # bondctl's: where the status came from
 
 
+class StandbyState(TypedDict):
+    """judge/standby.py's account of the paravirtual third member (#22)."""
+
+    on_standby: bool
+    on_standby_s: float | None  # how long it has carried the VM this time
+    on_standby_total_s: float  # since vfbondd started
+    detached: list[str]  # the VFs' labels gone from the VM
+    migration: bool  # both VFs detached: a live migration is under way
+
+
+class StandbyStatus(StandbyState):
+    label: str
+    ifname: str | None
+    role: str
+
+
 class SupervisorStatus(KernelStatus):
     bond_name: str
     verdicts: dict[str, Verdict]  # by interface name
@@ -147,6 +163,7 @@ class SupervisorStatus(KernelStatus):
     last_failover: EventDict | None
     last_check: EventDict | None
     faults: FaultsStatus
+    standby: StandbyStatus | None  # None without bond.standby
 
 
 # --- the daemon's own part -----------------------------------------------------------------------

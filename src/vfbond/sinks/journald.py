@@ -47,6 +47,11 @@ MESSAGE_IDS: dict[EventType, str] = {
     EventType.CONVERGED: "9a4ffbdafcef43169640b627f887baae",
     EventType.PAUSED: "6934980d9d684054aa071568ca38d070",
     EventType.RESUMED: "c09d2c6ba1da42fdaaf9716660f95507",
+    EventType.ON_STANDBY: "b804b11051494939a0b47e0886ebae74",
+    EventType.OFF_STANDBY: "d1cd7785b2f04efba903e8cd27ff2314",
+    EventType.MIGRATION_DETACHED: "32114494e0284b83b30c2b5c8c747082",
+    EventType.MIGRATION_ATTACHED: "16b0c0db183c4b99a6bcec94b3ea5d61",
+    EventType.VFS_NOT_RETURNED: "a9b714beb2014cac81ab668a73eebf06",
 }
 
 

@@ -76,6 +76,11 @@ NOTIFICATIONS: dict[EventType, int] = {  # vfbondNotifications (SNMP_ROOT.0) mem
     EventType.CONVERGED: 19,
     EventType.PAUSED: 20,
     EventType.RESUMED: 21,
+    EventType.ON_STANDBY: 22,
+    EventType.OFF_STANDBY: 23,
+    EventType.MIGRATION_DETACHED: 24,
+    EventType.MIGRATION_ATTACHED: 25,
+    EventType.VFS_NOT_RETURNED: 26,
 }
 # vfbondObjects
 OBJ_BOND, OBJ_SLAVE, OBJ_OLD, OBJ_NEW, OBJ_REASON, OBJ_SEVERITY, OBJ_SUPPRESSED, OBJ_OUTAGE, OBJ_REPLY = range(1, 10)

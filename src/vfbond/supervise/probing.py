@@ -21,7 +21,7 @@ class Probing:
     def __init__(self, bond: BondConfig, config: ProbeConfig, on_change: OnVerdict,
                  on_rtt: OnRtt | None = None) -> None:
         self.config = config
-        self.health = Health([s.label for s in bond.slaves], config, on_change=on_change)
+        self.health = Health([s.label for s in bond.members], config, on_change=on_change)  # the standby too
         self.on_rtt = on_rtt
         self.bond_ipv4 = bond.ipv4.first_ip
         self.probers: dict[str, SlaveProber] = {}

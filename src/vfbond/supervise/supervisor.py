@@ -39,6 +39,7 @@ from vfbond.shared.status import LabelledHealth, SupervisorStatus, Verdict
 from vfbond.supervise.executor import Executor
 from vfbond.supervise.fastpath import FastPath
 from vfbond.supervise.isolation import Isolation
+from vfbond.supervise.standby_watch import StandbyWatch
 from vfbond.watch.links import LinkEvent, Observation, Overrun
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Supervisor:
         self.probing: Probing | None = None  # when probes are enabled: see use_probing
         self.starting = True  # until the bond is first up: settling carriers are not reported
         self.isolation = Isolation()
+        self.standby = StandbyWatch(config, self.emit)  # on_standby, off_standby, the migration pattern
         self.carriers = Carriers()  # for updelay and downdelay
         self._reevaluate: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,8 +97,12 @@ class Supervisor:
         label = self.config.bond.primary
         return self._ifname_of(label) if label else None
 
+    def standby_ifname(self) -> str | None:
+        standby = self.config.bond.standby
+        return self._ifname_of(standby.label) if standby else None
+
     def label_of(self, slave: SlaveState) -> str | None:
-        return next((spec.label for spec in self.config.bond.slaves
+        return next((spec.label for spec in self.config.bond.members
                      if spec.matches(slave.name, slave.perm_mac, slave.link.mac)), None)
 
     def _ifname_of(self, label: str) -> str | None:
@@ -128,6 +134,7 @@ class Supervisor:
         self.config = config
         self.executor.bond = config.bond.name
         self.reporter.flaps.limit = config.alerts.flap_limit
+        self.standby.reconfigure(config)
         self.fast.arm()
 
     def use_probing(self, probing: Probing | None) -> None:
@@ -161,9 +168,11 @@ class Supervisor:
             self._check(cur, None)
             self.fast.arm()
             return
-        events = transitions.derive(prev, cur, self.bond, self.primary_ifname(), expected=expected, reason=reason)
+        events = transitions.derive(prev, cur, self.bond, self.primary_ifname(), expected=expected, reason=reason,
+                                    standby=self.standby_ifname())
         for event in events:
             self.emit(event)
+        self.standby.on_read(cur, self.label_of, self.verdicts())
         moved = next((e for e in events if e.type in (EventType.FAILOVER, EventType.FAILBACK)), None)
         self._check(cur, moved)
         self.fast.arm()
@@ -222,7 +231,9 @@ class Supervisor:
         slave = next((s for s in state.slaves if s.link.index == ev.index), None) if state else None
         ours = state is not None and (ev.index == state.link.index or ev.master == state.link.index
                                       or slave is not None)
-        configured = any(spec.matches(ev.name, ev.mac) for spec in self.config.bond.slaves)
+        spec = next((spec for spec in self.config.bond.members if spec.matches(ev.name, ev.mac)), None)
+        configured = spec is not None
+        self.standby.on_link(ev, self.label_of(slave) if slave else spec.label if spec else None)
         if self.probing is not None and slave is not None and (label := self.label_of(slave)):
             self.probing.set_carrier(label, ev.carrier and not ev.gone)
         await self.fast.on_link(ev, slave)
@@ -279,7 +290,7 @@ class Supervisor:
             self.pinned = None  # the slave the operator chose failed: the policy takes over again
         settling = self._settling()
         decision = policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
-                                 frozenset(settling))
+                                 frozenset(settling), self.standby_ifname())
         if self.probing is not None and not self.starting:
             self._report_path_isolation(decision)
         # A healthy pinned slave stays active: no failback off it.
@@ -311,7 +322,7 @@ class Supervisor:
         """What a carrier loss on the active slave calls for (fastpath.py arms it, or acts on it)."""
         verdicts = {**self.verdicts(), active: Verdict.DOWN}
         return policy.decide(active, verdicts, self.primary_ifname(), self.config.bond.primary_reselect,
-                             frozenset(self._settling()))
+                             frozenset(self._settling()), self.standby_ifname())
 
     async def _reenslave(self, ev: LinkEvent) -> None:
         if self.reenslave_grace:
@@ -372,4 +383,7 @@ class Supervisor:
             "last_check": check[0].to_dict() if check else None,
             "warnings": bond_warnings(self.state, len(self.config.bond.slaves)) if self.state else [],
             "faults": self.faults.snapshot(),
+            # the standby's role and the time on it; None without one configured (#22)
+            "standby": {"label": self.config.bond.standby.label, "ifname": self.standby_ifname(),
+                        "role": "standby", **self.standby.status()} if self.config.bond.standby else None,
         }
