@@ -132,7 +132,7 @@ class _Links:
         return sorted(n for n, (_, _, master) in self.by_name.items() if master == index)
 
 
-class _Converger:
+class _Steps:
     """Brings one bond to a Target. strict: the first failure raises; else failures are collected."""
 
     def __init__(self, ipr: AsyncIPRoute, progress: Progress, strict: bool = True) -> None:
@@ -324,11 +324,11 @@ class NetlinkBackend(Backend):
                     progress: Progress) -> None:
         target = Target.from_plan(plan)
         snapshot = await self.snapshot(plan.name, target.slaves)
-        converger = _Converger(self.ipr, progress)
+        steps = _Steps(self.ipr, progress)
         try:
-            await converger.run(target)
+            await steps.run(target)
         except StepFailed as failed:
-            if converger.sent == 0:
+            if steps.sent == 0:
                 raise BackendError(f"{self.name}: {failed}; nothing was changed. Fix: {failed.fix}") from failed
             progress(f"{failed}: restoring what was there before")
             left = await self.restore(snapshot, progress)
@@ -355,7 +355,7 @@ class NetlinkBackend(Backend):
     async def restore(self, snap: Snapshot, progress: Progress) -> list[str]:
         """Put the snapshot back, best effort; returns what could not be restored."""
         ipr = self.ipr
-        fixer = _Converger(ipr, progress, strict=False)
+        fixer = _Steps(ipr, progress, strict=False)
         if snap.bond is None:
             state = await read_bond(ipr, snap.name)
             if state is not None:
