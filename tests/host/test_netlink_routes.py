@@ -7,7 +7,7 @@ import socket
 import pytest
 from pyroute2 import AsyncIPRoute
 
-from vfbond.backends.netlink import Route, _Converger, default_routes
+from vfbond.backends.netlink import Route, _Steps, default_routes
 
 from .conftest import sh
 
@@ -21,10 +21,10 @@ async def test_link_local_ipv6_gateway_goes_out_of_the_bond(netns) -> None:
        f"&& ip -n {ns} link set sw0 up")
     async with AsyncIPRoute(netns=ns) as ipr:
         (index,) = await ipr.link_lookup(ifname="bond0")
-        converger = _Converger(ipr, progress=lambda line: None)
-        await converger._routes("bond0", index, ("fe80::1",))
-        await converger._routes("bond0", index, ("fe80::1",))  # already there: nothing sent again
+        steps = _Steps(ipr, progress=lambda line: None)
+        await steps._routes("bond0", index, ("fe80::1",))
+        await steps._routes("bond0", index, ("fe80::1",))  # already there: nothing sent again
         routes = await default_routes(ipr)
     assert routes == [Route(socket.AF_INET6, "fe80::1", index, routes[0].priority)]
-    assert converger.sent == 1
+    assert steps.sent == 1
     assert "default via fe80::1 dev bond0" in sh(f"ip -n {ns} -6 route show default")

@@ -15,7 +15,7 @@ from vfbond.backends.ifcfg_render import parse, render
 from vfbond.backends.netlink import NetlinkBackend
 from vfbond.config import BondConfig, Config
 from vfbond.config import parse as parse_config
-from vfbond.configure.apply import converge
+from vfbond.configure.apply import apply_and_verify
 from vfbond.kernel.bond_state import read_bond
 
 pytestmark = pytest.mark.lab
@@ -45,7 +45,7 @@ async def test_files_written_and_runtime_matches(topology, tmp_path: Path) -> No
     async with AsyncIPRoute() as ipr:
         backend, reason = await select_backend(config, ipr)  # no NetworkManager on the bus in this test
         assert backend.name == "ifcfg" and str(tmp_path) in reason
-        outcome = await converge(backend, config.bond, ipr, said)
+        outcome = await apply_and_verify(backend, config.bond, ipr, said)
         state = await read_bond(ipr, "bond0")
     assert state.fail_over_mac == "active" and [s.name for s in state.slaves] == ["vf0", "vf1"]
     assert state.addresses == ["192.0.2.10/24", "2001:db8::10/64"]
@@ -64,9 +64,9 @@ async def test_same_plan_twice_leaves_files_untouched(topology, tmp_path: Path) 
     bond = example_bond()
     async with AsyncIPRoute() as ipr:
         backend = IfcfgBackend(tmp_path, NetlinkBackend(ipr))
-        outcome = await converge(backend, bond, ipr, Recorder())
+        outcome = await apply_and_verify(backend, bond, ipr, Recorder())
         before = files(tmp_path)
-        again = await converge(backend, bond, ipr, Recorder())
+        again = await apply_and_verify(backend, bond, ipr, Recorder())
         assert again.changes == []
         # The backend itself, called with the plan the kernel already matches: no file, no kernel change.
         said = Recorder()

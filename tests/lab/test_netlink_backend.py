@@ -1,4 +1,4 @@
-"""Netlink backend against the real bonding driver (kernel-lab guest): converge, idempotence,
+"""Netlink backend against the real bonding driver (kernel-lab guest): apply, idempotence,
 in-place option changes, re-enslave for fail_over_mac, and rollback when a step fails."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from vfbond.backends.base import BackendError
 from vfbond.backends.netlink import NetlinkBackend, default_routes
 from vfbond.config import BondConfig, parse
-from vfbond.configure.apply import converge
+from vfbond.configure.apply import apply_and_verify
 from vfbond.kernel.bond_state import read_bond
 from vfbond.watch.links import LinkWatcher
 
@@ -72,10 +72,10 @@ async def index(ipr: AsyncIPRoute, name: str) -> int:
 
 
 
-async def test_converge_builds_the_bond_from_the_example_config(topology) -> None:
+async def test_apply_builds_the_bond_from_the_example_config(topology) -> None:
     said = Recorder()
     async with AsyncIPRoute() as ipr:
-        outcome = await converge(NetlinkBackend(ipr), example_bond(), ipr, said)
+        outcome = await apply_and_verify(NetlinkBackend(ipr), example_bond(), ipr, said)
         assert outcome.changes and outcome.changes[0].field == "bond"
         state = await read_bond(ipr, "bond0")
         routes = await default_routes(ipr)
@@ -97,12 +97,12 @@ async def test_converge_builds_the_bond_from_the_example_config(topology) -> Non
 async def test_apply_twice_changes_nothing(topology) -> None:
     bond = example_bond()
     async with AsyncIPRoute() as real:
-        await converge(NetlinkBackend(real), bond, real, Recorder())
+        await apply_and_verify(NetlinkBackend(real), bond, real, Recorder())
         ipr = CountingIPR(real)
         said = Recorder()
-        outcome = await converge(NetlinkBackend(ipr), bond, ipr, said)
+        outcome = await apply_and_verify(NetlinkBackend(ipr), bond, ipr, said)
         assert outcome.changes == [] and said == [] and ipr.changes == []
-        # The backend itself is idempotent too, not only converge's early return.
+        # The backend itself is idempotent too, not only apply_and_verify's early return.
         state = await read_bond(real, "bond0")
         await NetlinkBackend(ipr).apply(outcome.plan, state, [], said)
         assert ipr.changes == [] and said == []
@@ -111,7 +111,7 @@ async def test_apply_twice_changes_nothing(topology) -> None:
 async def test_miimon_changes_in_place_without_dropping_the_bond(topology) -> None:
     bond = example_bond()
     async with AsyncIPRoute() as ipr:
-        await converge(NetlinkBackend(ipr), bond, ipr, Recorder())
+        await apply_and_verify(NetlinkBackend(ipr), bond, ipr, Recorder())
         assert await wait_ping(topology)
         before = await read_bond(ipr, "bond0")
         watcher = LinkWatcher()
@@ -126,7 +126,7 @@ async def test_miimon_changes_in_place_without_dropping_the_bond(topology) -> No
         try:
             counting = CountingIPR(ipr)
             said = Recorder()
-            outcome = await converge(NetlinkBackend(counting), replace(bond, miimon=200), counting, said)
+            outcome = await apply_and_verify(NetlinkBackend(counting), replace(bond, miimon=200), counting, said)
             await asyncio.sleep(0.5)  # let late link events arrive
         finally:
             task.cancel()
@@ -160,7 +160,7 @@ async def test_fail_over_mac_none_is_fixed_by_re_enslaving_and_survives_spoof_ch
         if broken.active_slave in rewritten:  # what the lab kernel does: the bond's MAC on both VFs
             assert not await asyncio.to_thread(topology.ping_gateway, False, 1, "bond0", 3), \
                 "spoof-check let a rewritten MAC through: this test would prove nothing"
-        outcome = await converge(NetlinkBackend(ipr), example_bond(), ipr, said)
+        outcome = await apply_and_verify(NetlinkBackend(ipr), example_bond(), ipr, said)
         state = await read_bond(ipr, "bond0")
     assert "fail_over_mac" in [c.field for c in outcome.changes]
     assert any("releasing vf0, vf1 and re-enslaving" in m for m in said), said
@@ -189,7 +189,7 @@ async def test_failure_midway_restores_an_existing_bond(topology, sh) -> None:
                           and kw.get("master"))
         said = Recorder()
         with pytest.raises(BackendError) as err:
-            await converge(NetlinkBackend(ipr), example_bond(), ipr, said)
+            await apply_and_verify(NetlinkBackend(ipr), example_bond(), ipr, said)
         after = await read_bond(real, "bond0")
     message = str(err.value)
     assert "enslave vf1 to bond0" in message and "restored the previous state" in message
@@ -205,7 +205,7 @@ async def test_failure_on_a_new_bond_removes_it_and_leaves_the_vfs_as_they_were(
     async with AsyncIPRoute() as real:
         ipr = CountingIPR(real, fail=lambda kind, cmd, kw: kind == "addr" and cmd == "add" and ":" in kw["address"])
         with pytest.raises(BackendError, match=r"add address 2001:db8::10/64 to bond0.*restored.*Fix: "):
-            await converge(NetlinkBackend(ipr), example_bond(), ipr, Recorder())
+            await apply_and_verify(NetlinkBackend(ipr), example_bond(), ipr, Recorder())
         assert await read_bond(real, "bond0") is None
         links = {m.get("ifname"): m async for m in await real.link("dump")}
     assert not links["vf0"].get("master") and not links["vf1"].get("master")
@@ -216,5 +216,5 @@ async def test_missing_vf_changes_nothing(topology) -> None:
     topology.unplug(1)
     async with AsyncIPRoute() as ipr:
         with pytest.raises(Exception, match="no interface matches sriov1"):
-            await converge(NetlinkBackend(ipr), example_bond(), ipr, Recorder())
+            await apply_and_verify(NetlinkBackend(ipr), example_bond(), ipr, Recorder())
         assert await read_bond(ipr, "bond0") is None

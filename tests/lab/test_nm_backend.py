@@ -1,5 +1,5 @@
 """NetworkManager backend against a real NetworkManager and the real bonding driver (kernel-lab guest):
-converge from the example config, idempotence, in-place option change, adopting the seed's nmcli day0
+apply from the example config, idempotence, in-place option change, adopting the seed's nmcli day0
 bond, NetworkManager restarts and crashes, checkpoint rollback when an apply fails, and vfbondd failing
 over with this backend. Every test runs against NetworkManager 1.42 (Debian 12) and 1.52 (RHEL 9-class)."""
 
@@ -19,7 +19,7 @@ from vfbond.backends.base import BackendError
 from vfbond.backends.nm import NMBackend
 from vfbond.bond_model import BondPlan, diff
 from vfbond.config import BondConfig, parse
-from vfbond.configure.apply import converge
+from vfbond.configure.apply import apply_and_verify
 from vfbond.configure.plan import build
 from vfbond.kernel.bond_state import links, read_bond
 
@@ -92,19 +92,19 @@ async def assert_example_bond(ipr: AsyncIPRoute, topology, miimon: int = 100) ->
     assert await wait_ping(topology, v6=True), "gateway 2001:db8::1 not reachable through bond0"
 
 
-async def test_converge_builds_the_bond_as_saved_profiles(topology, nm) -> None:
+async def test_apply_builds_the_bond_as_saved_profiles(topology, nm) -> None:
     said = Recorder()
     backend = NMBackend()
     t0 = time.monotonic()
     try:
         async with AsyncIPRoute() as ipr:
-            outcome = await converge(backend, example_bond(), ipr, said)
+            outcome = await apply_and_verify(backend, example_bond(), ipr, said)
             took = time.monotonic() - t0
             assert outcome.changes and outcome.changes[0].field == "bond"
             await assert_example_bond(ipr, topology)
     finally:
         await backend.close()
-    print(f"converge from nothing took {took:.1f}s")
+    print(f"apply from nothing took {took:.1f}s")
     assert said.has("checkpoint") and said.has("checkpoint destroyed")
     names = profiles(nm)
     assert set(names) == {"bond0", "bond0-sriov0", "bond0-sriov1"}
@@ -128,14 +128,14 @@ async def test_apply_twice_changes_nothing_and_does_not_reactivate(topology, nm)
     backend = NMBackend()
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             before = {d: con_path(nm, d) for d in ("bond0", "vf0", "vf1")}
             names = profiles(nm)
             mtimes = {p.name: p.stat().st_mtime_ns for p in nm.keyfiles.iterdir()}
             said = Recorder()
-            outcome = await converge(backend, bond, ipr, said)
+            outcome = await apply_and_verify(backend, bond, ipr, said)
             assert outcome.changes == [] and said == []
-            # The backend itself is idempotent too, not only converge's early return.
+            # The backend itself is idempotent too, not only apply_and_verify's early return.
             plan, current, changes = await plan_now(ipr, bond)
             assert changes == []
             await backend.apply(plan, current, changes, said)
@@ -153,13 +153,13 @@ async def test_miimon_change_updates_the_profile_in_place(topology, nm) -> None:
     backend = NMBackend()
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             names = profiles(nm)
             before = {d: con_path(nm, d) for d in ("bond0", "vf0", "vf1")}
             index = (await read_bond(ipr, "bond0")).link.index
             said = Recorder()
-            outcome = await converge(backend, replace(bond, miimon=200), ipr, said)
-            # The kernel and the saved profile both differ; both are reported (apply.converge + pending()).
+            outcome = await apply_and_verify(backend, replace(bond, miimon=200), ipr, said)
+            # The kernel and the saved profile both differ; both are reported (apply.apply_and_verify + pending()).
             assert [c.field for c in outcome.changes] == ["miimon", "nm profile bond"]
             state = await read_bond(ipr, "bond0")
             assert state.miimon == 200 and state.link.index == index
@@ -192,7 +192,7 @@ async def test_adopts_the_seed_day0_nmcli_bond(topology, nm) -> None:
             state = await read_bond(ipr, "bond0")
             assert (state.miimon, state.fail_over_mac) == (1000, "active")
             before = {d: con_path(nm, d) for d in ("bond0", "vf0", "vf1")}
-            outcome = await converge(backend, example_bond(), ipr, said)
+            outcome = await apply_and_verify(backend, example_bond(), ipr, said)
             assert {"miimon", "primary", "primary_reselect", "addresses"} <= {c.field for c in outcome.changes}
             await assert_example_bond(ipr, topology)
     finally:
@@ -219,7 +219,7 @@ async def test_vf_back_under_another_name_is_taken_back_by_nm_itself(topology, n
     backend = NMBackend()
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             names = profiles(nm)
             topology.unplug(0)
             name = topology.replug(0, name="vf0r")
@@ -230,7 +230,7 @@ async def test_vf_back_under_another_name_is_taken_back_by_nm_itself(topology, n
             assert nm.nmcli("-g", "GENERAL.CONNECTION", "device", "show", name).strip() == "bond0-sriov0"
             # vfbond then only renames the primary (the kernel keeps primary by name).
             said = Recorder()
-            outcome = await converge(backend, bond, ipr, said)
+            outcome = await apply_and_verify(backend, bond, ipr, said)
             assert [c.field for c in outcome.changes] == ["primary", "nm profile bond"], outcome.changes
             state = await read_bond(ipr, "bond0")
             assert [s.name for s in state.slaves] == ["vf0r", "vf1"] and state.primary == "vf0r"
@@ -247,7 +247,7 @@ async def test_networkmanager_crash_and_restart(topology, nm) -> None:
     backend = NMBackend(wait_for_nm=90)
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             names = profiles(nm)
             plan, _, _ = await plan_now(ipr, bond)
 
@@ -270,8 +270,8 @@ async def test_networkmanager_crash_and_restart(topology, nm) -> None:
             # Graceful restart.
             await asyncio.to_thread(nm.restart)
             said = Recorder()
-            outcome = await converge(backend, replace(bond, miimon=300), ipr, said)
-            # The kernel and the saved profile both differ; both are reported (apply.converge + pending()).
+            outcome = await apply_and_verify(backend, replace(bond, miimon=300), ipr, said)
+            # The kernel and the saved profile both differ; both are reported (apply.apply_and_verify + pending()).
             assert [c.field for c in outcome.changes] == ["miimon", "nm profile bond"]
             assert (await read_bond(ipr, "bond0")).miimon == 300
             assert profiles(nm) == names
@@ -285,7 +285,7 @@ async def test_networkmanager_absent_is_a_one_line_error(topology, nm) -> None:
     try:
         async with AsyncIPRoute() as ipr:
             with pytest.raises(BackendError) as err:
-                await converge(backend, example_bond(), ipr, Recorder())
+                await apply_and_verify(backend, example_bond(), ipr, Recorder())
     finally:
         await backend.close()
     message = str(err.value)
@@ -298,7 +298,7 @@ async def test_invalid_option_is_refused_and_nothing_changes(topology, nm, monke
     backend = NMBackend()
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             names = profiles(nm)
             before = con_path(nm, "bond0")
             keyfiles = {p.name: p.read_text() for p in nm.keyfiles.iterdir()}
@@ -306,7 +306,7 @@ async def test_invalid_option_is_refused_and_nothing_changes(topology, nm, monke
             monkeypatch.setattr(BondPlan, "options", lambda self: {**good(self), "miimon": "not-a-number"})
             said = Recorder()
             with pytest.raises(BackendError) as err:
-                await converge(backend, replace(bond, miimon=200), ipr, said)
+                await apply_and_verify(backend, replace(bond, miimon=200), ipr, said)
             monkeypatch.setattr(BondPlan, "options", good)
             await assert_example_bond(ipr, topology)
     finally:
@@ -324,7 +324,7 @@ async def test_failure_after_reapply_rolls_back_profile_and_running_bond(topolog
     backend = NMBackend(verify_seconds=3)
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             names = profiles(nm)
             keyfiles = {p.name: p.read_text() for p in nm.keyfiles.iterdir()}
             good = BondPlan.options
@@ -332,7 +332,7 @@ async def test_failure_after_reapply_rolls_back_profile_and_running_bond(topolog
             monkeypatch.setattr(BondPlan, "options", lambda self: {**good(self), "miimon": "400"})
             said = Recorder()
             with pytest.raises(BackendError) as err:
-                await converge(backend, replace(bond, miimon=300), ipr, said)
+                await apply_and_verify(backend, replace(bond, miimon=300), ipr, said)
             monkeypatch.setattr(BondPlan, "options", good)
             assert said.has("reapplied 'bond0'") and said.has("rolled back the checkpoint"), said
             await assert_example_bond(ipr, topology, miimon=100)

@@ -11,7 +11,7 @@ from pyroute2 import AsyncIPRoute
 
 from vfbond.backends.nm import NMBackend
 from vfbond.config import SlaveSpec, parse
-from vfbond.configure.apply import converge
+from vfbond.configure.apply import apply_and_verify
 from vfbond.kernel.bond_state import read_bond
 
 pytestmark = pytest.mark.lab
@@ -39,9 +39,9 @@ async def test_a_slave_replaced_in_the_config_is_released_and_the_new_one_enslav
         backend = NMBackend()
         try:
             async with AsyncIPRoute() as ipr:
-                await converge(backend, bond, ipr, log)
+                await apply_and_verify(backend, bond, ipr, log)
                 replaced = replace(bond, slaves=(bond.slaves[0], SlaveSpec(label="sriov1", mac=MAC2)))
-                outcome = await converge(backend, replaced, ipr, log)
+                outcome = await apply_and_verify(backend, replaced, ipr, log)
                 state = await read_bond(ipr, "bond0")
                 assert [c.field for c in outcome.changes if c.field == "slaves"] == ["slaves"]
                 assert state is not None and [s.name for s in state.slaves] == ["vf0", "vf2"]

@@ -11,7 +11,7 @@ from pyroute2 import AsyncIPRoute
 from test_nm_backend import Recorder, example_bond, nm, plan_now, profiles  # noqa: F401 - nm: the fixture
 
 from vfbond.backends.nm import NMBackend
-from vfbond.configure.apply import converge
+from vfbond.configure.apply import apply_and_verify
 from vfbond.kernel.bond_state import read_bond
 
 pytestmark = pytest.mark.lab
@@ -23,14 +23,14 @@ async def test_profiles_written_by_1_42_are_taken_over_by_1_52_unchanged(topolog
     backend = NMBackend(wait_for_nm=90)
     try:
         async with AsyncIPRoute() as ipr:
-            await converge(backend, bond, ipr, Recorder())
+            await apply_and_verify(backend, bond, ipr, Recorder())
             names = profiles(nm)
             keyfiles = {p.name: (p.read_text(), p.stat().st_mtime_ns) for p in nm.keyfiles.iterdir()}
             index = (await read_bond(ipr, "bond0")).link.index
 
             nm.restart(version=NM_VERSIONS[1])
             said = Recorder()
-            outcome = await converge(backend, bond, ipr, said)
+            outcome = await apply_and_verify(backend, bond, ipr, said)
             assert outcome.changes == [] and said == [], said
             await backend.apply(*(await plan_now(ipr, bond)), said)
             assert said == ["nm: profiles saved and active as planned; nothing to do"]
@@ -42,7 +42,7 @@ async def test_profiles_written_by_1_42_are_taken_over_by_1_52_unchanged(topolog
 
             # and 1.52 changes the profile 1.42 wrote in place: same file, same uuid, bond not reactivated
             said = Recorder()
-            await converge(backend, replace(bond, miimon=200), ipr, said)
+            await apply_and_verify(backend, replace(bond, miimon=200), ipr, said)
             assert said.has("reapplied 'bond0'") and not said.has("reactivating"), said
             assert (await read_bond(ipr, "bond0")).miimon == 200
     finally:

@@ -1,4 +1,4 @@
-"""The reconciler's loop and turns, with a converger that records what it was asked to do."""
+"""The reconciler's loop and turns, with an applier that records what it was asked to do."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class FakeBackend:
 
 
 @dataclass
-class FakeConverger:
+class FakeApplier:
     """Each attempt takes the next result: a list of changes, or an exception to raise."""
 
     config: Any = field(default_factory=lambda: type("C", (), {"bond": type("B", (), {"name": "bond0"})()})())
@@ -76,13 +76,13 @@ def events() -> list[Event]:
     return []
 
 
-def make(tmp_path: Path, events: list[Event], conv: FakeConverger) -> Reconciler:
+def make(tmp_path: Path, events: list[Event], conv: FakeApplier) -> Reconciler:
     return Reconciler(conv, events.append, PauseFile(tmp_path / "pause.json"), period=3600)  # type: ignore[arg-type]
 
 
 async def test_drift_seen_by_the_supervisor_is_repaired_with_one_event_saying_what_and_why(
         tmp_path: Path, events: list[Event]) -> None:
-    conv = FakeConverger(results=[[], [Change("bond", None, "bond0", disruptive=True)]])
+    conv = FakeApplier(results=[[], [Change("bond", None, "bond0", disruptive=True)]])
     rec = make(tmp_path, events, conv)
     loop = asyncio.create_task(rec.run())
     await settle()
@@ -97,7 +97,7 @@ async def test_drift_seen_by_the_supervisor_is_repaired_with_one_event_saying_wh
 
 async def test_a_missing_vf_ends_a_repair_pass_quietly_and_its_return_runs_the_next(
         tmp_path: Path, events: list[Event], monkeypatch: pytest.MonkeyPatch) -> None:
-    conv = FakeConverger(results=[[], SlaveNotFound("no sriov1", "sriov1 fa:16:3e:00:00:02"),
+    conv = FakeApplier(results=[[], SlaveNotFound("no sriov1", "sriov1 fa:16:3e:00:00:02"),
                                   [Change("slaves", ["vf0"], ["vf0", "vf1"])]])
     rec = make(tmp_path, events, conv)
     loop = asyncio.create_task(rec.run())
@@ -118,7 +118,7 @@ async def test_a_missing_vf_ends_a_repair_pass_quietly_and_its_return_runs_the_n
 
 async def test_no_pass_while_paused_and_resume_repairs_what_drifted_meanwhile(
         tmp_path: Path, events: list[Event]) -> None:
-    conv = FakeConverger(results=[[], [Change("miimon", 500, 100)]])
+    conv = FakeApplier(results=[[], [Change("miimon", 500, 100)]])
     rec = make(tmp_path, events, conv)
     loop = asyncio.create_task(rec.run())
     await settle()
@@ -137,7 +137,7 @@ async def test_no_pass_while_paused_and_resume_repairs_what_drifted_meanwhile(
 async def test_a_pause_from_before_a_restart_holds_and_its_expiry_ends_it(
         tmp_path: Path, events: list[Event]) -> None:
     PauseFile(tmp_path / "pause.json").save(make_pause("maintenance", 0.05))
-    conv = FakeConverger(results=[[Change("miimon", 500, 100)]])
+    conv = FakeApplier(results=[[Change("miimon", 500, 100)]])
     rec = make(tmp_path, events, conv)
     loop = asyncio.create_task(rec.run())
     await settle()
@@ -151,11 +151,11 @@ async def test_a_pause_from_before_a_restart_holds_and_its_expiry_ends_it(
 
 async def test_a_reload_interrupts_a_start_that_waits_for_a_vf_and_the_supervisor_adopts_the_new_policy_as_it_applies(
         tmp_path: Path, events: list[Event]) -> None:
-    waiting = FakeConverger(results=[SlaveNotFound("x", "sriov1")] * 1000)
+    waiting = FakeApplier(results=[SlaveNotFound("x", "sriov1")] * 1000)
     rec = make(tmp_path, events, waiting)
     loop = asyncio.create_task(rec.run())
     await settle()
-    new = FakeConverger(results=[[Change("primary", "vf0", "vf1")]], hold=asyncio.Event())
+    new = FakeApplier(results=[[Change("primary", "vf0", "vf1")]], hold=asyncio.Event())
     adopted: list[Any] = []
     async with rec.turn():
         take = asyncio.create_task(rec.take(new, adopted.append))  # type: ignore[arg-type]
@@ -163,11 +163,11 @@ async def test_a_reload_interrupts_a_start_that_waits_for_a_vf_and_the_superviso
         assert rec.applying and adopted == [new.config]  # the new policy judges the apply's moves
         new.hold.set()  # type: ignore[union-attr]
         await take
-    assert rec.converger is new and not rec.applying
+    assert rec.applier is new and not rec.applying
     loop.cancel()
 
 
-class FailsMidway(FakeConverger):
+class FailsMidway(FakeApplier):
     async def apply(self, dry_run: bool = False) -> Outcome:
         self.on_changing()
         raise RuntimeError("sriov1 vanished under the apply")
@@ -175,7 +175,7 @@ class FailsMidway(FakeConverger):
 
 async def test_a_refused_reload_hands_the_running_policy_back_and_reasserts_the_running_config(
         tmp_path: Path, events: list[Event]) -> None:
-    running = FakeConverger(results=[[], [Change("miimon", 200, 100)]])
+    running = FakeApplier(results=[[], [Change("miimon", 200, 100)]])
     rec = make(tmp_path, events, running)
     loop = asyncio.create_task(rec.run())
     await settle()
@@ -184,14 +184,14 @@ async def test_a_refused_reload_hands_the_running_policy_back_and_reasserts_the_
     with pytest.raises(RuntimeError):
         async with rec.turn():
             await rec.take(new, adopted.append)  # type: ignore[arg-type]
-    assert adopted == [new.config, running.config] and rec.converger is running
+    assert adopted == [new.config, running.config] and rec.applier is running
     await settle()
     assert running.attempts == 2 and [e.type for e in events] == [EventType.CONVERGED]  # put back
     loop.cancel()
 
 
 async def test_two_reloads_take_turns(tmp_path: Path, events: list[Event]) -> None:
-    rec = make(tmp_path, events, FakeConverger())
+    rec = make(tmp_path, events, FakeApplier())
     order: list[str] = []
 
     async def reload(name: str, hold: float) -> None:

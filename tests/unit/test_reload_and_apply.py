@@ -10,9 +10,9 @@ import pytest
 
 from vfbond.bond_model import PlanError, SlaveNotFound
 from vfbond.config import parse
-from vfbond.configure import converger as converger_mod
+from vfbond.configure import applier as applier_mod
+from vfbond.configure.applier import Applier
 from vfbond.configure.apply import Outcome
-from vfbond.configure.converger import Converger
 from vfbond.daemon.wiring import RunningSet, build_beside, make_alerts, restart_needed
 from vfbond.sinks import Dispatcher
 
@@ -59,7 +59,7 @@ def self_signed_pem() -> bytes:
 async def test_a_reload_whose_sinks_cannot_be_built_leaves_the_running_set_untouched(tmp_path: Path) -> None:
     old_config = parse(CONFIG)
     sink = FakeSink()
-    old = RunningSet(old_config, Dispatcher([sink], 10), None, Converger(old_config, None))  # type: ignore[arg-type]
+    old = RunningSet(old_config, Dispatcher([sink], 10), None, Applier(old_config, None))  # type: ignore[arg-type]
     ca = tmp_path / "ca.pem"
     ca.write_bytes(self_signed_pem())  # there when the config is read, gone when the sink is built
     new = parse(CONFIG + f"alerts:\n  syslog:\n    - {{host: 127.0.0.1, protocol: tls, ca_file: {ca}}}\n")
@@ -81,8 +81,8 @@ async def test_a_reload_whose_plan_fails_closes_what_it_built_and_keeps_the_old(
         raise PlanError("bond.slaves: no interface matches sriov1")
 
     monkeypatch.setattr("vfbond.sinks.build_sink", build_sink)
-    monkeypatch.setattr(Converger, "apply", no_vf)
-    old = RunningSet(old_config, make_alerts(old_config), None, Converger(old_config, None))  # type: ignore[arg-type]
+    monkeypatch.setattr(Applier, "apply", no_vf)
+    old = RunningSet(old_config, make_alerts(old_config), None, Applier(old_config, None))  # type: ignore[arg-type]
     new = parse(CONFIG + "alerts:\n  queue_size: 5\n  syslog: [{host: 192.0.2.1}]\n")
     with pytest.raises(PlanError):
         await build_beside(new, old, None, lambda *a: None, lambda _t: None)  # type: ignore[arg-type]
@@ -98,7 +98,7 @@ def test_restart_needed_names_the_daemon_settings_only() -> None:
 
 
 async def test_an_apply_is_retried_until_the_vf_appears_and_a_kick_cuts_the_wait(monkeypatch) -> None:
-    monkeypatch.setattr(converger_mod, "RETRY_FIRST", 30.0)  # only a kick can make this test finish in time
+    monkeypatch.setattr(applier_mod, "RETRY_FIRST", 30.0)  # only a kick can make this test finish in time
     attempts: list[str] = []
     present = asyncio.Event()
 
@@ -108,9 +108,9 @@ async def test_an_apply_is_retried_until_the_vf_appears_and_a_kick_cuts_the_wait
             raise SlaveNotFound("bond.slaves: no interface matches sriov1", "sriov1 fa:16:3e:00:00:02")
         return Outcome(None, [])  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Converger, "apply", apply)
+    monkeypatch.setattr(Applier, "apply", apply)
     said: list[str] = []
-    conv = Converger(parse(CONFIG), None, on_waiting=said.append)  # type: ignore[arg-type]
+    conv = Applier(parse(CONFIG), None, on_waiting=said.append)  # type: ignore[arg-type]
     task = asyncio.create_task(conv.until_applied())
     await asyncio.sleep(0.1)
     assert conv.waiting == "waiting for sriov1 fa:16:3e:00:00:02" and said == [conv.waiting]

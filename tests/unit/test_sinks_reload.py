@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.test_reload_and_apply import CONFIG as BOND
 from vfbond.config import Config, SyslogTarget, parse
-from vfbond.configure.converger import Converger
+from vfbond.configure.applier import Applier
 from vfbond.daemon.wiring import RunningSet, build_beside, discard, make_alerts
 from vfbond.shared.events import Event, EventType
 from vfbond.sinks import SinkQueue
@@ -69,7 +69,7 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 2.0) -> None:
 
 async def running_with_queued(config: Config, n: int) -> RunningSet:
     """A running set whose DOWN sink holds `n` alerts and has retried them."""
-    old = RunningSet(config, make_alerts(config), None, Converger(config, None))  # type: ignore[arg-type]
+    old = RunningSet(config, make_alerts(config), None, Applier(config, None))  # type: ignore[arg-type]
     old.alerts.start()
     for i in range(n):
         old.alerts.publish(Event(EventType.FAILOVER, "bond0", reason=f"#{i}"))

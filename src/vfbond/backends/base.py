@@ -19,7 +19,7 @@ class Backend(ABC):
     """Makes the persistent configuration and the running bond match a plan.
 
     `apply` must be idempotent: given a plan the kernel already matches, it changes nothing.
-    Callers verify by reading the kernel back (apply.converge), never by trusting the return.
+    Callers verify by reading the kernel back (apply.apply_and_verify), never by trusting the return.
     """
 
     name: str

@@ -136,7 +136,7 @@ class _Links:
         return sorted(n for n, (_, _, master) in self.by_name.items() if master == index)
 
 
-class _Converger:
+class _Steps:
     """Brings one bond to a Target. strict: the first failure raises; else failures are collected."""
 
     def __init__(self, ipr: AsyncIPRoute, progress: Progress, strict: bool = True) -> None:
@@ -164,26 +164,7 @@ class _Converger:
 
     async def run(self, t: Target) -> None:
         ipr, name = self.ipr, t.name
-        state = await read_bond(ipr, name)
-        lk = await self.links()
-        absent = [s for s in t.slaves if s not in lk.by_name]
-        if absent:
-            raise StepFailed(f"find slave {', '.join(absent)}", LookupError("no such interface"),
-                             "check the VF is attached (`ip -br link`) and the config names it")
-        if state is None:
-            if name in lk.by_name:
-                raise StepFailed(f"create {name}", FileExistsError(f"{name} exists and is not a bond"),
-                                 f"delete or rename the existing {name} (`ip link del {name}`), {RERUN}")
-            create = {k: v for k, v in t.options.items() if k != "primary"}
-            self.progress(f"creating {name}: " + " ".join(f"{k}={v}" for k, v in create.items()))
-            await self.step(f"create {name}", "load the bonding driver (`modprobe bonding max_bonds=0`), " + RERUN,
-                            ipr.link("add", ifname=name, kind="bond",
-                                     **{f"bond_{k}": _netlink_value(k, v) for k, v in create.items()}))
-            state = await read_bond(ipr, name)
-            if state is None:
-                raise StepFailed(f"create {name}", LookupError("the bond is not there after creating it"),
-                                 "check `dmesg` for bonding errors")
-            lk = await self.links()
+        state, lk = await self._bond(t)
         index = state.link.index
 
         deltas = {k: v for k, v in t.options.items() if k != "primary" and getattr(state, k) != v}
@@ -228,6 +209,31 @@ class _Converger:
         await self._addresses(name, index, t.addresses)
         if t.up:
             await self._routes(name, index, t.gateways)
+
+    async def _bond(self, t: Target) -> tuple[BondState, _Links]:
+        """The bond as it is, created when absent; the slaves the target names must all exist."""
+        ipr, name = self.ipr, t.name
+        state = await read_bond(ipr, name)
+        lk = await self.links()
+        absent = [s for s in t.slaves if s not in lk.by_name]
+        if absent:
+            raise StepFailed(f"find slave {', '.join(absent)}", LookupError("no such interface"),
+                             "check the VF is attached (`ip -br link`) and the config names it")
+        if state is None:
+            if name in lk.by_name:
+                raise StepFailed(f"create {name}", FileExistsError(f"{name} exists and is not a bond"),
+                                 f"delete or rename the existing {name} (`ip link del {name}`), {RERUN}")
+            create = {k: v for k, v in t.options.items() if k != "primary"}
+            self.progress(f"creating {name}: " + " ".join(f"{k}={v}" for k, v in create.items()))
+            await self.step(f"create {name}", "load the bonding driver (`modprobe bonding max_bonds=0`), " + RERUN,
+                            ipr.link("add", ifname=name, kind="bond",
+                                     **{f"bond_{k}": _netlink_value(k, v) for k, v in create.items()}))
+            state = await read_bond(ipr, name)
+            if state is None:
+                raise StepFailed(f"create {name}", LookupError("the bond is not there after creating it"),
+                                 "check `dmesg` for bonding errors")
+            lk = await self.links()
+        return state, lk
 
     async def _set_noslave_options(self, t: Target, state: BondState, noslave: dict[str, Any], lk: _Links) -> None:
         ipr, name, index = self.ipr, t.name, state.link.index
@@ -331,11 +337,11 @@ class NetlinkBackend(Backend):
                     progress: Progress) -> None:
         target = Target.from_plan(plan)
         snapshot = await self.snapshot(plan.name, target.slaves)
-        converger = _Converger(self.ipr, progress)
+        steps = _Steps(self.ipr, progress)
         try:
-            await converger.run(target)
+            await steps.run(target)
         except StepFailed as failed:
-            if converger.sent == 0:
+            if steps.sent == 0:
                 raise BackendError(f"{self.name}: {failed}; nothing was changed. Fix: {failed.fix}") from failed
             progress(f"{failed}: restoring what was there before")
             left = await self.restore(snapshot, progress)
@@ -362,7 +368,7 @@ class NetlinkBackend(Backend):
     async def restore(self, snap: Snapshot, progress: Progress) -> list[str]:
         """Put the snapshot back, best effort; returns what could not be restored."""
         ipr = self.ipr
-        fixer = _Converger(ipr, progress, strict=False)
+        fixer = _Steps(ipr, progress, strict=False)
         if snap.bond is None:
             state = await read_bond(ipr, snap.name)
             if state is not None:

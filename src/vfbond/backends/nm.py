@@ -5,9 +5,10 @@ find the profiles NM already has (the seed's nmcli ones are adopted, never dupli
 (re)activate only what changed -> read the kernel back -> destroy the checkpoint. Any failure on
 the way rolls the checkpoint back, so the network is left as it was.
 
-The D-Bus plumbing is in nm_dbus.py; the backend selector imports both (and dbus-fast) only when
-the nm backend is chosen. The D-Bus connection can be passed in (the daemon shares one); otherwise
-the backend opens its own with `connect_nm` and closes it in `close()`.
+The finding and comparing is nm_survey.py, the D-Bus plumbing nm_dbus.py; the backend selector
+imports them (and dbus-fast) only when the nm backend is chosen. The D-Bus connection can be passed
+in (the daemon shares one); otherwise the backend opens its own with `connect_nm` and closes it in
+`close()`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import asyncio
 import contextlib
 import time
 import uuid as uuidlib
-from dataclasses import dataclass, field
-from typing import Any
 
 from dbus_fast.aio import MessageBus
 from pyroute2 import AsyncIPRoute
@@ -29,7 +28,6 @@ from vfbond.backends.nm_dbus import (
     BLOCK_AUTOCONNECT,
     CP_DELETE_NEW_CONNECTIONS,
     DEV_ACTIVATED,
-    DEV_UNMANAGED,
     I_ACTIVE,
     I_CONNECTION,
     I_DEVICE,
@@ -45,38 +43,10 @@ from vfbond.backends.nm_dbus import (
     unwrap,
     wrap,
 )
+from vfbond.backends.nm_survey import ProfileItem, survey
 from vfbond.bond_model import BondPlan, Change, diff
 from vfbond.kernel import actions as kernel
 from vfbond.kernel.bond_state import BondState, read_bond
-
-# Profile keys that only decide where and when a profile is activated: the running device needs
-# neither a reapply nor a reactivation when only these change (adopting the seed's ports). Reapply
-# itself would refuse them on 1.42 and 1.52 alike ("Can't reapply changes to 'connection.interface-name'").
-NO_RUNTIME_EFFECT = {"connection.interface-name", "802-3-ethernet.mac-address", "connection.autoconnect",
-                     "connection.autoconnect-slaves"}
-
-
-@dataclass
-class _Item:
-    """One profile vfbond wants, and what NM has for it."""
-
-    profile: ns.Profile
-    path: str | None = None  # the settings connection, None: to be added
-    raw: dict[str, Any] | None = None  # GetSettings as NM sent it (variants)
-    name: str = ""  # connection.id, for messages
-    diffs: list[ns.Difference] = field(default_factory=list)
-    device: str | None = None  # NM device object it runs on
-    active: ActiveConnection | None = None
-    written: bool = False
-
-    @property
-    def runs(self) -> bool:
-        return self.active is not None and self.active.profile == self.path and self.active.up
-
-    @property
-    def runtime_diffs(self) -> list[ns.Difference]:
-        return [d for d in self.diffs
-                if not any(d.field == k or d.field.startswith(k + ".") for k in NO_RUNTIME_EFFECT)]
 
 
 class NMBackend(Backend):
@@ -121,103 +91,17 @@ class NMBackend(Backend):
                 await asyncio.wait_for(self._bus.wait_for_disconnect(), 2.0)
         self._bus = None if self._owns_bus else self._bus
 
-    # --- finding --------------------------------------------------------------------------------
-
-    async def _connections(self, nm: NMClient) -> list[tuple[str, dict[str, Any], ns.Settings]]:
-        (paths,) = await nm.call(SETTINGS_PATH, I_SETTINGS, "ListConnections")
-        found = []
-        for path in paths:
-            try:
-                (raw,) = await nm.call(path, I_CONNECTION, "GetSettings")
-            except NMError as exc:
-                if exc.short in ("UnknownObject", "UnknownMethod"):
-                    continue  # deleted meanwhile
-                raise
-            found.append((path, raw, unwrap(raw)))
-        return found
-
-    async def survey(self, nm: NMClient, plan: BondPlan, progress: Progress) -> list[_Item]:
-        """The bond's and ports' profiles as NM has them, adopted where they exist; differences reported."""
-        all_conns = await self._connections(nm)
-        items = [_Item(p) for p in ns.profiles(plan)]
-        bond, ports = items[0], items[1:]
-        by_path = {path: (raw, plain) for path, raw, plain in all_conns}
-
-        bond.device = await nm.device(plan.name)
-        bond.active = await nm.active(bond.device)
-        active_uuid = None
-        if bond.active and bond.active.profile in by_path:
-            active_uuid = ns.conn(by_path[bond.active.profile][1], "uuid")
-        candidates = [(p, s) for p, _, s in all_conns if ns.is_bond_for(s, plan.name)]
-        chosen = ns.choose(candidates, active_uuid)
-        self._adopt(bond, chosen, by_path, (), candidates, progress)
-        aliases = ns.bond_aliases(plan.name, by_path[bond.path][1] if bond.path else None)
-
-        taken = set()
-        for item in ports:
-            ifname, mac = item.profile.device, item.profile.mac
-            item.device = await nm.device(ifname)
-            if item.device is None:
-                raise BackendError(f"nm: NetworkManager has no device {ifname} (VF {item.profile.role}, {mac}). "
-                                   f"Fix: check `nmcli device status`; udev rules or NM's unmanaged-devices may "
-                                   f"hide it")
-            state = await nm.get(item.device, I_DEVICE, "State")
-            if state == DEV_UNMANAGED:
-                raise BackendError(f"nm: NetworkManager does not manage {ifname}. Fix: `nmcli device set {ifname} "
-                                   f"managed yes` and remove it from unmanaged-devices in NetworkManager.conf")
-            item.active = await nm.active(item.device)
-            dev_uuid = None
-            if item.active and item.active.profile in by_path:
-                dev_uuid = ns.conn(by_path[item.active.profile][1], "uuid")
-            mine = [(p, s) for p, _, s in all_conns if p not in taken and ns.conn(s, "type") == ns.WIRED
-                    and ns.is_port_of(s, aliases) and ns.matches_vf(s, mac, ifname)]
-            chosen = ns.choose(mine, dev_uuid)
-            self._adopt(item, chosen, by_path, aliases, mine, progress)
-            if item.path:
-                taken.add(item.path)
-            others = [ns.conn(s, "id") for p, _, s in all_conns
-                      if ns.conn(s, "type") == ns.WIRED and not ns.is_port_of(s, aliases)
-                      and ns.matches_vf(s, mac, ifname) and ns.normalise("connection", "autoconnect",
-                                                                          ns.conn(s, "autoconnect"))]
-            if others:
-                progress(f"nm: {', '.join(repr(o) for o in others)} also match {ifname} and may take it at boot; "
-                         f"left as they are (delete them with `nmcli connection delete <name>` if unused)")
-        strays = [ns.conn(s, "id") for p, _, s in all_conns
-                  if ns.is_port_of(s, aliases) and p not in taken]
-        if strays:
-            progress(f"nm: port profiles of {plan.name} matching neither VF: {', '.join(map(repr, strays))}; "
-                     f"left as they are")
-        return items
-
-    def _adopt(self, item: _Item, chosen: tuple[str, ns.Settings] | None,
-               by_path: dict[str, tuple[dict[str, Any], ns.Settings]], aliases: Any,
-               candidates: list[tuple[str, ns.Settings]], progress: Progress) -> None:
-        what = f"{item.profile.device}" if item.profile.is_bond else f"port {item.profile.role} ({item.profile.device})"
-        if chosen is None:
-            item.name = item.profile.id
-            return
-        item.path = chosen[0]
-        item.raw, plain = by_path[item.path]
-        item.name = ns.conn(plain, "id") or item.path
-        item.diffs = ns.differences(item.profile, plain, aliases)
-        dupes = [ns.conn(s, "id") for p, s in candidates if p != item.path]
-        if dupes:
-            progress(f"nm: several profiles for {what}; using {item.name!r}, leaving "
-                     f"{', '.join(map(repr, dupes))} as they are")
-        if item.diffs:
-            progress(f"nm: profile {item.name!r} for {what} differs: " + "; ".join(map(str, item.diffs)))
-
     async def differences(self, plan: BondPlan, progress: Progress = lambda _m: None) -> dict[str, list[str]]:
         """What applying `plan` would write, per profile role (`[]`: as planned, absent: to be added)."""
         nm = await self.client()
-        items = await self.survey(nm, plan, progress)
+        items = await survey(nm, plan, progress)
         return {i.profile.role: [str(d) for d in i.diffs] for i in items if i.path}
 
     async def pending(self, plan: BondPlan) -> list[Change]:
         """Profiles missing, differing or not active: the kernel may match while NM would not
         bring the bond back after a reboot (a bond first built by another backend)."""
         nm = await self.client()
-        items = await self.survey(nm, plan, lambda _m: None)
+        items = await survey(nm, plan, lambda _m: None)
         return [Change(f"nm profile {i.profile.role}", "absent" if i.path is None else "; ".join(map(str, i.diffs))
                        or "inactive", "as planned")
                 for i in items if i.path is None or i.diffs or not i.runs]
@@ -228,7 +112,7 @@ class NMBackend(Backend):
                     progress: Progress) -> None:
         async with self._lock:
             nm = await self.client()
-            items = await self.survey(nm, plan, progress)
+            items = await survey(nm, plan, progress)
             todo = [i for i in items if i.path is None or i.diffs or not i.runs]
             if not todo and not changes:
                 progress("nm: profiles saved and active as planned; nothing to do")
@@ -267,7 +151,7 @@ class NMBackend(Backend):
                 await self._ipr.link("set", index=await kernel.index(self._ipr, ifname), master=0)
             progress(f"nm: released {ifname} from the bond (no longer in the config)")
 
-    async def _checkpoint(self, nm: NMClient, plan: BondPlan, items: list[_Item], leaving: dict[str, str | None],
+    async def _checkpoint(self, nm: NMClient, plan: BondPlan, items: list[ProfileItem], leaving: dict[str, str | None],
                           progress: Progress) -> tuple[str, dict[str, bool]]:
         devices = [i.device for i in items if i.device] + [d for d in leaving.values() if d]
         before = {i.profile.device: (await nm.get(i.device, I_DEVICE, "State")) == DEV_ACTIVATED
@@ -286,7 +170,7 @@ class NMBackend(Backend):
                  f"{self.rollback_timeout} s if vfbondd stops half-way)")
         return checkpoint, before
 
-    async def _write(self, nm: NMClient, items: list[_Item], progress: Progress) -> None:
+    async def _write(self, nm: NMClient, items: list[ProfileItem], progress: Progress) -> None:
         for item in items:
             what = item.profile.device if item.profile.is_bond else f"{item.profile.device} ({item.profile.mac})"
             if item.path is None:
@@ -306,7 +190,7 @@ class NMBackend(Backend):
                 item.written = True
                 progress(f"nm: updated profile {item.name!r} for {what} in place, saved to disk")
 
-    async def _activate(self, nm: NMClient, items: list[_Item], drift: bool, progress: Progress) -> None:
+    async def _activate(self, nm: NMClient, items: list[ProfileItem], drift: bool, progress: Progress) -> None:
         deadline = time.monotonic() + self.activate_timeout
         bond, ports = items[0], items[1:]
         if not bond.runs:
@@ -328,7 +212,7 @@ class NMBackend(Backend):
                                         progress)
                 await self._wait(nm, port.active.path, port, deadline)  # type: ignore[union-attr]
 
-    async def _activate_one(self, nm: NMClient, item: _Item, device: str) -> str:
+    async def _activate_one(self, nm: NMClient, item: ProfileItem, device: str) -> str:
         try:
             (ac,) = await nm.call(NM_PATH, NM, "ActivateConnection", "ooo", (item.path, device, "/"))
         except NMError as exc:
@@ -336,7 +220,7 @@ class NMBackend(Backend):
                                f"{item.profile.device}: {exc}") from None
         return ac
 
-    async def _reapply(self, nm: NMClient, item: _Item, why: str, deadline: float, progress: Progress) -> None:
+    async def _reapply(self, nm: NMClient, item: ProfileItem, why: str, deadline: float, progress: Progress) -> None:
         """Apply a changed profile to the running device without taking it down; reactivate when NM can't."""
         try:
             await nm.call(item.device or "/", I_DEVICE, "Reapply", "a{sa{sv}}tu", ({}, 0, 0))
@@ -352,7 +236,7 @@ class NMBackend(Backend):
         ac = await self._activate_one(nm, item, item.device or "/")
         await self._wait(nm, ac, item, deadline)
 
-    async def _wait(self, nm: NMClient, ac: str, item: _Item, deadline: float) -> None:
+    async def _wait(self, nm: NMClient, ac: str, item: ProfileItem, deadline: float) -> None:
         while True:
             try:
                 state = await nm.get(ac, I_ACTIVE, "State")

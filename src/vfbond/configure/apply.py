@@ -44,9 +44,9 @@ class Outcome:
     changes: list[Change]  # what was different before applying; empty: nothing was touched
 
 
-async def converge(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progress: Progress,
-                   verify_seconds: float = 15.0, dry_run: bool = False,
-                   gate: Callable[[str], Awaitable[None]] | None = None) -> Outcome:
+async def apply_and_verify(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progress: Progress,
+                           verify_seconds: float = 15.0, dry_run: bool = False,
+                           gate: Callable[[str], Awaitable[None]] | None = None) -> Outcome:
     """`gate`: awaited with "planned" before the first change and "applied" before the read-back
     (the fault tests pause an apply there)."""
     current = await read_bond(ipr, bond.name)

@@ -127,7 +127,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from vfbond.backends.base import BackendError
     from vfbond.backends.choose import select_backend
     from vfbond.bond_model import PlanError
-    from vfbond.configure.apply import converge
+    from vfbond.configure.apply import apply_and_verify
 
     config = config_mod.load(args.config)
 
@@ -140,7 +140,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             backend, reason = await select_backend(config, ipr)
             say(f"backend {backend.name}: {reason}")
             try:
-                outcome = await converge(backend, config.bond, ipr, say, dry_run=args.dry_run)
+                outcome = await apply_and_verify(backend, config.bond, ipr, say, dry_run=args.dry_run)
             finally:
                 await backend.close()
         return backend.name, [str(c) for c in outcome.changes]

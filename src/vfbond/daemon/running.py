@@ -18,7 +18,7 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 
 from vfbond import config as config_mod
-from vfbond.configure.converger import Converger, Gate
+from vfbond.configure.applier import Applier, Gate
 from vfbond.daemon import wiring
 from vfbond.daemon.wiring import RunningSet
 from vfbond.report.reporter import Reporter
@@ -48,8 +48,8 @@ class RunningConfig:
         self.reporter = reporter
         self.notify = notify  # systemd's STATUS=
         self.on_rtt = on_rtt
-        self.current = RunningSet(config, alerts, None, Converger(config, ipr, on_waiting=self._waiting, gate=gate))
-        self.reconciler = Reconciler(self.current.converger, supervisor.emit,
+        self.current = RunningSet(config, alerts, None, Applier(config, ipr, on_waiting=self._waiting, gate=gate))
+        self.reconciler = Reconciler(self.current.applier, supervisor.emit,
                                      PauseFile(Path(config.daemon.state_dir) / "pause.json"), on_applied=self._applied)
         self._reconciling: asyncio.Task[None] | None = None
 
@@ -87,17 +87,17 @@ class RunningConfig:
         return self.reconciler.resume("resumed by the operator")
 
     def status(self) -> ApplyStatus:
-        converger = self.current.converger
-        backend = (converger.backend_reason if converger.backend else "not chosen yet") if self.apply \
+        applier = self.current.applier
+        backend = (applier.backend_reason if applier.backend else "not chosen yet") if self.apply \
             else "none (--no-apply: supervising only)"
-        return {"backend": backend, "waiting": converger.waiting,
-                "backend_name": converger.backend.name if converger.backend else None,
-                "backend_version": converger.backend.version if converger.backend else None,
-                "apply_attempts": converger.attempts}
+        return {"backend": backend, "waiting": applier.waiting,
+                "backend_name": applier.backend.name if applier.backend else None,
+                "backend_version": applier.backend.version if applier.backend else None,
+                "apply_attempts": applier.attempts}
 
     def ready_status(self) -> str:
         """systemd's STATUS= when READY=1 goes out."""
-        waiting = self.current.converger.waiting
+        waiting = self.current.applier.waiting
         return waiting if waiting and self.retrying else f"supervising {self.config.bond.name}"
 
     # --- start and stop -------------------------------------------------------------------------
@@ -108,9 +108,9 @@ class RunningConfig:
 
     async def start_applying(self, timeout: float) -> None:
         """Reconcile from now on, in the background; wait for the first attempt (`timeout` at most)."""
-        converger = self.current.converger
+        applier = self.current.applier
         self._reconciling = asyncio.create_task(self.reconciler.run(), name="reconcile")
-        tried = asyncio.create_task(converger.tried.wait())
+        tried = asyncio.create_task(applier.tried.wait())
         try:
             await asyncio.wait([tried, self._reconciling], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -131,7 +131,7 @@ class RunningConfig:
             await self.current.probing.stop()
 
     async def close_backend(self) -> None:
-        await self.current.converger.close()
+        await self.current.applier.close()
 
     # --- applying -------------------------------------------------------------------------------
 
@@ -140,11 +140,11 @@ class RunningConfig:
                                    reason=f"config not applied, retrying: {text}"))
         self.notify(f"STATUS={text}")
 
-    def _applied(self, converger: Converger) -> None:
+    def _applied(self, applier: Applier) -> None:
         """A pass or a reload made the kernel match (the reconciler said what changed)."""
-        assert converger.backend is not None
+        assert applier.backend is not None
         # NetworkManager re-attaches ports matched by MAC itself; give it the first chance.
-        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if converger.backend.name == "nm" else 0.0
+        self.supervisor.reenslave_grace = NM_REENSLAVE_GRACE if applier.backend.name == "nm" else 0.0
         self.notify(f"STATUS=supervising {self.config.bond.name}")
         self.supervisor.refresh_soon()
 
@@ -166,7 +166,7 @@ class RunningConfig:
                                                     check_plan=self.apply, on_rtt=self.on_rtt)
                 if self.apply:
                     try:
-                        await self.reconciler.take(running.converger, self.supervisor.set_config)
+                        await self.reconciler.take(running.applier, self.supervisor.set_config)
                     except BaseException:
                         await wiring.discard(running, old)
                         raise

@@ -1,7 +1,7 @@
 """Faults the lab injects through the control socket (`test-fault`); VFBOND_TEST_HOOKS=1 only.
 
 lifecycle.py imports this module only when that variable is set: a production vfbondd has no way
-to break itself on request. Each hook is a seam the daemon was built with (the converger's gate,
+to break itself on request. Each hook is a seam the daemon was built with (the applier's gate,
 the observer the link watch calls), never a patch of a running object.
 """
 
@@ -41,7 +41,7 @@ class FaultHooks:
         return {"armed": "the next link event's handler raises"}
 
     async def apply_gate(self, stage: str) -> None:
-        """The converger's gate: an apply that reaches the armed stage waits there until "resume"."""
+        """The applier's gate: an apply that reaches the armed stage waits there until "resume"."""
         if self._pause_apply is not None and self._pause_apply[0] == stage:
             log.warning("apply paused by the test hook: %s", stage)
             await self._pause_apply[1].wait()

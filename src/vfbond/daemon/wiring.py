@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from pyroute2 import AsyncIPRoute
 
 from vfbond.config import Config, DaemonConfig, MetricsConfig
-from vfbond.configure.converger import Converger
+from vfbond.configure.applier import Applier
 from vfbond.kernel import announce
 from vfbond.sinks import Dispatcher, dispatcher_beside, make_dispatcher
 from vfbond.supervise.probing import OnRtt, OnVerdict, Probing
@@ -26,7 +26,7 @@ class RunningSet:
     config: Config
     alerts: Dispatcher
     probing: Probing | None
-    converger: Converger
+    applier: Applier
 
 
 def make_probing(config: Config, on_verdict: OnVerdict, on_rtt: OnRtt | None = None) -> Probing | None:
@@ -58,20 +58,20 @@ async def build_beside(new: Config, old: RunningSet, ipr: AsyncIPRoute, on_verdi
     """The running set for `new`, sharing what did not change with `old`. Raises when any piece fails
     (a TLS ca_file that is missing, NetworkManager not answering, a VF not there); `check_plan`
     False (vfbondd --no-apply) leaves the backend alone."""
-    running = RunningSet(new, old.alerts, old.probing, old.converger)
+    running = RunningSet(new, old.alerts, old.probing, old.applier)
     try:
         if new.alerts != old.config.alerts:
             running.alerts = await dispatcher_beside(new.alerts, old.alerts)
         if new.probes != old.config.probes or new.bond != old.config.bond:
             running.probing = make_probing(new, on_verdict, on_rtt)
         if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
-            running.converger = Converger(new, ipr, old.converger.backend, old.converger.backend_reason, on_waiting,
-                                        gate=old.converger.gate)
+            running.applier = Applier(new, ipr, old.applier.backend, old.applier.backend_reason, on_waiting,
+                                        gate=old.applier.gate)
         else:
-            running.converger = Converger(new, ipr, on_waiting=on_waiting, gate=old.converger.gate)
+            running.applier = Applier(new, ipr, on_waiting=on_waiting, gate=old.applier.gate)
         await prepare_announce(new)
         if check_plan:
-            await running.converger.apply(dry_run=True)  # the plan holds here, and the backend answers
+            await running.applier.apply(dry_run=True)  # the plan holds here, and the backend answers
     except BaseException:
         await discard(running, old)
         raise
@@ -84,5 +84,5 @@ async def discard(running: RunningSet, keep: RunningSet) -> None:
         await running.alerts.close(keep=keep.alerts)
     if running.probing is not None and running.probing is not keep.probing:
         await running.probing.stop()
-    if running.converger.backend is not keep.converger.backend:
-        await running.converger.close()
+    if running.applier.backend is not keep.applier.backend:
+        await running.applier.close()

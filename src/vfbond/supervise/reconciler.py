@@ -6,7 +6,7 @@ bond's configuration. Everything else only asks it to run: the supervisor when a
 bond looks drifted (judge/drift.py), a configured VF showing up, a slow timer, a resume. A reload
 is "desired changes": it takes its turn here, behind any apply under way, one at a time.
 
-A pass is configure/apply.py's converge: a diff first, and changes only when there are any; so a
+A pass is configure/apply.py's apply_and_verify: a diff first, and changes only when there are any; so a
 pass on a bond that matches costs a read and changes nothing. Until the first pass holds (the
 start), a pass retries with backoff and says what it waits for; after that, a pass that finds a
 configured VF missing ends quietly (the supervisor has reported the VF) and the next request,
@@ -26,8 +26,8 @@ from collections.abc import AsyncIterator, Callable
 
 from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
+from vfbond.configure.applier import Applier
 from vfbond.configure.apply import Outcome
-from vfbond.configure.converger import Converger
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.status import ReconcileStatus, Repair
 from vfbond.supervise.pause import Pause, PauseFile
@@ -43,10 +43,10 @@ AFTER_RETURN_S = 10.0
 
 
 class Reconciler:
-    def __init__(self, converger: Converger, emit: Callable[[Event], None], pauses: PauseFile,
-                 on_applied: Callable[[Converger], None] = lambda _c: None,
+    def __init__(self, applier: Applier, emit: Callable[[Event], None], pauses: PauseFile,
+                 on_applied: Callable[[Applier], None] = lambda _c: None,
                  period: float = RECONCILE_SECONDS) -> None:
-        self.converger = converger  # its config is the desired state
+        self.applier = applier  # its config is the desired state
         self.emit = emit
         self.pauses = pauses
         self.on_applied = on_applied  # a pass or a reload made the kernel match (backend known now)
@@ -58,7 +58,7 @@ class Reconciler:
         self.drift_while_paused: str | None = None
         self.missing: str | None = None  # the VF the last repair pass could not find: its return runs the next
         self._after_return: asyncio.TimerHandle | None = None
-        self._incoming: Converger | None = None  # a reload's converger while it applies
+        self._incoming: Applier | None = None  # a reload's applier while it applies
         self._why: list[str] = []
         self._wake = asyncio.Event()
         self._turn = asyncio.Lock()  # a pass or a reload: one writer at a time
@@ -67,13 +67,13 @@ class Reconciler:
 
     @property
     def config(self) -> Config:
-        return self.converger.config
+        return self.applier.config
 
     @property
     def applying(self) -> bool:
         """Changes to the bond are under way (a pass's or a reload's): the supervisor must not
         enslave or select meanwhile, except the armed switch off a dead active VF."""
-        return self.converger.applying or (self._incoming is not None and self._incoming.applying)
+        return self.applier.applying or (self._incoming is not None and self._incoming.applying)
 
     def request(self, why: str) -> None:
         """Ask for a pass: something looks drifted, a VF appeared, the operator resumed."""
@@ -81,7 +81,7 @@ class Reconciler:
             self._why.append(why)
         self._wake.set()
         if self.pause is None:
-            self.converger.kick()  # a pass waiting out its backoff tries again now
+            self.applier.kick()  # a pass waiting out its backoff tries again now
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -89,7 +89,7 @@ class Reconciler:
         """Apply until it holds, then keep it so: a pass on each request and every `period`."""
         if self.pause is not None:
             self._say_paused(self.pause, "still paused from before vfbondd started")
-            self.converger.tried.set()  # nothing to wait for: READY goes out now
+            self.applier.tried.set()  # nothing to wait for: READY goes out now
         else:
             self.request("start")
         try:
@@ -122,38 +122,38 @@ class Reconciler:
 
     async def _one_pass(self) -> None:
         why, self._why = "; ".join(self._why), []
-        converger = self.converger
+        applier = self.applier
         if not self.established:
-            outcome = await converger.until_applied()
+            outcome = await applier.until_applied()
             self.established = True
             if outcome.changes:
-                self.emit(Event(EventType.DAEMON, self.config.bond.name, reason=self._applied_text(converger, outcome)))
-            self.on_applied(converger)
+                self.emit(Event(EventType.DAEMON, self.config.bond.name, reason=self._applied_text(applier, outcome)))
+            self.on_applied(applier)
             return
         try:
-            outcome = await converger.until_applied(give_up=SlaveNotFound)
+            outcome = await applier.until_applied(give_up=SlaveNotFound)
         except SlaveNotFound as exc:
             self.missing = exc.wanted
             log.info("reconcile (%s): waiting for %s; the next pass runs when it shows up", why, exc.wanted)
             return
         self.missing = None
         if outcome.changes:
-            self._repaired(why, converger, outcome)
-        self.on_applied(converger)
+            self._repaired(why, applier, outcome)
+        self.on_applied(applier)
 
-    def _repaired(self, why: str, converger: Converger, outcome: Outcome) -> None:
+    def _repaired(self, why: str, applier: Applier, outcome: Outcome) -> None:
         self.repairs += 1
         drift = [str(c) for c in outcome.changes]
         self.last_repair = {"time": time.time(), "why": why, "drift": drift}
-        assert converger.backend is not None
+        assert applier.backend is not None
         self.emit(Event(EventType.CONVERGED, self.config.bond.name, reason=(
-            f"drift ({why}): {'; '.join(drift)}; the {converger.backend.name} backend put the config back"),
+            f"drift ({why}): {'; '.join(drift)}; the {applier.backend.name} backend put the config back"),
             details={"why": why, "drift": drift}))
 
     @staticmethod
-    def _applied_text(converger: Converger, outcome: Outcome) -> str:
-        assert converger.backend is not None
-        return f"{converger.backend.name} backend applied: " + "; ".join(str(c) for c in outcome.changes)
+    def _applied_text(applier: Applier, outcome: Outcome) -> str:
+        assert applier.backend is not None
+        return f"{applier.backend.name} backend applied: " + "; ".join(str(c) for c in outcome.changes)
 
     # --- reloads --------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class Reconciler:
             self._preempting -= 1
             self.request("after a reload")
 
-    async def take(self, incoming: Converger, adopt: Callable[[Config], None]) -> Outcome:
+    async def take(self, incoming: Applier, adopt: Callable[[Config], None]) -> Outcome:
         """Make `incoming`'s config the desired state (inside `turn()`). `adopt` hands a config's
         policy to the supervisor: the new one the moment the apply starts changing the kernel (its
         moves are then judged as the new config means them), the running one back if it fails."""
@@ -195,7 +195,7 @@ class Reconciler:
         finally:
             incoming.on_changing = None
             self._incoming = None
-        self.converger, self.established = incoming, True
+        self.applier, self.established = incoming, True
         if not adopted:
             adopt(incoming.config)
         if outcome.changes:
@@ -237,7 +237,7 @@ class Reconciler:
             self._after_return = asyncio.get_running_loop().call_later(
                 AFTER_RETURN_S, self._returned, f"a configured VF appeared ({self.missing} was missing)")
         elif not self.established:
-            self.converger.kick()  # the start's apply waits out its backoff: try now
+            self.applier.kick()  # the start's apply waits out its backoff: try now
 
     def _returned(self, why: str) -> None:
         self._after_return = None

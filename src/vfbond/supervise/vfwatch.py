@@ -1,19 +1,16 @@
 """What only real VFs show: their drivers' kernel messages, a MAC locked by the host, PF resets.
 
-One object beside the supervisor in the one-way flow: link events and /dev/kmsg records in,
-events out through the same `emit` as the supervisor's (history, flap limiting, sinks), and a
-status dict for `bondctl status` and `doctor`. It never calls into the supervisor, and no fault
-of its own stops the daemon: a kernel log that cannot be read, a line that breaks a rule, a
-probe that fails are logged, shown in status, and the watch goes on.
+One object beside the supervisor: link events and /dev/kmsg records in, events out through the
+reporter's `emit` (history, flap limiting, sinks), and a status dict for `bondctl status` and
+`doctor`. Its two ties to the supervisor are given to its constructor: a VF driver's "Link is Down"
+line goes to the fast path (`on_link_down`, earlier than netlink's carrier event), and the MAC-lock
+probe and the bounce take the executor's `lock` (they act on the VFs). No fault of its own stops
+the daemon: a kernel log that cannot be read, a line that breaks a rule, a probe that fails are
+logged, shown in status, and the watch goes on.
 
-Daemon wiring (`emit`: the daemon's one path to history and sinks, the supervisor's or reporter's emit;
-`ipr`: the supervisor's own netlink socket, see _probe_backups):
-    self.vfwatch = VfWatch(config, self.ipr, emit=...)  # __init__
-    await self.vfwatch.start()                      # run(), after the first refresh
-    self.vfwatch.on_link(ev)                        # _watch(), after the supervisor has the event
-    "vf": self.vfwatch.status()                     # _status()
-    self.vfwatch.reconfigure(new)                   # where a reload swaps the config in
-    await self.vfwatch.close()                      # run(), at stop, before ipr.close()
+daemon/lifecycle.py builds it on the daemon's netlink socket, starts it after the first refresh,
+hands it each link event after the supervisor (`on_link`), puts `status()` under "vf" and closes it
+at stop; daemon/running.py's reload swap calls `reconfigure`.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from vfbond.backends.base import Backend
 from vfbond.backends.choose import select_backend
 from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
-from vfbond.configure.apply import Outcome, converge
+from vfbond.configure.apply import Outcome, apply_and_verify
 
 log = logging.getLogger("vfbond")
 
@@ -27,7 +27,7 @@ Gate = Callable[[str], Awaitable[None]]
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts: 1, 2, 4, ... 60
 
 
-class Converger:
+class Applier:
     def __init__(self, config: Config, ipr: AsyncIPRoute, backend: Backend | None = None,
                  backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None,
                  gate: Gate | None = None) -> None:
@@ -43,7 +43,7 @@ class Converger:
         self.applying = False
         self.on_changing: Callable[[], None] | None = None  # called as an attempt makes its first change
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
-        self.gate = gate  # see converge(); test hooks only
+        self.gate = gate  # see apply_and_verify(); test hooks only
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:
@@ -52,8 +52,8 @@ class Converger:
             if self.backend is None:
                 self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
                 log.info("backend %s: %s", self.backend.name, self.backend_reason)
-            return await converge(self.backend, self.config.bond, self.ipr, progress=log.info, dry_run=dry_run,
-                                  gate=self._stage)
+            return await apply_and_verify(self.backend, self.config.bond, self.ipr, progress=log.info,
+                                          dry_run=dry_run, gate=self._stage)
         finally:
             self.applying = False
             if not dry_run:
