@@ -23,12 +23,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.backends.base import Backend, BackendError, Progress
 from vfbond.bond_model import BondPlan, Change
-from vfbond.kernel.bond_state import BOND_MODES, FAIL_OVER_MAC, PRIMARY_RESELECT, BondState, read_bond
+from vfbond.kernel.bond_state import BOND_MODES, FAIL_OVER_MAC, IFF_UP, PRIMARY_RESELECT, BondState, read_bond
 from vfbond.kernel.bond_state import addresses as read_addresses
 from vfbond.kernel.slave_prio import set_prio
 
-IFF_UP = 0x1
 MAIN_TABLE = 254
+DEFAULT_DST: dict[int, str] = {socket.AF_INET: "0.0.0.0/0", socket.AF_INET6: "::/0"}  # default routes' destination
 # BOND_OPTFLAG_NOSLAVES in drivers/net/bonding/bond_options.c; `mode` also needs the bond down.
 NOSLAVE_OPTIONS = ("mode", "fail_over_mac")
 # Option name -> the values the kernel numbers (IFLA_BOND_* carries the index, not the name).
@@ -296,11 +296,11 @@ class _Steps:
         wanted = {str(ipaddress.ip_address(g)) for g in gateways}
         for route in [r for r in current if r.gateway not in wanted]:
             self.progress(f"{name}: removing default route via {route.gateway} (not in the plan)")
-            dst = "::/0" if route.family == socket.AF_INET6 else "0.0.0.0/0"
             extra = {"priority": route.priority} if route.priority is not None else {}
             await self.step(f"remove default route via {route.gateway}",
                             f"remove it by hand (`ip route del default via {route.gateway} dev {name}`)",
-                            ipr.route("del", dst=dst, gateway=route.gateway, oif=index, family=route.family, **extra))
+                            ipr.route("del", dst=DEFAULT_DST[route.family], gateway=route.gateway, oif=index,
+                                      family=route.family, **extra))
         present = {r.gateway for r in current}
         for gateway in sorted(wanted - present):
             family = _family(gateway)
@@ -310,8 +310,8 @@ class _Steps:
             self.progress(f"{name}: default route via {gateway}")
             await self.step(f"add default route via {gateway} dev {name}",
                             f"check {gateway} {where} and {name} is up, {RERUN}",
-                            ipr.route("replace", dst="::/0" if family == socket.AF_INET6 else "0.0.0.0/0",
-                                      gateway=gateway, oif=index, family=family))
+                            ipr.route("replace", dst=DEFAULT_DST[family], gateway=gateway, oif=index,
+                                      family=family))
 
 
 async def default_routes(ipr: AsyncIPRoute) -> list[Route]:
@@ -392,10 +392,9 @@ class NetlinkBackend(Backend):
         for route in snap.defaults:
             if route in have or route.oif is None:
                 continue
-            dst = "::/0" if route.family == socket.AF_INET6 else "0.0.0.0/0"
             extra = {"priority": route.priority} if route.priority is not None else {}
             await fixer.step(f"put back default route via {route.gateway}", "",
-                             ipr.route("replace", dst=dst, gateway=route.gateway, oif=route.oif,
+                             ipr.route("replace", dst=DEFAULT_DST[route.family], gateway=route.gateway, oif=route.oif,
                                        family=route.family, **extra))
         return fixer.failures
 
