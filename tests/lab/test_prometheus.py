@@ -10,11 +10,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import make_topology, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from vfbondd_lab import PROBES, LabDaemon, active
@@ -106,6 +108,7 @@ def test_the_textfile_follows_a_failover_and_its_counters_survive_a_restart(
         text = prom.read_text()
         print(text)
         keep("after-failover.prom", text)
+        on_backup(text, {"bond": "bond0", **s1})
 
         d.topo.restore_carrier(0)
         wait_until(lambda: active() == v0, 15, 0.05, f"failback to {v0}")
@@ -139,3 +142,27 @@ def test_the_textfile_follows_a_failover_and_its_counters_survive_a_restart(
     finally:
         d.stop()
         d.topo.teardown()
+
+
+RULES = Path(__file__).resolve().parents[2] / "contrib" / "prometheus" / "vfbond.rules.yml"
+
+
+def on_backup(text: str, backup: dict[str, str]) -> None:
+    """The shipped VfbondOnBackup rule's expression, evaluated by promtool over the file this real
+    failover wrote: it must select the backup's series (issue #23: a rule over metrics that exist)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not in the guest (scripts/setup.sh installs Debian's prometheus for it)"
+    rules = yaml.safe_load(RULES.read_text())
+    expr = next(r["expr"] for g in rules["groups"] for r in g["rules"] if r.get("alert") == "VfbondOnBackup")
+    series = [{"series": smp.name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(smp.labels.items())) + "}",
+               "values": f"{smp.value!r}x10"}
+              for family in text_string_to_metric_families(text) for smp in family.samples]
+    test = {"rule_files": [str(RULES)], "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": expr, "eval_time": "1m", "exp_samples": [{"labels": "vfbond_active{" + ",".join(
+            f'{k}="{v}"' for k, v in sorted(backup.items())) + "}", "value": 1}]}]}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "on_backup.test.yml"
+        path.write_text(yaml.safe_dump(test))
+        done = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True)
+    print(f"promtool: VfbondOnBackup's expression over the file after the failover: {done.stdout.strip()}")
+    assert done.returncode == 0, done.stdout + done.stderr
