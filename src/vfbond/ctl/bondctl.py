@@ -14,9 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from vfbond import __version__, paths
-from vfbond.ctl.events import cmd_events
 from vfbond.ctl.render import health, status_text
-from vfbond.ctl.simulate import cmd_simulate
 from vfbond.ctl.sources import absent, gather_status, why_absent
 from vfbond.judge.condition import Condition
 from vfbond.shared import exitcodes
@@ -183,7 +181,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    """A command whose module is imported when it runs (doctor, day0: netlink, D-Bus, YAML, MIME)."""
+    """A command whose module is imported when it runs (doctor, day0: netlink, D-Bus, YAML, MIME; events,
+    watch, simulate-failover: what `health` and `status`, run in monitoring loops, need not load)."""
     def run(args: argparse.Namespace) -> int:
         func: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
         return func(args)
@@ -245,9 +244,11 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     add("health", cmd_health, "one-line verdict for scripts and monitoring: exit 0 ok, 6 degraded, 7 down",
         "Print ok / degraded / down with the reason, and exit 0 (ok), 6 (degraded: one usable slave or a\n"
         "standing warning), 7 (down: no usable slave) or 3 (no bond). Suited to monitoring checks.", BOND_READER)
-    ev = add("events", cmd_events, "list recorded events, oldest first",
+    ev = add("events", _lazy("vfbond.ctl.events", "cmd_events"), "list recorded events, oldest first",
              "List the persisted event history, oldest first. Asks vfbondd; when it is not running, reads the\n"
-             "history file it left in --state-dir (and says so).\n\nevent types:\n" + _event_types_text())
+             "history file it left in --state-dir (and says so).")
+    if command in (None, "events"):  # only its help shows them: health must not load the events module
+        ev.description = f"{ev.description}\n\nevent types:\n{_event_types_text()}"
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
     ev.add_argument("-f", "--follow", action="store_true",
                     help="then print each event as vfbondd records it, until Ctrl-C (exit 0); with --json, one "
@@ -264,7 +265,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                                                                 "(default: %(default)s)")
     wt.add_argument("--events", type=int, default=8, help="how many of the newest events to show "
                                                           "(default: %(default)s)")
-    sim = add("simulate-failover", cmd_simulate, "switch to the backup now and measure it (needs vfbondd)",
+    sim = add("simulate-failover", _lazy("vfbond.ctl.simulate", "cmd_simulate"),
+              "switch to the backup now and measure it (needs vfbondd)",
               "Make the backup slave active through vfbondd, then prove traffic flows on it: ARP requests for\n"
               "the gateway (an IPv4 probes.targets entry, else bond.ipv4.gateway; on a bond without IPv4,\n"
               "Neighbor Solicitations for an IPv6 probes.targets entry, else bond.ipv6.gateway) go out through\n"
