@@ -37,14 +37,17 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def unit_here(tmp_path: Path) -> Path:
-    """The shipped unit with ExecStart pointing at this checkout's vfbondd, since systemd-analyze verify
-    insists the binary exists and /opt/vfbond is only in an installed VM; every other line is as shipped."""
-    vfbondd = Path(sys.executable).parent / "vfbondd"
-    assert vfbondd.exists(), f"{vfbondd} missing: pip install -e . in this venv"
+    """The shipped unit with ExecStart and ExecReload pointing at this venv's vfbondd and bondctl, since
+    systemd-analyze verify insists the binaries exist and /opt/vfbond is only in an installed VM; every
+    other line is as shipped."""
     text = UNIT.read_text()
-    assert text.count("ExecStart=/opt/vfbond/bin/vfbondd ") == 1
+    for line in ("ExecStart=/opt/vfbond/bin/vfbondd ", "ExecReload=/opt/vfbond/bin/bondctl "):
+        program = Path(sys.executable).parent / line.split("/")[-1].strip()
+        assert program.exists(), f"{program} missing: pip install -e . in this venv"
+        assert text.count(f"\n{line}") == 1, line
+        text = text.replace(f"\n{line}", f"\n{line.split('=')[0]}={program} ")
     copy = tmp_path / "vfbondd.service"
-    copy.write_text(text.replace("ExecStart=/opt/vfbond/bin/vfbondd ", f"ExecStart={vfbondd} "))
+    copy.write_text(text)
     return copy
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from vfbond.ctl import bondctl as cli
-from vfbond.ctl import sources
+from vfbond.ctl import events, simulate, sources
 from vfbond.shared import exitcodes, protocol
 
 
@@ -50,8 +50,9 @@ def test_commands_that_apply_wait_for_the_slowest_apply(monkeypatch: pytest.Monk
         seen.append(timeout)
         raise protocol.CommandError("stop here")
 
-    monkeypatch.setattr(cli, "request", answer)
-    monkeypatch.setattr(sources, "request", answer)  # status is read there
+    for module in (cli, sources, events, simulate):  # status is read in sources, events and simulate in theirs
+        monkeypatch.setattr(module, "request", answer)
+    monkeypatch.setattr(simulate, "daemon_answers", lambda path, timeout: None)
     cli.main([command])
     assert seen == [expected]
     assert protocol.APPLY_TIMEOUT >= 120 and protocol.QUICK_TIMEOUT <= 15

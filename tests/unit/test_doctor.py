@@ -224,3 +224,11 @@ def test_a_probe_that_could_not_tell_says_nothing() -> None:
     daemon = locked()
     daemon["vf"]["slaves"]["ens7"]["mac_lock"] = {"state": "unknown", "text": "sriov1: MAC lock unknown: EBUSY"}
     assert "mac-lock" not in by_check(healthy(daemon=daemon))
+
+
+def test_a_bond_missing_for_want_of_its_driver_names_the_driver() -> None:
+    """Starting vfbondd cannot create a bond without the bonding driver: the fix is modprobe."""
+    found = by_check(healthy(bond=None, bonding_driver=False))["bond"]
+    assert found.status is Status.FAIL and "the bonding driver is not loaded" in found.message
+    assert found.fix.startswith("modprobe bonding") and "modules-load.d" in found.fix
+    assert "systemctl start" in by_check(healthy(bond=None))["bond"].fix  # loaded: vfbondd creates the bond

@@ -1,4 +1,4 @@
-"""simulate-failover: what it ARPs for, and from which address."""
+"""simulate-failover: what it asks for (ARP, else Neighbor Solicitation), and from which address."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ probes: {enabled: true, targets: ["2001:db8::1"]}
 """) == ("192.0.2.1", "192.0.2.10")
 
 
-def test_a_bond_without_ipv4_has_nothing_to_arp_for() -> None:
+def test_a_bond_without_ipv4_asks_its_ipv6_gateway() -> None:
+    """An IPv6-only bond is proven with Neighbor Solicitations (their source comes from the MAC)."""
     assert target_of("""  ipv6: {addresses: ["2001:db8::10/64"], gateway: "2001:db8::1"}
+""") == ("2001:db8::1", None)
+
+
+def test_without_ipv4_an_ipv6_probe_target_comes_before_the_gateway() -> None:
+    assert target_of("""  ipv6: {addresses: ["2001:db8::10/64"], gateway: "fe80::1"}
+probes: {enabled: true, targets: ["2001:DB8:0::fe"]}
+""") == ("2001:db8::fe", None)
+
+
+def test_a_bond_without_gateways_or_targets_has_nothing_to_ask() -> None:
+    assert target_of("""  ipv6: {addresses: ["2001:db8::10/64"]}
 """) == (None, None)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from vfbond.config import Config, parse
 from vfbond.kernel.bond_state import BondState, LinkInfo, SlaveState
 from vfbond.supervise.simulate import Refused, pick_backup
 
@@ -23,6 +24,14 @@ def bond(active: str | None, names: tuple[str, ...] = ("vf0", "vf1")) -> BondSta
                      arp_ip_targets=[], num_peer_notif=1, slaves=slaves)
 
 
+SLAVES = """bond:
+  slaves:
+    - {label: sriov0, mac: "fa:16:3e:00:00:01"}
+    - {label: sriov1, mac: "fa:16:3e:00:00:02"}
+"""
+WITH_GATEWAY = parse(SLAVES + "  ipv4: {addresses: [192.0.2.10/24], gateway: 192.0.2.1}\n", host_checks=False)
+
+
 @dataclass
 class Sup:
     """What pick_backup reads of the supervisor."""
@@ -30,6 +39,7 @@ class Sup:
     state: BondState | None
     health: dict[str, str] = field(default_factory=dict)
     bond: str = "bond0"
+    config: Config = WITH_GATEWAY
 
     def verdicts(self) -> dict[str, str]:
         return self.health
@@ -54,3 +64,14 @@ def test_refusals_say_why_and_which_code(sup: Sup, no_bond: bool, says: str) -> 
 
 def test_force_switches_to_an_unhealthy_backup() -> None:
     assert pick_backup(Sup(bond("vf0"), {"vf1": "down"}), force=True) == ("vf0", "vf1")  # type: ignore[arg-type]
+
+
+def test_a_bond_with_nothing_to_ask_is_refused_unless_forced() -> None:
+    """Without a gateway or probe target the switch could not be proven: refused before touching the bond
+    (exit 5, REFUSED), not a silent exit 0."""
+    untestable = Sup(bond("vf0"), {"vf0": "up", "vf1": "up"}, config=parse(SLAVES, host_checks=False))
+    with pytest.raises(Refused) as refused:
+        pick_backup(untestable)  # type: ignore[arg-type]
+    assert refused.value.no_bond is False and "no gateway or probe target" in str(refused.value)
+    assert "--force" in str(refused.value)
+    assert pick_backup(untestable, force=True) == ("vf0", "vf1")  # type: ignore[arg-type]

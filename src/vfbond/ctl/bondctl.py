@@ -7,14 +7,15 @@ import importlib
 import json
 import signal
 import sys
+import textwrap
 import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 from vfbond import __version__, paths
-from vfbond.ctl.render import event_line, health, status_text
-from vfbond.ctl.sources import followed, gather_status
+from vfbond.ctl.render import health, status_text
+from vfbond.ctl.sources import absent, gather_status, why_absent
 from vfbond.judge.condition import Condition
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
@@ -24,10 +25,19 @@ from vfbond.shared.protocol import APPLY_TIMEOUT, QUICK_TIMEOUT, CommandError, D
 # of the time (bench/startup.py).
 
 DEFAULT_SOCKET = paths.SOCKET
+BOND_READER = ("bond", "socket", "json", "timeout")  # the common options of a command that reads a bond
 
 
 def _exit_codes_text() -> str:
     return "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in exitcodes.TABLE.items())
+
+
+def _event_types_text() -> str:
+    """Every event type, from the enum itself, so the help cannot leave one out."""
+    from vfbond.shared.events import EventType
+
+    return textwrap.fill(", ".join(t.value for t in EventType), width=100, initial_indent="  ",
+                         subsequent_indent="  ")
 
 
 def _print_json(data: Any) -> None:
@@ -38,9 +48,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     data = gather_status(args.bond, args.socket, args.timeout)
     if data is None:
         if args.json:
-            _print_json({"bond": None, "name": args.bond, "present": False})
+            _print_json(absent(args.bond))
         else:
-            print(f"{args.bond}: not present (no such bond on this host)")
+            print(f"{args.bond}: not present: {why_absent()}")
         return exitcodes.NO_BOND
     if args.json:
         _print_json(data)
@@ -54,68 +64,16 @@ HEALTH_CODES = {Condition.OK: exitcodes.OK, Condition.DEGRADED: exitcodes.DEGRAD
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    verdict, why = health(args.bond, gather_status(args.bond, args.socket, args.timeout))
+    data = gather_status(args.bond, args.socket, args.timeout)
+    verdict, why = health(args.bond, data)
+    if data is None:
+        why = f"{why}: {why_absent()}"
     code = HEALTH_CODES[verdict]
     if args.json:
         _print_json({"bond": args.bond, "health": verdict, "detail": why, "exit_code": code})
     else:
         print(f"{args.bond}: {verdict}: {why}")
     return code
-
-
-def cmd_events(args: argparse.Namespace) -> int:
-    if args.follow:
-        return _follow_events(args)
-    try:
-        events = request(args.socket, "events", {"count": args.count}, timeout=args.timeout or QUICK_TIMEOUT)
-    except DaemonNotRunning:
-        from vfbond.report.history import History
-
-        # The history is persisted: it can be read while vfbondd is down.
-        history = History(Path(args.state_dir) / "events.jsonl", size=max(args.count, 1))
-        events = [e.to_dict() for e in history.last(args.count)]
-    if args.json:
-        _print_json(events)
-        return exitcodes.OK
-    for e in events:
-        print(event_line(e))
-    if not events:
-        print("no events recorded")
-    return exitcodes.OK
-
-
-def _follow_events(args: argparse.Namespace) -> int:
-    """The newest --count events, then each as vfbondd records it, until Ctrl-C. When vfbondd stops or
-    restarts, say so on stderr and follow it again once it is back."""
-    def say(text: str) -> None:
-        print(f"bondctl: {text}", file=sys.stderr, flush=True)
-
-    try:
-        for item in followed(args.socket, args.count, say):
-            print(json.dumps(item) if args.json else event_line(item), flush=True)
-    except KeyboardInterrupt:  # how a person ends it
-        pass
-    return exitcodes.OK
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    if not args.json:
-        print(f"switching {args.bond} to its backup and waiting for the gateway to answer through it ...",
-              flush=True)
-    reports = request(args.socket, "simulate-failover", {"restore": args.restore, "force": args.force,
-                                                          "hold": args.hold}, timeout=args.timeout or APPLY_TIMEOUT)
-    if args.json:
-        _print_json(reports)
-    else:
-        for step, r in reports.items():
-            traffic = (f"gateway {r['target']} answered after {r['traffic_ms']} ms, "
-                       f"{r['probes_lost']} of {r['probes_sent']} probes lost"
-                       if r["traffic_ms"] is not None else
-                       f"NO answer from {r['target']}" if r["target"] else "no probe target configured")
-            print(f"{step}: {r['old_active']} -> {r['new_active']} in {r['switch_ms']} ms; {traffic}; "
-                  f"bond MAC now {r['mac_after']}")
-    failed = any(r["target"] and r["traffic_ms"] is None for r in reports.values())
-    return exitcodes.FAILED if failed else exitcodes.OK
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -192,7 +150,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
     else:
         until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result["until"])) if result["until"] else \
             "`bondctl resume`"
-        print(f"paused until {until}: vfbondd does not converge {args.bond}; it still reports and fails over")
+        print(f"paused until {until}: vfbondd does not converge the bond; it still reports and fails over")
     return exitcodes.OK
 
 
@@ -223,11 +181,36 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    """A command whose module is imported when it runs (doctor, day0: netlink, D-Bus, YAML, MIME)."""
+    """A command whose module is imported when it runs (doctor, day0: netlink, D-Bus, YAML, MIME; events,
+    watch, simulate-failover: what `health` and `status`, run in monitoring loops, need not load)."""
     def run(args: argparse.Namespace) -> int:
         func: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
         return func(args)
     return run
+
+
+def _option(*flags: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """One common option, as a parent parser a command includes when it reads the option."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **kwargs)
+    return parent
+
+
+def _common_options() -> dict[str, argparse.ArgumentParser]:
+    """The options several commands share; each command lists only those it reads."""
+    def timeout(default: float, which: str) -> argparse.ArgumentParser:
+        return _option("--timeout", type=float, metavar="SECONDS",
+                       help=f"how long to wait for vfbondd's answer (default: {default:g}{which})")
+
+    return {
+        "bond": _option("--bond", default="bond0", help="bond interface (default: %(default)s)"),
+        "socket": _option("--socket", default=DEFAULT_SOCKET,
+                          help="vfbondd's control socket: give daemon.socket here when the config sets another "
+                               "(default: %(default)s)"),
+        "json": _option("--json", action="store_true", help="machine-readable output"),
+        "timeout": timeout(QUICK_TIMEOUT, ""),
+        "apply_timeout": timeout(APPLY_TIMEOUT, ": the config may be applied meanwhile"),
+    }
 
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -237,22 +220,19 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="bondctl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Inspect and steer an active-backup bond over two SR-IOV VFs supervised by vfbondd.\n"
-                    "Read commands work without vfbondd (kernel state only) unless noted; all take --json.",
+                    "Read commands work without vfbondd (kernel state only) unless noted; all take --json.\n"
+                    "bondctl does not read the config for its socket or state directory: when daemon.socket or\n"
+                    "daemon.state_dir is not the default, pass --socket or --state-dir.",
         epilog=_exit_codes_text())
     p.add_argument("--version", action="version", version=f"bondctl {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--bond", default="bond0", help="bond interface (default: %(default)s)")
-    common.add_argument("--socket", default=DEFAULT_SOCKET, help="vfbondd control socket (default: %(default)s)")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help=f"how long to wait for vfbondd's answer (default: {APPLY_TIMEOUT:g} for reload and "
-                             f"simulate-failover, which may apply the config; {QUICK_TIMEOUT:g} for the rest)")
+    options = _common_options()
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help: str,
-            description: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, parents=[common], help=help, description=description, epilog=_exit_codes_text(),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str, description: str,
+            uses: tuple[str, ...] = ("socket", "json", "timeout")) -> argparse.ArgumentParser:
+        """A command with only the common options it reads (`uses`: keys of _common_options)."""
+        sp = sub.add_parser(name, parents=[options[u] for u in uses], help=help, description=description,
+                            epilog=_exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
         return sp
 
@@ -260,15 +240,15 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         "Show bond options, each slave (active marked *, MII, health verdict, link failure count, own and current\n"
         "MAC, driver, PCI address, NUMA node, probe results), per VF whether the host locked its MAC, an outage\n"
         "after a PF reset and its driver's last kernel line with a hint, the last failover and warnings.\n"
-        "Uses vfbondd when it runs, else reads the kernel directly. Exit 3 when the bond does not exist.")
+        "Uses vfbondd when it runs, else reads the kernel directly. Exit 3 when the bond does not exist.", BOND_READER)
     add("health", cmd_health, "one-line verdict for scripts and monitoring: exit 0 ok, 6 degraded, 7 down",
         "Print ok / degraded / down with the reason, and exit 0 (ok), 6 (degraded: one usable slave or a\n"
-        "standing warning), 7 (down: no usable slave) or 3 (no bond). Suited to monitoring checks.")
-    ev = add("events", cmd_events, "list recorded events, oldest first",
-             "List the persisted event history (failover, failback, slave down/up/missing/returned, degraded,\n"
-             "restored, isolated, MAC changed, warnings, VF driver and bonding kernel messages with a hint for\n"
-             "the host, PF reset / recovered with the outage / recovery attempt). Asks vfbondd; when it is not\n"
-             "running, reads the history file it left in --state-dir.")
+        "standing warning), 7 (down: no usable slave) or 3 (no bond). Suited to monitoring checks.", BOND_READER)
+    ev = add("events", _lazy("vfbond.ctl.events", "cmd_events"), "list recorded events, oldest first",
+             "List the persisted event history, oldest first. Asks vfbondd; when it is not running, reads the\n"
+             "history file it left in --state-dir (and says so).")
+    if command in (None, "events"):  # only its help shows them: health must not load the events module
+        ev.description = f"{ev.description}\n\nevent types:\n{_event_types_text()}"
     ev.add_argument("-n", "--count", type=int, default=50, help="how many of the newest events (default: %(default)s)")
     ev.add_argument("-f", "--follow", action="store_true",
                     help="then print each event as vfbondd records it, until Ctrl-C (exit 0); with --json, one "
@@ -279,34 +259,39 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
              "live view: status and newest events, redrawn as they change",
              "Show the status table and the newest events, redrawn whenever vfbondd records an event (a\n"
              "failover appears at once) and every --interval seconds, until Ctrl-C (exit 0). For an operator\n"
-             "in a maintenance window; scripts use `status --json` or `events --follow --json`.")
+             "in a maintenance window. With --json, one line per redraw: the status as `status --json` gives it\n"
+             "and the events recorded since the line before.", BOND_READER)
     wt.add_argument("--interval", type=float, default=2.0, help="seconds between redraws without events "
                                                                 "(default: %(default)s)")
     wt.add_argument("--events", type=int, default=8, help="how many of the newest events to show "
                                                           "(default: %(default)s)")
-    sim = add("simulate-failover", cmd_simulate, "switch to the backup now and measure it (needs vfbondd)",
+    sim = add("simulate-failover", _lazy("vfbond.ctl.simulate", "cmd_simulate"),
+              "switch to the backup now and measure it (needs vfbondd)",
               "Make the backup slave active through vfbondd, then prove traffic flows on it: ARP requests for\n"
-              "the gateway (probes.targets, else bond.ipv4.gateway) go out through the bond every 10 ms and the\n"
-              "first answer after the switch must come through the new slave. Reports the switch time, the\n"
-              "time to the first answer and the probes lost. Without --restore the bond stays on the backup\n"
-              "(vfbondd does not fail back) until it fails or you switch again. Refuses (exit 5) when the\n"
-              "backup is not healthy, since that would cut the VM off, unless --force. Exit 1 if the gateway\n"
-              "never answered.")
+              "the gateway (an IPv4 probes.targets entry, else bond.ipv4.gateway; on a bond without IPv4,\n"
+              "Neighbor Solicitations for an IPv6 probes.targets entry, else bond.ipv6.gateway) go out through\n"
+              "the bond every 10 ms and the first answer after the switch must come through the new slave.\n"
+              "Reports the switch time, the time to the first answer and the probes lost. Without --restore the\n"
+              "bond stays on the backup (vfbondd does not fail back) until it fails or you switch again.\n"
+              "Refuses (exit 5), touching nothing, when the backup is not healthy, since that would cut the VM\n"
+              "off, or when there is no gateway or probe target to prove it with, unless --force. Exit 1 if the\n"
+              "gateway never answered, 4 if vfbondd is not running.", ("socket", "json", "apply_timeout"))
     sim.add_argument("--restore", action="store_true", help="switch back to the original slave afterwards")
     sim.add_argument("--hold", type=float, default=1.0, help="seconds on the backup before --restore (default: 1)")
-    sim.add_argument("--force", action="store_true", help="switch even to an unhealthy backup")
+    sim.add_argument("--force", action="store_true",
+                     help="switch even to an unhealthy backup, or without a target to prove traffic with")
     ap = add("apply", cmd_apply, "create or update the bond from the config, then verify it",
              "Validate the config, find the VFs (by MAC or name), compare with the kernel, and change only\n"
              "what differs through the chosen backend (NetworkManager, ifcfg files or netlink); then read the\n"
              "bond back until it matches. An existing bond (e.g. from day0 nmcli lines) is adopted and updated\n"
              "in place. Invalid config or missing VF: exit 2, nothing changed. With vfbondd running, prefer\n"
-             "`bondctl reload`, which does the same inside the daemon.")
+             "`bondctl reload`, which does the same inside the daemon.", ("json",))
     ap.add_argument("-c", "--config", default=paths.CONFIG, help="config file (default: %(default)s)")
     ap.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
     add("reload", cmd_reload, "make vfbondd re-read its config (like SIGHUP)",
         "Ask vfbondd to re-read its config. An invalid config is refused with its errors and the running\n"
         "config is kept (exit 2). Reloads take turns: a second one waits for the first. Prints the settings\n"
-        "that need a restart of vfbondd to take effect.")
+        "that need a restart of vfbondd to take effect.", ("socket", "json", "apply_timeout"))
     pz = add("pause", cmd_pause, "maintenance: stop converging the bond until resume (needs vfbondd)",
              "Before changing the bond by hand: vfbondd stops putting the bond back to its config (a deleted\n"
              "bond, a released slave, an option changed) until `bondctl resume` or --for runs out. It still\n"
@@ -319,9 +304,10 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     add("resume", cmd_resume, "end maintenance: converge the bond to its config again (needs vfbondd)",
         "End a pause: vfbondd compares the bond with its config at once and repairs what drifted.")
     cc = add("check-config", cmd_check_config, "validate a config file without touching anything",
-             "Validate the config; print every problem as file:line: field: what is wrong. Fix: how. Exit 2 if\n"
-             "invalid. Changes nothing. A valid config may still get warnings (exit 0): a path or port the\n"
-             "vfbondd unit would not allow, with the drop-in that fixes it.")
+             "Validate the config; print every problem as file:line: field: what is wrong. Fix: how (with --json:\n"
+             "valid false and the problems, each with file, line, field, message and fix). Exit 2 if invalid.\n"
+             "Changes nothing. A valid config may still get warnings (exit 0): a path or port the\n"
+             "vfbondd unit would not allow, with the drop-in that fixes it.", ("json",))
     cc.add_argument("-c", "--config", default=paths.CONFIG, help="config file (default: %(default)s)")
     dr = add("doctor", _lazy("vfbond.ctl.doctor", "cmd_doctor"),
              "pre-flight checks of the bond and vfbondd, each PASS/WARN/FAIL with a fix",
@@ -333,7 +319,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
              "no recent VF driver or bonding kernel line needs the host (with what to do there);\n"
              "probes watch the path behind each VF; the bond matches the config; NetworkManager and\n"
              "ifcfg/initscripts do not both manage it; vfbondd runs (on this config) and its unit is enabled.\n"
-             "Changes nothing.")
+             "Changes nothing.", ("bond", "socket", "json"))
     if command in (None, "doctor"):
         from vfbond.ctl import doctor
 
@@ -347,7 +333,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
              "wheelhouse in the VM (--wheelhouse) into the venv /opt/vfbond, checks the config with the installed\n"
              "version, then enables and starts vfbondd. --mime gives the multipart form Cisco ESC passes: a\n"
              "text/cloud-boothook part doing the same once per instance early in boot (bond up before\n"
-             "network-online.target), then the plain text/cloud-config part. See cloud-init/README.md.")
+             "network-online.target), then the plain text/cloud-config part. See cloud-init/README.md.", ("json",))
     if command in (None, "day0"):
         from vfbond.ctl import day0
 
@@ -363,8 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DaemonNotRunning as exc:
-        print(f"bondctl {args.command}: vfbondd is not running (no socket at {exc}). "
-              "Start it: systemctl start vfbondd", file=sys.stderr)
+        from vfbond.ctl.configured import hint
+
+        print(f"bondctl {args.command}: vfbondd is not running (no socket at {exc}"
+              f"{hint('socket', str(exc), '--socket')}). Start it: systemctl start vfbondd", file=sys.stderr)
         return exitcodes.NO_DAEMON
     except CommandError as exc:
         print(f"bondctl {args.command}: {exc}", file=sys.stderr)
@@ -374,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, ConfigError):
             raise
-        print(exc, file=sys.stderr)
+        if getattr(args, "json", False):  # what a script reads: stdout, as JSON, like the valid answer
+            _print_json({"config": getattr(args, "config", None), "valid": False,
+                         "problems": [asdict(p) for p in exc.problems]})
+        else:
+            print(exc, file=sys.stderr)
         return exitcodes.USAGE
 
 

@@ -177,14 +177,20 @@ def load(config_path: str, unit_path: Path | None = None, wheelhouse: str = DEFA
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # no such directory, not one, not writable: nothing written
+        raise Day0Error(f"cannot write {path}: directory {path.parent}: {exc.strerror or exc}. "
+                        "Fix: create the directory, or give -o a path in one that exists") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o600)  # it carries the config, which may hold SNMP keys
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # e.g. -o names a directory
+            raise Day0Error(f"cannot write {path}: {exc.strerror or exc}; nothing written") from None
         raise
 
 

@@ -17,6 +17,7 @@ from vfbond import config as config_mod
 from vfbond.bond_model import PlanError, diff
 from vfbond.configure.plan import build
 from vfbond.ctl.doctor_facts import UNIT, Facts, Slave, gather, slaves
+from vfbond.ctl.sources import NO_DRIVER
 from vfbond.kernel.bond_state import BondState
 from vfbond.shared import exitcodes
 from vfbond.shared.status import DescribedLock
@@ -55,6 +56,10 @@ def _check_config_warnings(facts: Facts) -> list[Finding]:
 
 def _check_bond(facts: Facts) -> Finding:
     b = facts.bond
+    if b is None and not facts.bonding_driver:
+        return Finding("bond", Status.FAIL, f"{facts.bond_name} does not exist: {NO_DRIVER}",
+                       "modprobe bonding, and at boot: echo bonding > /etc/modules-load.d/bonding.conf; "
+                       "then systemctl restart vfbondd")
     if b is None:
         return Finding("bond", Status.FAIL, f"{facts.bond_name} does not exist",
                        f"systemctl start vfbondd (it creates the bond), or bondctl apply -c {facts.config_path}")

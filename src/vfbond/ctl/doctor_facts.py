@@ -18,6 +18,7 @@ from vfbond.backends.choose import NM_BUS_NAME, nm_on_bus
 from vfbond.config import Config, ConfigError, SlaveSpec, advice
 from vfbond.config.problems import Misfit
 from vfbond.configure.plan import resolve_slave
+from vfbond.ctl.sources import BONDING_DRIVER
 from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
 from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
 from vfbond.shared.status import DescribedLock
@@ -50,6 +51,7 @@ class Facts:
     # slave -> a MAC-lock verdict ({"state", "text"}) from a refusal still in the kernel's ring buffer
     kernel_locks: dict[str, DescribedLock] = field(default_factory=dict)
     config_warnings: list[Misfit] = field(default_factory=list)  # a valid config that will not work as meant
+    bonding_driver: bool = True  # the kernel's bonding driver is loaded (or built in)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ def gather(config_path: str, bond_name: str, socket: str) -> Facts:
     system = asyncio.run(_system(name, config))
     facts = Facts(config_path=config_path, config=config, config_problems=problems, bond_name=name,
                   daemon=daemon, daemon_error=daemon_error, ifcfg_nm_controlled=_ifcfg(config, name),
-                  unit_enabled=_unit_enabled(), config_warnings=advice.warnings(config) if config else [], **system)
+                  unit_enabled=_unit_enabled(), config_warnings=advice.warnings(config) if config else [],
+                  bonding_driver=BONDING_DRIVER.exists(), **system)
     resolved = {s.link.name: s.label for s in slaves(facts) if s.link}
     return replace(facts, kernel_locks=_kernel_locks(name, resolved))

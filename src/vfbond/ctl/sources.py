@@ -5,10 +5,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from vfbond.ctl.render import waiting
 from vfbond.shared.protocol import QUICK_TIMEOUT, CommandError, DaemonNotRunning, request
 from vfbond.shared.status import EventDict, KernelStatus
+
+# Present whenever the driver is, built in or loaded (it has parameters): without it no bond can exist.
+BONDING_DRIVER = Path("/sys/module/bonding")
+NO_DRIVER = "the bonding driver is not loaded"
+
+
+def why_absent() -> str:
+    """Why a bond is not there: the driver missing is named, since starting vfbondd would not help."""
+    return "no such bond on this host" if BONDING_DRIVER.exists() else f"{NO_DRIVER}; load it: modprobe bonding"
+
+
+def absent(bond: str) -> dict[str, Any]:
+    """`status --json` for a bond that is not there."""
+    return {"bond": None, "name": bond, "present": False, "reason": why_absent()}
 
 
 def _kernel_status(bond: str) -> KernelStatus | None:

@@ -94,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
                     "OID on separate lines).",
         epilog=f"""snmpd.conf:
   pass_persist .{STATE_ROOT} /opt/vfbond/bin/vfbond-snmp-pass
+With a daemon.socket other than {paths.SOCKET} in vfbond.yaml, name it (this agent does not read the
+config, which is root's alone while snmpd may run as its own user):
+  pass_persist .{STATE_ROOT} /opt/vfbond/bin/vfbond-snmp-pass --socket /run/vfbond/other.sock
 
 snmpd must be allowed to read vfbondd's control socket: run snmpd as root (RHEL's default), or set
 daemon.socket_group in vfbond.yaml to snmpd's group (Debian: Debian-snmp). That group may only read
@@ -105,7 +108,8 @@ Poll it (MIB in mib/VFBOND-MIB.txt, installed into ~/.snmp/mibs or /usr/share/sn
 When vfbondd does not answer, vfbondDaemonRunning is false(2) and the tables are empty.
 
 Exit codes: 0 when snmpd closes the pipe; 2 on bad options.""")
-    p.add_argument("--socket", default=paths.SOCKET, help=f"vfbondd's control socket (default {paths.SOCKET})")
+    p.add_argument("--socket", default=paths.SOCKET,
+                   help=f"vfbondd's control socket, the config's daemon.socket (default {paths.SOCKET})")
     p.add_argument("--max-age", type=float, default=1.0, metavar="SECONDS",
                    help="reuse a status this young; a walk of every object costs one status read (default 1)")
     return p

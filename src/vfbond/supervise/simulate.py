@@ -1,9 +1,9 @@
 """simulate-failover: switch to the backup on purpose and prove traffic flows on it.
 
-A stream of ARP requests for the gateway goes out through the bond every 10 ms from before the
-switch until the gateway answers after it. In active-backup the bond only receives through its
-active slave, so an answer after the switch came through the new slave; the requests sent after
-the switch that got no answer are the probes lost to it.
+A stream of ARP requests for the gateway (Neighbor Solicitations on a bond without IPv4) goes out
+through the bond every 10 ms from before the switch until the gateway answers after it. In
+active-backup the bond only receives through its active slave, so an answer after the switch came
+through the new slave; the requests sent after the switch that got no answer are the probes lost to it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from vfbond.kernel.bond_state import read_bond
 from vfbond.shared.status import Verdict
 from vfbond.supervise.supervisor import Supervisor
-from vfbond.watch import arp
 from vfbond.watch.probe_socket import hw_address, open_packet_socket
+from vfbond.watch.probes import ANSWERED, ETHERTYPE, FILTER, request_frame
 
 STREAM_INTERVAL = 0.01  # 100 requests/s: a 10 ms resolution for the outage, still a trickle
 
@@ -46,7 +46,8 @@ class Refused(Exception):
 
 def pick_backup(sup: Supervisor, force: bool = False) -> tuple[str, str]:
     """The active slave and the backup to switch to, as the supervisor last read them; Refused
-    says why not. An unhealthy backup is refused unless `force`."""
+    says why not. An unhealthy backup, or a bond with nothing to ask for the proof, is refused
+    unless `force`."""
     state = sup.state
     if state is None:
         raise Refused(f"{sup.bond} not present", no_bond=True)
@@ -60,23 +61,33 @@ def pick_backup(sup: Supervisor, force: bool = False) -> tuple[str, str]:
     if verdict != Verdict.UP and not force:
         raise Refused(f"backup {backup} is {verdict}: switching to it would cut the VM off. "
                       "Repair it first, or pass --force")
+    if probe_target(sup)[0] is None and not force:
+        raise Refused(f"{state.name} has no gateway or probe target to prove the backup carries traffic. "
+                      "Set bond.ipv4.gateway, bond.ipv6.gateway or probes.targets, or pass --force to switch "
+                      "without the proof")
     return active, backup
 
 
 def probe_target(sup: Supervisor) -> tuple[str | None, str | None]:
-    """An IPv4 address to ARP for (configured probe target, else the gateway) and our sender IP."""
+    """The address to ask and our IPv4 sender address: an IPv4 probe target, else the IPv4 gateway (ARP);
+    on a bond without either, an IPv6 probe target, else the IPv6 gateway (Neighbor Solicitation,
+    from a link-local address made of the bond's MAC: no sender needed)."""
     bond = sup.config.bond
-    targets = [t for t in sup.config.probes.targets if ipaddress.ip_address(t).version == 4]
-    target = targets[0] if targets else bond.ipv4.gateway
-    return target, bond.ipv4.first_ip
+    for version, gateway in ((4, bond.ipv4.gateway), (6, bond.ipv6.gateway)):
+        targets = [t for t in sup.config.probes.targets if ipaddress.ip_address(t).version == version]
+        target = targets[0] if targets else gateway
+        if target is not None:
+            return ipaddress.ip_address(target).compressed, bond.ipv4.first_ip if version == 4 else None
+    return None, None
 
 
-class _ArpStream:
-    """ARP requests for `target` out of the bond every STREAM_INTERVAL, and the replies counted:
-    `answered` is set by the first reply once `switched`."""
+class _ProbeStream:
+    """ARP requests (IPv4) or Neighbor Solicitations (IPv6) for `target` out of the bond every
+    STREAM_INTERVAL, and the replies counted: `answered` is set by the first reply once `switched`."""
 
     def __init__(self, sock: socket.socket, target: str, sender: str | None) -> None:
         self.sock, self.target, self.sender = sock, target, sender
+        self.version = ipaddress.ip_address(target).version
         self.sent = self.received = 0  # counted from the switch on
         self.switched = False  # only an answer after the kernel switched proves the new slave
         self.answered = asyncio.Event()
@@ -93,7 +104,7 @@ class _ArpStream:
         try:
             while True:
                 frame = self.sock.recv(2048)
-                if arp.replier(frame, hw_address(self.sock)) == self.target:
+                if ANSWERED[self.version](frame, hw_address(self.sock)) == self.target:
                     self.received += 1
                     if self.switched:
                         self.answered.set()
@@ -103,7 +114,7 @@ class _ArpStream:
     async def _stream(self) -> None:
         while True:
             # Rebuilt each time: the bond's MAC follows the active slave under fail_over_mac=active.
-            self.sock.send(arp.request(hw_address(self.sock), self.target, self.sender))
+            self.sock.send(request_frame(hw_address(self.sock), self.target, self.sender))
             self.sent += 1
             await asyncio.sleep(STREAM_INTERVAL)
 
@@ -130,8 +141,10 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
     assert state is not None and state.active_slave is not None
     old_active = state.active_slave
     target, sender = probe_target(sup)
-    stream = _ArpStream(open_packet_socket(state.name, arp.ETH_P_ARP, arp.FILTER), target, sender) if target \
-        else None
+    stream = None
+    if target is not None:
+        version = ipaddress.ip_address(target).version
+        stream = _ProbeStream(open_packet_socket(state.name, ETHERTYPE[version], FILTER[version]), target, sender)
     traffic_ms = None
     try:
         if stream is not None:

@@ -11,7 +11,8 @@ transient unit. The tests run in order and share one state, as a VM's first boot
    process (capability bounding set, no_new_privs, seccomp), and systemd-analyze verify passes.
 3. A carrier cut on the active VF fails over, and the journal has vfbondd's failover event.
 4. bondctl doctor passes on the real bond, and fails when an address lands on a slave.
-5. reload is a SIGHUP; the watchdog was fed for longer than WatchdogSec; stop is clean.
+5. reload is `bondctl reload`: a refused config fails `systemctl reload` and keeps vfbondd running, a
+   good one reloads; the watchdog was fed for longer than WatchdogSec; stop is clean.
 """
 
 from __future__ import annotations
@@ -131,6 +132,14 @@ def test_doctor_on_the_real_bond(day0: Topology) -> None:
 
 def test_reload_watchdog_and_clean_stop(day0: Topology) -> None:
     t0 = time.time()
+    good = Path(CONFIG).read_bytes()
+    Path(CONFIG).write_text("bond:\n  mode: 802.3ad\n")
+    try:  # the unit's ExecReload is `bondctl reload`: a refusal is systemctl's exit status too
+        refused = run(["systemctl", "reload", UNIT], check=False, timeout=180)
+    finally:
+        Path(CONFIG).write_bytes(good)
+    assert refused.returncode != 0, "systemctl reload succeeded although vfbondd refused the config"
+    assert show("ActiveState")["ActiveState"] == "active", unit_report()
     run(["systemctl", "reload", UNIT], timeout=180)
     wait_until(lambda: any("config reloaded" in e.get("REASON", "") for e in journal_events(t0)), 30, 0.5,
                "the reload event in the journal")
