@@ -48,3 +48,51 @@ async def test_a_refresh_for_a_change_that_a_later_read_already_shows_reads_noth
     assert reads == 1
     await ex.refresh(since=time.monotonic())  # a change after that read: read again
     assert reads == 2
+
+
+async def test_no_request_leaves_while_the_armed_switch_is_held_by_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rtnetlink serves requests under RTNL, which an igbvf switch holds ~1 s from the sender thread: a
+    read sent from the loop meanwhile would hold the loop until then (the lab's loop-lag test saw 999 ms)."""
+    reads = 0
+
+    async def read_bond(ipr: object, bond: str) -> None:
+        nonlocal reads
+        reads += 1
+
+    monkeypatch.setattr(executor_mod, "read_bond", read_bond)
+    held = asyncio.Event()
+    ex = Executor("bond0", None, lambda prev, cur, reason: None, quiet=held.wait)  # type: ignore[arg-type]
+    read = asyncio.create_task(ex.refresh())
+    await asyncio.sleep(0.01)
+    assert reads == 0 and not read.done()
+    held.set()  # the kernel answered the switch
+    await read
+    assert reads == 1
+
+
+async def test_a_vf_released_by_hand_and_taken_back_before_any_read_saw_it_is_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.unit.test_supervisor import bond
+
+    both, one = bond("vf0"), bond("vf0")
+    one.slaves = one.slaves[:1]  # what the kernel has after `ip link set vf1 nomaster`
+    kernel = [one, both]
+
+    async def read_bond(ipr: object, name: str) -> object:
+        return kernel.pop(0)
+
+    class Ipr:
+        async def link(self, *args: object, **kw: object) -> list[dict[str, object]]:
+            return [{"ifname": "vf1", "master": None}]
+
+    async def enslave(ipr: object, bond: str, index: int) -> None:
+        pass
+
+    monkeypatch.setattr(executor_mod, "read_bond", read_bond)
+    monkeypatch.setattr(executor_mod.kernel, "enslave", enslave)
+    seen: list[tuple[object, object, str]] = []
+    ex = Executor("bond0", Ipr(), lambda prev, cur, reason: seen.append((prev, cur, reason)))  # type: ignore[arg-type]
+    ex.state = both  # the last read: vf1 still in the bond
+    await ex.enslave(2, lambda name: f"VF returned as {name}: re-enslaved by vfbondd")
+    [(prev, cur, reason)] = seen
+    assert prev is one and cur is both and "re-enslaved by vfbondd" in reason  # a return, not "no change"

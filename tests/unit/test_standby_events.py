@@ -74,3 +74,17 @@ def test_vfs_that_do_not_come_back_raise_one_alert_naming_the_missing_macs() -> 
     assert alert.type is EventType.VFS_NOT_RETURNED and alert.details["missing"] == ["fa:16:3e:00:00:02"]
     assert "fa:16:3e:00:00:02" in alert.reason and "fa:16:3e:00:00:01" not in alert.reason
     assert t.overdue(80.0) == []
+
+
+def test_the_migration_ends_when_both_vfs_are_enslaved_under_the_names_udev_gave_them() -> None:
+    """The lab's run: the second VF's first message names it eth0; its rename comes before it is
+    enslaved (the re-enslave waits for udev), so the pair must not close on a reading without it."""
+    t = tracker()
+    migrate(t)
+    t.vf_attached("sriov1", "ens17", 18.0)
+    assert [e.type for e in t.reading("ens17", "vf", {"sriov1": "up"}, 18.5)] == [EventType.OFF_STANDBY]
+    t.vf_attached("sriov0", "eth0", 19.9)  # back in the VM, not yet renamed nor enslaved
+    assert t.reading("ens17", "vf", {"sriov1": "up"}, 20.0) == []
+    t.vf_attached("sriov0", "ens16", 20.5)
+    [attached] = t.reading("ens17", "vf", {"sriov0": "up", "sriov1": "up"}, 21.0)
+    assert attached.details["names"]["sriov0"]["new"] == "ens16"

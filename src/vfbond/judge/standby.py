@@ -105,7 +105,7 @@ class StandbyTracker:
                 events.append(Event(EventType.OFF_STANDBY, self.bond, new_active=active, reason=(
                     f"{active} carries the traffic again after {spent:.1f} s on the standby"),
                     details={"on_standby_s": round(spent, 3)}))
-        return events + self._attached(role, now)
+        return events + self._attached(role, enslaved, now)
 
     def overdue(self, now: float) -> list[Event]:
         """The alert, once, when the VFs are not all back `alert_after` seconds after the first detach."""
@@ -149,9 +149,11 @@ class StandbyTracker:
             return "detached"
         return "down" if all(v in ("down", "missing") for v in enslaved.values()) else "unusable"
 
-    def _attached(self, role: str | None, now: float) -> list[Event]:
+    def _attached(self, role: str | None, enslaved: dict[str, str], now: float) -> list[Event]:
+        """Both VFs back in the bond: enslaved only once udev has named them (kernel/udev.py), so the
+        names are the ones they came back under, not the kernel's eth0 of their first message."""
         mig = self.migration
-        if mig is None or self.detached or role != "vf":
+        if mig is None or self.detached or role != "vf" or any(label not in enslaved for label in self.vfs):
             return []
         self.migration = None
         back = mig.back_on_vf_at if mig.back_on_vf_at is not None else now

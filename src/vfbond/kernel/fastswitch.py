@@ -14,6 +14,7 @@ started with the socket: the reader callback hands it over and returns.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import time
@@ -88,6 +89,7 @@ class FastSwitch:
         self._plan: Plan | None = None
         self._request = b""
         self._seq = 0
+        self._pending: Future[Answer] | None = None  # the last request sent, until the kernel answers it
 
     def open(self) -> None:
         """Its own socket: the request must not queue behind a dump on the supervisor's. Its thread
@@ -139,9 +141,16 @@ class FastSwitch:
         if plan is None or self._sender is None or has_carrier(plan.active_name):
             return None
         self._plan = None  # once: the supervisor arms again after reading the bond
-        answer = self._sender.submit(self._send, self._request, self._seq)
+        answer = self._pending = self._sender.submit(self._send, self._request, self._seq)
         time.sleep(0)  # let the sender thread take the GIL now, not at the loop's next switch interval
         return Switched(plan, at, seen, answer)
+
+    async def answered(self) -> None:
+        """Until the kernel has answered the last request: it holds RTNL meanwhile, and any other
+        rtnetlink request from the event loop would block the loop until then."""
+        pending = self._pending
+        if pending is not None and not pending.done():
+            await asyncio.wrap_future(pending)
 
     def _send(self, request: bytes, seq: int) -> Answer:
         """In the sender thread: the request and the kernel's answer to it."""

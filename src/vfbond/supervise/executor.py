@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -21,10 +21,15 @@ OnChange = Callable[[BondState | None, BondState | None, str], None]  # before, 
 
 
 class Executor:
-    def __init__(self, bond: str, ipr: AsyncIPRoute, on_change: OnChange) -> None:
+    def __init__(self, bond: str, ipr: AsyncIPRoute, on_change: OnChange,
+                 quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         self.bond = bond
         self.ipr = ipr
         self.on_change = on_change
+        # Awaited before each request: rtnetlink serves a request under RTNL, which the armed switch
+        # may hold for a second from its thread (igbvf's mailbox), and a send from the loop would wait
+        # there, holding the loop with it.
+        self.quiet = quiet
         self.state: BondState | None = None
         # time.monotonic() when the read behind `state` began: a link event received before it
         # is already reflected in `state`.
@@ -53,12 +58,14 @@ class Executor:
 
     async def _queued_read(self, reason: str) -> BondState | None:
         async with self._lock:
+            await self._quiet()
             del self._queued[reason]  # from here on, a new change needs a new read
             return await self._read(reason)
 
     async def switch(self, target: str, reason: str) -> None:
         """Make `target` the active slave (by cached ifindex: on the fast path every round trip counts)."""
         async with self._lock:
+            await self._quiet()
             state = self.state
             slave = state.slave(target) if state else None
             bond_index = state.link.index if state else await kernel.index(self.ipr, self.bond)
@@ -72,6 +79,7 @@ class Executor:
         By index, and the reason names it as it is now: udev may have renamed it since its event.
         """
         async with self._lock:
+            await self._quiet()
             current = await read_bond(self.ipr, self.bond)
             if current is None or any(s.link.index == index for s in current.slaves):
                 return
@@ -82,7 +90,14 @@ class Executor:
             if msg.get("master"):
                 return
             await kernel.enslave(self.ipr, self.bond, index)
+            # The read below reports the return against what the kernel had: a VF released by hand and
+            # taken back before any read saw it gone is news too (one slave_returned saying who did it).
+            self.state = current
             await self._read(reason(msg.get("ifname") or f"ifindex {index}"))
+
+    async def _quiet(self) -> None:
+        if self.quiet is not None:
+            await self.quiet()
 
     async def _read(self, reason: str) -> BondState | None:
         started = time.monotonic()

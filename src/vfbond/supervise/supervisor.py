@@ -69,7 +69,8 @@ class Supervisor:
         # True while the backend applies the config: it enslaves the VFs itself then (EBUSY otherwise).
         self.applying = applying
         self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
-        self.executor = Executor(config.bond.name, ipr, self._changed)
+        self.executor = Executor(config.bond.name, ipr, self._changed,
+                                 quiet=fastswitch.answered if fastswitch is not None else None)
         self.fast = FastPath(self, fastswitch)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.probing: Probing | None = None  # when probes are enabled: see use_probing
