@@ -153,6 +153,7 @@ def test_the_mibs_notifications_name_runbooks_readme_has() -> None:
     assert not {n: a for n, a in named.items() if a not in anchors}, "MIB names a runbook README does not have"
     # A trap whose condition an alert covers names that alert's runbook.
     for notification, alert in (("vfbondBondIsolated", "VfbondBondIsolated"),
-                                ("vfbondBondDegraded", "VfbondBondDegraded"), ("vfbondFlapSummary", "VfbondFlapping")):
+                                ("vfbondBondDegraded", "VfbondBondDegraded"), ("vfbondFlapSummary", "VfbondFlapping"),
+                                ("vfbondFailoverUnverified", "VfbondFailoverUnverified"),
+                                ("vfbondPeersNotNotified", "VfbondPeersNotNotified")):
         assert named.get(notification) == slug(f"Runbook: {alert}"), notification
-    assert named.get("vfbondFailoverUnverified") == slug("Runbook: failover_unverified")

@@ -115,3 +115,16 @@ def test_an_unreadable_file_falls_back_to_the_history(tmp_path: Path) -> None:
     (tmp_path / "counters.json").write_text("{not json")
     History(tmp_path / "events.jsonl").append(failover(0))
     assert start(tmp_path).counters.total(EventType.FAILOVER) == 1
+
+
+def test_failover_checks_are_counted_by_result_and_kept_in_the_file(tmp_path: Path) -> None:
+    from vfbond.shared.events import Event, EventType
+
+    path = tmp_path / "counters.json"
+    first = Counters.open(path, [])
+    for kind in (EventType.FAILOVER_VERIFIED, EventType.FAILOVER_UNVERIFIED, EventType.FAILOVER_UNVERIFIED,
+                 EventType.PEERS_NOT_NOTIFIED):
+        assert first.count(Event(kind, "bond0", new_active="vf1"))
+    first.save()
+    again = Counters.open(path, [])  # vfbondd restarted with an empty history: the file keeps them
+    assert again.to_dict()["checks"] == {"verified": 1, "unverified": 2, "peers_not_notified": 1}

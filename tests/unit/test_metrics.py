@@ -252,3 +252,16 @@ def test_maintenance_repairs_and_the_event_loops_lag() -> None:
     assert value(found, "vfbond_loop_lag_p99_seconds", bond="bond0") == 0.012
     assert value(found, "vfbond_loop_lag_max_seconds", bond="bond0") == 2.1
     assert value(samples(render(status())), "vfbond_paused", bond="bond0") == 0.0  # an older vfbondd: not paused
+
+
+def test_failover_checks_by_result_and_a_mac_locked_vf() -> None:
+    st = status(counters={**status()["counters"], "checks": {"verified": 4, "unverified": 1,
+                                                             "peers_not_notified": 0}})
+    found = samples(render(st))
+    assert value(found, "vfbond_failover_checks_total", bond="bond0", result="unverified") == 1
+    assert value(found, "vfbond_failover_checks_total", bond="bond0", result="peers_not_notified") == 0  # from 0
+    st["vf"] = {"slaves": {B: {"mac_lock": {"state": "locked"}}}}
+    found = samples(render(st))
+    assert value(found, "vfbond_slave_mac_locked", bond="bond0", slave=B, label="sriov1") == 1
+    assert value(found, "vfbond_slave_mac_locked", bond="bond0", slave=A, label="sriov0") == 0
+    assert value(found, "vfbond_fail_over_mac_active", bond="bond0") == 1

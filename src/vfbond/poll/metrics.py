@@ -112,6 +112,13 @@ def _moves(bond: str, counters: CountersStatus | None) -> Iterator[Metric]:
             if move["type"] == kind:
                 family.add_metric([bond, move["from"], move["to"], move["cause"]], move["count"])
         yield family
+    checks = CounterMetricFamily("vfbond_failover_checks", "Checks after each move of the active slave, by result: "
+                                 "the gateway answered through the new VF (verified) or not (unverified), and no "
+                                 "peer notification left it (peers_not_notified)", labels=["bond", "result"])
+    counted = (counters.get("checks") if counters else None) or {}
+    for result in ("verified", "unverified", "peers_not_notified"):  # every result, from 0: increase() sees the first
+        checks.add_metric([bond, result], counted.get(result, 0))
+    yield checks
     last = counters.get("last_move") if counters else None
     stamp = GaugeMetricFamily("vfbond_last_failover_timestamp_seconds",
                               "Unix time of the newest move of the active slave (failover or failback)",
@@ -139,8 +146,27 @@ def _slaves(bond: str, status: Status, rtt: Rtt) -> Iterator[Metric]:
         counts, total = rtt.get(vf.label, ([0] * (len(RTT_BUCKETS) + 1), 0.0))
         rtts.add_metric(values, list(zip(BOUNDS, accumulate(counts), strict=True)), total)
     yield from (up, healthy, active)
+    yield from _mac_lock(bond, status)
     if status.get("probes") == "enabled":
         yield rtts
+
+
+def _mac_lock(bond: str, status: Status) -> Iterator[Metric]:
+    """A VF whose MAC the host locked (an untrusted VF with an admin MAC) refuses another: only
+    fail_over_mac=active leaves each VF its own MAC (the MAC-lock probe, supervise/maclock.py)."""
+    locks = (status.get("vf") or {}).get("slaves") or {}
+    locked = GaugeMetricFamily("vfbond_slave_mac_locked", "1 while the host keeps the VF from changing its MAC "
+                               "(vfbondd's MAC-lock probe)", labels=["bond", "slave", "label"])
+    for vf in configured(status):
+        lock = locks.get(vf.name, {}).get("mac_lock") if vf.name else None
+        locked.add_metric([bond, vf.name, vf.label], int(lock is not None and lock["state"] == "locked"))
+    yield locked
+    kernel_bond = status.get("bond")
+    active_mac = GaugeMetricFamily("vfbond_fail_over_mac_active", "1 while the bond's fail_over_mac is active "
+                                   "(each VF keeps its own MAC: what a MAC-locked VF needs)", labels=["bond"])
+    if kernel_bond:
+        active_mac.add_metric([bond], int(kernel_bond["fail_over_mac"] == "active"))
+    yield active_mac
 
 
 class StatusCollector(Collector):

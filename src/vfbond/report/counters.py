@@ -25,6 +25,10 @@ from vfbond.shared.status import CountersStatus
 log = logging.getLogger(__name__)
 
 MOVES = (EventType.FAILOVER, EventType.FAILBACK)
+# The check after each move (supervise/verify.py), by its result: the alerts on a backup that did not
+# carry traffic or peers left untold read these.
+CHECKS = {EventType.FAILOVER_VERIFIED: "verified", EventType.FAILOVER_UNVERIFIED: "unverified",
+          EventType.PEERS_NOT_NOTIFIED: "peers_not_notified"}
 
 # First match wins; the texts are those judge/policy.py, judge/transitions.py and simulate-failover write.
 CAUSES: tuple[tuple[str, str], ...] = (
@@ -50,6 +54,7 @@ class Counters:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path  # None: in memory only
         self.moves: Counter[tuple[str, str, str, str]] = Counter()
+        self.checks: Counter[str] = Counter()
         self.last: Event | None = None
         self.degraded_since: float | None = None
         self.isolated_since: float | None = None
@@ -75,12 +80,14 @@ class Counters:
             moves = Counter({(m["type"], m["from"], m["to"], m["cause"]): int(m["count"]) for m in data["moves"]})
             last = None if data["last_move"] is None else Event.from_dict(data["last_move"])
             spells = (data["degraded_since"], data["isolated_since"])
+            checks = Counter({str(k): int(n) for k, n in (data.get("checks") or {}).items()})  # none before 0.1.0
         except FileNotFoundError:
             return False
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("move counters %s: unreadable (%s); counting from the event history instead", path, exc)
             return False
         self.moves, self.last, (self.degraded_since, self.isolated_since) = moves, last, spells
+        self.checks = checks
         return True
 
     def save(self) -> None:
@@ -90,7 +97,8 @@ class Counters:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         moves = [{"type": t, "from": f, "to": to, "cause": c, "count": n} for (t, f, to, c), n in self.moves.items()]
         atomic_write(self.path, json.dumps({
-            "moves": moves, "last_move": None if self.last is None else self.last.to_dict(),
+            "moves": moves, "checks": dict(self.checks),
+            "last_move": None if self.last is None else self.last.to_dict(),
             "degraded_since": self.degraded_since, "isolated_since": self.isolated_since}), FILE_MODE)
 
     def seed(self, history: Iterable[Event]) -> None:
@@ -101,6 +109,9 @@ class Counters:
         """Count `event`; True when a count or spell changed (the file is then out of date)."""
         spells = (self.degraded_since, self.isolated_since)
         self._spell(event)
+        if event.type in CHECKS:
+            self.checks[CHECKS[event.type]] += 1
+            return True
         if event.type not in MOVES:
             return spells != (self.degraded_since, self.isolated_since)
         self.moves[(event.type.value, event.old_active or "", event.new_active or "", cause_of(event.reason))] += 1
@@ -130,4 +141,5 @@ class Counters:
                 "to": self.last.new_active, "cause": cause_of(self.last.reason), "reason": self.last.reason},
             "degraded_since": self.degraded_since,
             "isolated_since": self.isolated_since,
+            "checks": {result: self.checks[result] for result in CHECKS.values()},
         }

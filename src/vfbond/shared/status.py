@@ -282,6 +282,7 @@ class CountersStatus(TypedDict):
     last_move: LastMove | None
     degraded_since: float | None
     isolated_since: float | None
+    checks: dict[str, int]  # the checks after the moves, by result: verified, unverified, peers_not_notified
 
 
 class PauseDict(TypedDict):
