@@ -208,7 +208,9 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
     """On a PF reset the kernel holds the switch request ~2 s (the PF's mailbox): the armed switch is
     sent from its own thread, so vfbondd's loop (probes, control socket, watchdog) keeps running."""
     lab.start()
-    wait_until(lambda: lab.status()["loop_lag"]["window_s"] >= 15, 60, 1, "a window of loop-lag samples")
+    # A full window (a minute, 240 samples): over fewer than 100 samples the p99 is the single largest,
+    # and one burst of decoding under emulation (~100 ms) is work, not the loop held by the kernel.
+    wait_until(lambda: lab.status()["loop_lag"]["window_s"] >= 60, 120, 1, "a minute of loop-lag samples")
     t0 = time.time()
     lab.topo.cut_carrier(0)
     wait_until(lambda: active() == lab.topo.vf(1), 30, 0.1, f"{lab.topo.vf(1)} active\n{lab.log_tail()}")
