@@ -211,3 +211,21 @@ def test_pause_file_survives_garbage(tmp_path: Path) -> None:
     pause = make_pause("x", 10, now=time.time())
     PauseFile(path).save(pause)
     assert PauseFile(path).load() == pause
+
+
+async def test_a_periodic_pass_on_a_matching_bond_has_no_news(tmp_path: Path, events: list[Event]) -> None:
+    """A pass a minute: only one that changed the bond re-reads it and re-sends STATUS= (on_applied)."""
+    conv = FakeApplier(results=[[], [], [Change("miimon", 500, 100)]])
+    applied: list[object] = []
+    rec = Reconciler(conv, events.append, PauseFile(tmp_path / "pause.json"),  # type: ignore[arg-type]
+                     on_applied=applied.append, period=3600)
+    loop = asyncio.create_task(rec.run())
+    await settle()
+    assert applied == [conv]  # the start
+    rec.request("periodic check")
+    await settle()
+    assert applied == [conv] and conv.attempts == 2  # matched: nothing to say
+    rec.note_drift("bond0: miimon 100 -> 500")
+    await settle()
+    assert applied == [conv, conv] and [e.type for e in events] == [EventType.CONVERGED]
+    loop.cancel()

@@ -124,12 +124,10 @@ class Reconciler:
         why, self._why = "; ".join(self._why), []
         applier = self.applier
         if not self.established:
-            outcome = await applier.until_applied()
+            self._applied(applier, await applier.until_applied())
             self.established = True
-            if outcome.changes:
-                self.emit(Event(EventType.DAEMON, self.config.bond.name, reason=self._applied_text(applier, outcome)))
-            self.on_applied(applier)
             return
+        attempts = applier.attempts
         try:
             outcome = await applier.until_applied(give_up=SlaveNotFound)
         except SlaveNotFound as exc:
@@ -139,7 +137,10 @@ class Reconciler:
         self.missing = None
         if outcome.changes:
             self._repaired(why, applier, outcome)
-        self.on_applied(applier)
+        if outcome.changes or applier.attempts - attempts > 1:
+            # Only a pass that changed the bond, or said it was waiting, has news: the periodic pass
+            # on a matching bond must not read the bond again and re-send STATUS= each minute.
+            self.on_applied(applier)
 
     def _repaired(self, why: str, applier: Applier, outcome: Outcome) -> None:
         self.repairs += 1
@@ -150,10 +151,13 @@ class Reconciler:
             f"drift ({why}): {'; '.join(drift)}; the {applier.backend.name} backend put the config back"),
             details={"why": why, "drift": drift}))
 
-    @staticmethod
-    def _applied_text(applier: Applier, outcome: Outcome) -> str:
+    def _applied(self, applier: Applier, outcome: Outcome) -> None:
+        """The start's apply or a reload's held: say what it changed, if anything."""
         assert applier.backend is not None
-        return f"{applier.backend.name} backend applied: " + "; ".join(str(c) for c in outcome.changes)
+        if outcome.changes:
+            self.emit(Event(EventType.DAEMON, applier.config.bond.name, reason=f"{applier.backend.name} backend "
+                            "applied: " + "; ".join(str(c) for c in outcome.changes)))
+        self.on_applied(applier)
 
     # --- reloads --------------------------------------------------------------------------------
 
@@ -198,10 +202,7 @@ class Reconciler:
         self.applier, self.established = incoming, True
         if not adopted:
             adopt(incoming.config)
-        if outcome.changes:
-            self.emit(Event(EventType.DAEMON, incoming.config.bond.name,
-                            reason=self._applied_text(incoming, outcome)))
-        self.on_applied(incoming)
+        self._applied(incoming, outcome)
         return outcome
 
     # --- maintenance ----------------------------------------------------------------------------
