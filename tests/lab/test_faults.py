@@ -30,20 +30,6 @@ NOISE = {"failover", "failback", "slave_down", "slave_up", "bond_degraded", "bon
 
 
 class FaultDaemon(LabDaemon):
-    def start_nowait(self, env: dict[str, str] | None = None) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([str(Path(sys.executable).parent / "vfbondd"), "-c", str(self.config)],
-                                         stdout=log, stderr=log, env={**os.environ, **(env or {})})
-        wait_until(self._serving, 300, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
-
-    def _serving(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
-        try:
-            self.status()
-        except Exception:
-            return False
-        return True
-
     def start(self, env: dict[str, str] | None = None) -> None:  # type: ignore[override]
         self.start_nowait(env)
         wait_until(lambda: self._ready() and not self.status()["starting"], 120, 0.5,
@@ -51,9 +37,6 @@ class FaultDaemon(LabDaemon):
 
     def request(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
         return request(self.socket, cmd, args, timeout=120)
-
-    def types(self, since: float) -> list[str]:
-        return [e["type"] for e in self.events_since(since)]
 
     def cpu_seconds(self) -> float:
         assert self.proc is not None
@@ -390,7 +373,7 @@ def test_fault_networkmanager_restarted_mid_apply_is_retried(nm_lab: tuple[Fault
     wait_until(lambda: "nm: checkpoint on" in lab.log.read_text(), 120, 0.1, f"the apply under way\n{lab.log_tail()}")
     t0 = time.monotonic()
     nm.restart()
-    wait_until(lambda: lab._serving() and lab._ready() and lab.status()["daemon"]["waiting"] is None, 240, 1,
+    wait_until(lambda: lab.serving() and lab._ready() and lab.status()["daemon"]["waiting"] is None, 240, 1,
                f"bond0 applied after NetworkManager came back\n{lab.log_tail()}")
     print(f"\nbond0 applied {time.monotonic() - t0:.0f} s after NetworkManager was restarted mid-apply; "
           f"attempts {lab.status()['daemon']['apply_attempts']}")

@@ -30,22 +30,9 @@ class Daemon(LabDaemon):
     def request(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
         return request(self.socket, cmd, args, timeout=300)
 
-    def types(self, since: float) -> list[str]:
-        return [e["type"] for e in self.events_since(since)]
-
     def slaves(self) -> list[str]:
         bond = self.status()["bond"]
         return sorted(s["link"]["name"] for s in bond["slaves"]) if bond else []
-
-    def wait_event(self, kind: str, since: float, timeout: float = 60) -> dict[str, Any]:
-        found: list[dict[str, Any]] = []
-
-        def seen() -> bool:
-            found[:] = [e for e in self.events_since(since) if e["type"] == kind]
-            return bool(found)
-
-        wait_until(seen, timeout, 0.3, f"a {kind} event\n{self.log_tail()}")
-        return found[0]
 
 
 @pytest.fixture(params=["veth"])
@@ -182,9 +169,7 @@ def test_two_reloads_at_once_take_turns_and_both_are_answered(lab: Daemon) -> No
 def test_late_carriers_after_the_start_deadline_are_reported_as_at_any_other_time(lab: Daemon) -> None:
     for i in (0, 1):
         lab.topo.cut_carrier(i)
-    with lab.log.open("ab") as log:  # not start(): it waits for the bond to be up
-        lab.proc = subprocess.Popen([BIN / "vfbondd", "-c", lab.config], stdout=log, stderr=log)
-    wait_until(lambda: _serving(lab), 300, 0.5, f"vfbondd to serve its socket\n{lab.log_tail()}")
+    lab.start_nowait()  # not start(): it waits for the bond to be up
     wait_until(lambda: not lab.status()["starting"], 60, 1, f"the start phase to end\n{lab.log_tail()}")
     t0 = time.time()
     lab.topo.restore_carrier(0)
@@ -193,14 +178,6 @@ def test_late_carriers_after_the_start_deadline_are_reported_as_at_any_other_tim
     lab.topo.cut_carrier(0)
     wait_until(lambda: "bond_isolated" in lab.types(t1), 60, 0.3, f"vf0's loss reported\n{lab.log_tail()}")
 
-
-def _serving(d: Daemon) -> bool:
-    assert d.proc is not None and d.proc.poll() is None, f"vfbondd exited\n{d.log_tail()}"
-    try:
-        d.status()
-    except Exception:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)

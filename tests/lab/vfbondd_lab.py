@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -66,6 +67,34 @@ class LabDaemon:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log)
         wait_until(lambda: self._ready(), 300, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
+
+    def start_nowait(self, env: dict[str, str] | None = None) -> None:
+        """vfbondd started and serving its socket, whatever the bond does (start() waits for it up)."""
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log,
+                                         env={**os.environ, **(env or {})})
+        wait_until(self.serving, 300, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
+
+    def serving(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
+        try:
+            self.status()
+        except Exception:
+            return False
+        return True
+
+    def types(self, since: float) -> list[str]:
+        return [e["type"] for e in self.events_since(since)]
+
+    def wait_event(self, kind: str, since: float, timeout: float = 60) -> dict[str, Any]:
+        found: list[dict[str, Any]] = []
+
+        def seen() -> bool:
+            found[:] = [e for e in self.events_since(since) if e["type"] == kind]
+            return bool(found)
+
+        wait_until(seen, timeout, 0.3, f"a {kind} event\n{self.log_tail()}")
+        return found[0]
 
     def _ready(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
