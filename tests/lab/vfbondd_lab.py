@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import Topology, make_topology, run, wait_until
+from kernel_log import KernelLog, moved_by
 
 from vfbond.shared.protocol import request
 
@@ -57,11 +58,15 @@ class LabDaemon:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write_config(self, miimon: int = 1000, fast: bool = True, extra: str = "", bond_extra: str = "",
-                     backend: str = "netlink") -> None:
-        """`bond_extra`: lines for the bond section (indented by two spaces); `extra`: top-level sections."""
-        self.config.write_text(CONFIG.format(mac0=self.topo.mac(0), mac1=self.topo.mac(1), miimon=miimon,
-                                             fast=str(fast).lower(), dir=self.dir, bond_extra=bond_extra,
-                                             backend=backend) + extra)
+                     backend: str = "netlink", gateways: bool = True) -> None:
+        """`bond_extra`: lines for the bond section (indented by two spaces); `extra`: top-level sections.
+        Without `gateways` (and without probes) nothing of vfbondd's own sends a frame after a failover:
+        the failover check has no one to ask."""
+        text = CONFIG.format(mac0=self.topo.mac(0), mac1=self.topo.mac(1), miimon=miimon, fast=str(fast).lower(),
+                             dir=self.dir, bond_extra=bond_extra, backend=backend)
+        if not gateways:
+            text = text.replace(", gateway: 192.0.2.1", "").replace(', gateway: "2001:db8::1"', "")
+        self.config.write_text(text + extra)
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -132,6 +137,19 @@ class LabDaemon:
             return f"--- vfbondd log ({state}) ---\n" + "\n".join(self.log.read_text().splitlines()[-lines:])
         except OSError:
             return f"(no vfbondd log; {state})"
+
+
+def vfbondd_failed_over(d: LabDaemon, since: float, klog: KernelLog, old: str, new: str) -> dict[str, Any]:
+    """vfbondd, not the kernel's MII poll, moved the bond from `old` onto `new` after `since` (wall
+    clock) and the mark of `klog`: its failover event says event-driven, and the kernel logged the
+    move before its poll saw `old` down. Meant with a miimon long enough (5000) that the kernel's
+    poll rarely falls between the loss and vfbondd's move: the log's order, not a time bound, decides."""
+    moves = wait_until(lambda: [e for e in d.events_since(since) if e["type"] == "failover" and e["new_active"] == new],
+                       15, 0.2, f"a failover event onto {new}\n{d.log_tail()}")
+    who = moved_by(klog, "bond0", old, new)
+    assert who == "vfbondd", f"the {who} moved bond0 onto {new}, not vfbondd: {moves[0]['reason']}\n{d.log_tail()}"
+    assert "event-driven" in moves[0]["reason"], moves[0]["reason"]
+    return moves[0]
 
 
 def active() -> str:
