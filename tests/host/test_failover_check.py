@@ -102,7 +102,8 @@ async def test_a_move_onto_a_healthy_backup_is_verified_and_its_notifications_co
     assert verified.details["garp"] == 1 and verified.details["na"] == 1
     assert verified.details["peer_notifications"] == 2
     assert verified.details["target"] == GW4 and verified.details["probes_sent"] == 1
-    assert 0 < verified.details["rtt_ms"] <= verified.details["reply_ms"] < 1000
+    # No upper bound here: tries=1 with timeout 1.0 already makes a reply after 1 s an unverified move.
+    assert 0 < verified.details["rtt_ms"] <= verified.details["reply_ms"]
     assert f"{GW4} answers through p1" in verified.reason and "2 peer notifications" in verified.reason
     assert faults.snapshot()["total"] == 0
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import Topology, run, wait_until
-from vfbondd_lab import BIN, LabDaemon, active, measure_failover, running_daemon, time_until_active
+from kernel_log import KernelLog
+from vfbondd_lab import BIN, LabDaemon, active, measure_failover, running_daemon, time_until_active, vfbondd_failed_over
 
 pytestmark = pytest.mark.lab
 
@@ -57,32 +57,34 @@ def test_daemon_built_the_bond_from_the_config(clean: LabDaemon) -> None:
 
 
 def test_carrier_loss_fails_over_at_once_and_fails_back(clean: LabDaemon) -> None:
+    """With miimon 5000 the kernel's own poll would move the bond seconds later: the kernel's log
+    shows vfbondd moved it first, on the carrier event. Failback needs no poll either."""
     v0, v1 = clean.topo.vfs
-    t_wall = time.time()
-    took = measure_failover(clean.topo, 0, v1)
-    print(f"\nevent-driven failover with miimon=1000: {took * 1000:.0f} ms")
-    assert clean.topo.ping_gateway(), "gateway unreachable after failover"
-    events = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
-                        "a failover event")
-    assert events[0]["old_active"] == v0 and events[0]["new_active"] == v1
-    assert f"carrier loss on {v0}" in events[0]["reason"] and "event-driven" in events[0]["reason"]
-    decided_ms = float(re.search(r"event-driven, ([\d.]+) ms after", events[0]["reason"]).group(1))
-    assert decided_ms < 900, "vfbondd did not act before the kernel's 1 s MII poll"
-    if clean.topo.kind == "veth":
-        assert took < 0.9, "vfbondd did not beat the kernel's 1 s MII poll"
-    # On igbvf the switch itself then waits ~2.5 s in the kernel: bonding flushes the old VF's address
-    # filters through the mailbox of a PF that is resetting, before it moves the active slave; the
-    # kernel's own failover pays the same (BENCHMARKS.md).
-    # The kernel marks vf0 down at its next MII poll (miimon=1000), after vfbondd already switched.
-    wait_until(lambda: {"slave_down", "bond_degraded"} <= {e["type"] for e in clean.events_since(t_wall)}, 10,
-               0.2, "slave_down and bond_degraded once the kernel's MII poll saw vf0 down")
+    clean.write_config(miimon=5000)
+    clean.reload()
+    try:
+        t_wall = time.time()
+        with KernelLog() as klog:
+            clean.topo.cut_carrier(0)
+            failover = vfbondd_failed_over(clean, t_wall, klog, v0, v1)
+        print(f"\nfailover with miimon=5000: {failover['reason']}")
+        assert clean.topo.ping_gateway(), "gateway unreachable after failover"
+        assert failover["old_active"] == v0 and f"carrier loss on {v0}" in failover["reason"]
+        # On igbvf the switch itself then waits ~2.5 s in the kernel: bonding flushes the old VF's
+        # address filters through the mailbox of a PF that is resetting, before it moves the active
+        # slave; the kernel's own failover pays the same (BENCHMARKS.md).
+        # The kernel marks vf0 down at its next MII poll, after vfbondd already switched.
+        wait_until(lambda: {"slave_down", "bond_degraded"} <= set(clean.types(t_wall)), 15, 0.2,
+                   "slave_down and bond_degraded once the kernel's MII poll saw vf0 down")
 
-    clean.topo.restore_carrier(0)
-    wait_until(lambda: active() == v0, 10 + clean.topo.carrier_back_s, 0.05,
-               "failback to the primary (primary_reselect=always)")
-    back = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failback"], 10, 0.2,
-                      "a failback event")
-    assert back[0]["new_active"] == v0
+        clean.topo.restore_carrier(0)
+        wait_until(lambda: active() == v0, 15 + clean.topo.carrier_back_s, 0.05,
+                   "failback to the primary (primary_reselect=always)")
+        back = clean.wait_event("failback", t_wall, 10)
+        assert back["new_active"] == v0
+    finally:
+        clean.write_config()
+        clean.reload()
 
 
 def test_event_driven_beats_kernel_miimon_alone(clean: LabDaemon) -> None:
@@ -185,21 +187,24 @@ def gateway_sees(mac: str, topo: Topology) -> bool:
 
 @pytest.mark.parametrize("num_grat_arp", [1, 0], ids=["kernel-announces", "vfbondd-announces"])
 def test_peers_learn_the_new_mac_after_failover(clean: LabDaemon, num_grat_arp: int) -> None:
+    """Only an announcement may move the gateway's entry: no gateway in the config, so the failover
+    check sends no ARP request of its own (any ARP request from the bond's address would re-point
+    the entry), no probes, and no traffic from us meanwhile."""
     topo = clean.topo
-    clean.write_config(bond_extra=f"  num_grat_arp: {num_grat_arp}\n  num_unsol_na: {num_grat_arp}\n")
-    clean.bondctl("reload")
+    clean.write_config(bond_extra=f"  num_grat_arp: {num_grat_arp}\n  num_unsol_na: {num_grat_arp}\n",
+                       gateways=False)
+    clean.reload()
     wait_until(lambda: clean.status()["bond"]["num_peer_notif"] == num_grat_arp, 10, 0.2, "num_peer_notif set")
     assert topo.ping_gateway(count=1)
     wait_until(lambda: gateway_sees(topo.mac(0), topo), 5, 0.1, "the gateway's ARP entry on vf0's MAC")
     try:
         topo.cut_carrier(0)
-        time_until_active(topo.vf(1), time.monotonic())
-        # No traffic from us meanwhile: only an announcement can move the gateway's entry.
-        wait_until(lambda: gateway_sees(topo.mac(1), topo), 5, 0.05,
+        time_until_active(topo.vf(1), time.monotonic(), timeout=10)
+        wait_until(lambda: gateway_sees(topo.mac(1), topo), 10, 0.1,
                    f"the gateway to learn vf1's MAC (num_grat_arp={num_grat_arp})\n{clean.log_tail()}")
     finally:
         clean.write_config()
-        clean.bondctl("reload")
+        clean.reload()
 
 
 def check_of(d: LabDaemon, since: float, new: str, timeout: float = 15) -> dict[str, Any]:
@@ -217,7 +222,11 @@ def test_a_failover_onto_a_healthy_backup_is_verified_with_the_time_to_the_first
     print(f"\n{check['type']}: {check['reason']} {json.dumps(check['details'])}")
     assert check["type"] == "failover_verified" and check["severity"] == "info"
     assert check["old_active"] == clean.topo.vf(0)
-    assert 0 < check["details"]["reply_ms"] < 5000 and check["details"]["target"] == clean.topo.gw4
+    # A healthy backup answers the first probe; the time to it includes its round trip. (No upper bound:
+    # 3 probes of 1 s each already make a later reply a failover_unverified.)
+    details = check["details"]
+    assert details["target"] == clean.topo.gw4 and details["probes_sent"] == 1
+    assert 0 < details["rtt_ms"] <= details["reply_ms"]
     assert check["details"]["peer_notifications"] >= 1
 
 
@@ -282,7 +291,8 @@ def test_path_failure_with_carrier_up_fails_over_and_isolation_is_raised(clean: 
         print(f"\npath failure (carrier up) detected and failed over in {took * 1000:.0f} ms "
               f"(threshold 3 x 200 ms + 150 ms timeout)")
         assert topo.carrier(0), "the blackhole must leave carrier up"
-        assert took < 10.0  # the kernel alone never fails over here; emulation under load is slow
+        # No time bound: the carrier stays up, so the kernel never fails over here, and the wait above
+        # already bounds it; the reason below shows vfbondd's probes decided.
         failover = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "failover"], 10, 0.2,
                               "failover event")
         assert f"path failure on {v0}" in failover[0]["reason"]
@@ -366,9 +376,9 @@ def test_watch_redraws_on_the_failover_not_on_its_timer(clean: LabDaemon) -> Non
         wait_until(lambda: f"* {topo.vf(0)}" in screen(), 30, 0.2, "the status table with vf0 active")
         t0 = time.monotonic()
         topo.cut_carrier(0)
+        # 20 s against the 60 s timer: a redraw within it came from the event.
         shown = wait_until(lambda: f"* {topo.vf(1)}" in screen() and screen(), 20, 0.2, "the redraw with vf1 active")
         took = time.monotonic() - t0
         print(f"\nbondctl watch {took:.1f} s after the carrier cut (timer: 60 s):\n{shown.rstrip()}")
-        assert took < 30, "redrawn by its timer, not by the event"
     finally:
         run(["tmux", "kill-session", "-t", "watch"], check=False)
