@@ -290,11 +290,17 @@ async def test_the_vf_drivers_link_down_line_fails_over_before_the_netlink_event
 
 
 async def test_a_link_down_line_about_the_backup_or_an_old_one_does_nothing() -> None:
-    sup, fake, _ = supervisor()
+    """Nothing switched, published, noted or faulted: a spawned task's exception is contained and
+    counted, so only the fault count shows one."""
+    sup, fake, published = supervisor()
+    before = {name: sup.carriers.is_up(name) for name in ("vf0", "vf1")}
     sup.fast.carrier_lost("vf1", time.monotonic(), "igbvf: Link is Down")
     sup.fast.carrier_lost("vf0", fake.read_at - 1, "igbvf: Link is Down")  # older than what the bond shows
     await asyncio.sleep(0)
     await asyncio.gather(*sup._tasks)
+    assert fake.switches == [] and published == []
+    assert {name: sup.carriers.is_up(name) for name in ("vf0", "vf1")} == before
+    assert sup.faults.snapshot()["total"] == 0
 
 
 async def test_a_read_older_than_a_carrier_event_does_not_undo_it() -> None:
