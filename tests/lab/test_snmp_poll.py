@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run, wait_until
-from vfbondd_lab import BIN, LabDaemon, active, measure_failover, running_daemon
+from kernel_log import KernelLog
+from vfbondd_lab import BIN, LabDaemon, active, running_daemon, vfbondd_failed_over
 
 pytestmark = pytest.mark.lab
 
@@ -104,8 +105,20 @@ def test_every_object_decodes_by_name_over_v2c_and_snmpv3(snmpd: tuple[LabDaemon
 
 
 def test_walks_keep_answering_while_the_bond_fails_over(snmpd: tuple[LabDaemon, str]) -> None:
+    """Walks in a loop while the bond fails over: all complete, and vfbondd still moves the bond on
+    the carrier event, before the kernel's own poll (miimon 5000: the kernel's log orders the two)."""
     daemon, agent = snmpd
     v0, v1 = daemon.topo.vfs
+    daemon.write_config(miimon=5000)
+    daemon.reload()
+    try:
+        _walks_during_a_failover(daemon, agent, v0, v1)
+    finally:
+        daemon.write_config()
+        daemon.reload()
+
+
+def _walks_during_a_failover(daemon: LabDaemon, agent: str, v0: str, v1: str) -> None:
     idle = []
     for _ in range(3):
         t0 = time.monotonic()
@@ -130,16 +143,18 @@ def test_walks_keep_answering_while_the_bond_fails_over(snmpd: tuple[LabDaemon, 
     poller.start()
     try:
         time.sleep(1.0)
-        switch = measure_failover(daemon.topo, 0, v1)
+        t_wall = time.time()
+        with KernelLog() as klog:
+            daemon.topo.cut_carrier(0)
+            failover = vfbondd_failed_over(daemon, t_wall, klog, v0, v1)
         time.sleep(1.0)
     finally:
         stop.set()
         poller.join(60)
     print(f"\nwalk of {len(before)} objects: idle median {statistics.median(idle) * 1000:.0f} ms; {len(took)} walks "
           f"during the failover: median {statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms; "
-          f"switch {switch * 1000:.0f} ms")
+          f"{failover['reason']}")
     assert not failed, failed
-    assert switch < 0.9, "the failover slowed down under polling: vfbondd did not beat the kernel's 1 s MII poll"
     after = wait_until(lambda: (w := walk(agent, V2C))["vfbondBondFailovers.1"].endswith(str(failovers + 1)) and w,
                        10, 0.5, "the failover counted in vfbondBondFailovers")
     assert text(after["vfbondBondActiveSlave.1"]) == v1
