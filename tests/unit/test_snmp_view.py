@@ -24,6 +24,21 @@ def status(**extra: Any) -> dict[str, Any]:
             **extra}
 
 
+def with_standby(on: bool, not_returned: tuple[str, ...] = ()) -> dict[str, Any]:
+    """status() plus the standby pv0 in the bond: carrying the traffic for 42.5 s (`on`: both VFs down), or a
+    healthy backup; 100.25 s on it all told; `not_returned`: the MACs vfs_not_returned named."""
+    st = status(vfs_not_returned=list(not_returned))
+    bond = st["bond"]
+    pv0 = {**bond["slaves"][0], "link": {**bond["slaves"][0]["link"], "name": "pv0", "index": 30,
+                                         "mac": "52:54:00:ab:cd:09", "driver": "virtio_net"}}
+    st["bond"] = {**bond, "slaves": [*bond["slaves"], pv0], "active_slave": "pv0" if on else bond["active_slave"]}
+    st["verdicts"] = {**st["verdicts"], "pv0": "up"} | ({"enp1s0v0": "down", "enp2s0v0": "down"} if on else {})
+    st["standby"] = {"label": "standby", "ifname": "pv0", "role": "standby", "on_standby": on,
+                     "on_standby_s": 42.5 if on else None, "on_standby_total_s": 100.25, "detached": [],
+                     "migration": False}
+    return st
+
+
 def table(st: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
     return {"." + ".".join(map(str, oid)): (kind, value) for oid, kind, value in snmp_view.rows(st)}
 
