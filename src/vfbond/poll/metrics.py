@@ -101,35 +101,32 @@ def _standby(bond: str, status: Status) -> Iterator[Metric]:
         present.add_metric(values, int(name is not None))
         healthy.add_metric(values, int(name is not None and (status.get("verdicts") or {}).get(name) == Verdict.UP))
     yield from (present, healthy)
-    on = GaugeMetricFamily("vfbond_on_standby", "1 while the standby carries the traffic (no VF usable)",
-                           labels=["bond"])
-    on.add_metric([bond], int(bool(standby and standby["on_standby"])))
-    yield on
-    since = GaugeMetricFamily("vfbond_on_standby_seconds", "Seconds since the standby took the traffic over "
-                              "(on_standby); 0 while a VF carries it", labels=["bond"])
-    since.add_metric([bond], (standby["on_standby_s"] if standby else None) or 0.0)
-    yield since
-    total = CounterMetricFamily("vfbond_standby_seconds", "Seconds the standby carried the traffic since vfbondd "
-                                "started", labels=["bond"])
-    total.add_metric([bond], standby["on_standby_total_s"] if standby else 0.0)
-    yield total
-    missing = GaugeMetricFamily("vfbond_vfs_not_returned", "VFs a live migration detached that are not back "
-                                "failover.vf_return_alert_s after (the vfs_not_returned event)", labels=["bond"])
-    missing.add_metric([bond], len(status.get("vfs_not_returned") or []))
-    yield missing
+    yield _one(GaugeMetricFamily, "vfbond_on_standby", "1 while the standby carries the traffic (no VF usable)",
+               bond, int(bool(standby and standby["on_standby"])))
+    yield _one(GaugeMetricFamily, "vfbond_on_standby_seconds", "Seconds since the standby took the traffic over "
+               "(on_standby); 0 while a VF carries it", bond, (standby["on_standby_s"] if standby else None) or 0.0)
+    yield _one(CounterMetricFamily, "vfbond_standby_seconds", "Seconds the standby carried the traffic since "
+               "vfbondd started", bond, standby["on_standby_total_s"] if standby else 0.0)
+    yield _one(GaugeMetricFamily, "vfbond_vfs_not_returned", "VFs a live migration detached that are not back "
+               "failover.vf_return_alert_s after (the vfs_not_returned event)", bond,
+               len(status.get("vfs_not_returned") or []))
+
+
+def _one(family: Callable[..., GaugeMetricFamily | CounterMetricFamily], name: str, doc: str, bond: str,
+         value: float) -> Metric:
+    """A family with one sample, the bond's."""
+    found = family(name, doc, labels=["bond"])
+    found.add_metric([bond], value)
+    return found
 
 
 def _upkeep(bond: str, status: Status) -> Iterator[Metric]:
     """The reconciler (maintenance, repairs of drift) and vfbondd's own event loop."""
     rec = status.get("reconcile")
-    paused = GaugeMetricFamily("vfbond_paused", "1 while maintenance (`bondctl pause`) holds off convergence",
-                               labels=["bond"])
-    paused.add_metric([bond], int(bool(rec and rec["paused"])))
-    yield paused
-    repairs = CounterMetricFamily("vfbond_repairs", "Times vfbondd put the bond back to its config after someone "
-                                  "else changed it, since vfbondd started", labels=["bond"])
-    repairs.add_metric([bond], rec["repairs"] if rec else 0)
-    yield repairs
+    yield _one(GaugeMetricFamily, "vfbond_paused", "1 while maintenance (`bondctl pause`) holds off convergence",
+               bond, int(bool(rec and rec["paused"])))
+    yield _one(CounterMetricFamily, "vfbond_repairs", "Times vfbondd put the bond back to its config after someone "
+               "else changed it, since vfbondd started", bond, rec["repairs"] if rec else 0)
     lag = status.get("loop_lag")
     for name, key, what in (("p99", "p99_ms", "99th percentile"), ("max", "max_ms", "largest")):
         family = GaugeMetricFamily(f"vfbond_loop_lag_{name}_seconds", f"How late vfbondd's event loop woke: the "
