@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.host.test_metrics_promtool import promtool
 from tests.unit.test_metrics import B, render, samples, status
+from tests.unit.test_snmp_view import with_standby
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "contrib" / "prometheus" / "vfbond.rules.yml"
@@ -91,18 +92,30 @@ def alternatives(pattern: str) -> list[str]:
     ("VfbondOnBackup", "on the primary", []),
     ("VfbondBondDegraded", "sriov1's path down", ['vfbond_bond_degraded{bond="bond0"}']),
     ("VfbondBondIsolated", "sriov1's path down", []),
+    ("VfbondOnStandby", "on the standby for 10 minutes", [('vfbond_on_standby_seconds{bond="bond0"}', 600)]),
+    ("VfbondOnStandby", "on the primary", []),
+    # The VM is on the network over the standby: isolated said so here, and paged in every migration.
+    ("VfbondBondIsolated", "on the standby for 10 minutes", []),
+    ("VfbondVfsNotReturned", "a VF not back after a migration", ['vfbond_vfs_not_returned{bond="bond0"}']),
+    ("VfbondVfsNotReturned", "on the primary", []),
 ])
 def test_an_alerts_expression_over_the_series_vfbondd_exports(
-        alert: str, case: str, expected: list[str], tmp_path: Path) -> None:
+        alert: str, case: str, expected: list[str | tuple[str, float]], tmp_path: Path) -> None:
     """promtool evaluates the rule over vfbondd's own exposition text, not hand-written series."""
     current = status()  # sriov0 active and healthy, sriov1 up with its path down
     if case.startswith("after a failover"):
         current["bond"] = {**current["bond"], "active_slave": B}
+    if case.startswith("on the standby"):
+        current |= with_standby(on=True)
+        current["standby"]["on_standby_s"] = 600.0
+    if case.startswith("a VF not back"):
+        current["vfs_not_returned"] = ["fa:16:3e:00:00:02"]
     expr = next(rule["expr"] for rule in alerts() if rule["alert"] == alert)
+    samples_wanted = [item if isinstance(item, tuple) else (item, 1) for item in expected]
     test = {"rule_files": [str(RULES)], "tests": [{
         "interval": "1m", "input_series": input_series(render(current)),
         "promql_expr_test": [{"expr": expr, "eval_time": "1m",
-                              "exp_samples": [{"labels": labels, "value": 1} for labels in expected]}]}]}
+                              "exp_samples": [{"labels": labels, "value": v} for labels, v in samples_wanted]}]}]}
     (tmp_path / "exported.test.yml").write_text(yaml.safe_dump(test))
     run("test", "rules", str(tmp_path / "exported.test.yml"))
 
@@ -155,5 +168,7 @@ def test_the_mibs_notifications_name_runbooks_readme_has() -> None:
     for notification, alert in (("vfbondBondIsolated", "VfbondBondIsolated"),
                                 ("vfbondBondDegraded", "VfbondBondDegraded"), ("vfbondFlapSummary", "VfbondFlapping"),
                                 ("vfbondFailoverUnverified", "VfbondFailoverUnverified"),
-                                ("vfbondPeersNotNotified", "VfbondPeersNotNotified")):
+                                ("vfbondPeersNotNotified", "VfbondPeersNotNotified"),
+                                ("vfbondOnStandby", "VfbondOnStandby"),
+                                ("vfbondVfsNotReturned", "VfbondVfsNotReturned")):
         assert named.get(notification) == slug(f"Runbook: {alert}"), notification

@@ -12,6 +12,7 @@ from tests.unit.test_metrics import render, samples, value
 from tests.unit.test_snmp_view import BOND, table
 from tests.unit.test_status_render import data
 from vfbond.ctl import bondctl, sources
+from vfbond.ctl.render import health as render_health
 from vfbond.judge.condition import Condition, judge, of_status
 from vfbond.shared import exitcodes
 
@@ -59,6 +60,25 @@ def test_health_snmp_and_the_metrics_agree(st: dict[str, Any], said: str, snmp: 
     assert health(st, monkeypatch, capsys) == (said, {"ok": exitcodes.OK, "degraded": exitcodes.DEGRADED,
                                                       "down": exitcodes.DOWN}[said])
     assert polled(st) == snmp
+
+
+def on_standby(carrying: bool = True) -> dict[str, Any]:
+    """No VF usable, the standby pv0 active (#22); `carrying`: vfbondd's tracker says the bond runs on it."""
+    st = status(active="pv0", **{A: "down", B: "missing"})
+    st["standby"] = {"label": "standby", "ifname": "pv0", "role": "standby", "on_standby": carrying,
+                     "on_standby_s": 4.0 if carrying else None, "on_standby_total_s": 4.0, "detached": [],
+                     "migration": False}
+    return st
+
+
+def test_the_standby_carrying_the_vm_is_degraded_not_isolated(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The VM is on the network while no VF is usable: bond_isolated is not raised (on_standby is), and health,
+    SNMP and the metrics said down/isolated here, so VfbondBondIsolated (critical) fired in every migration."""
+    assert health(on_standby(), monkeypatch, capsys) == ("degraded", exitcodes.DEGRADED)
+    assert polled(on_standby()) == ("2", 1, 0)
+    assert "the standby pv0 carries the traffic" in render_health("bond0", on_standby())[1]
+    assert polled(on_standby(carrying=False)) == ("3", 0, 1)
 
 
 def test_health_counts_the_configured_vfs_not_any_slave(monkeypatch: pytest.MonkeyPatch,

@@ -14,6 +14,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.test_snmp_view import status as snmp_status
+from tests.unit.test_snmp_view import with_standby as snmp_with_standby
 from vfbond import config as config_mod
 from vfbond.config import MetricsConfig, ProbeConfig
 from vfbond.daemon.wiring import restart_needed
@@ -119,6 +120,32 @@ def test_rtt_histogram_is_cumulative_with_le_inclusive_and_only_with_probes() ->
     assert abs(value(found, "vfbond_probe_rtt_seconds_sum", **s) - 3.0063) < 1e-9  # type: ignore[operator]
     assert value(found, "vfbond_probe_rtt_seconds_count", bond="bond0", slave=B, label="sriov1") == 0
     assert "vfbond_probe_rtt_seconds" not in render(status(probes="disabled"), rtt.snapshot())
+
+
+def test_the_standby_its_presence_health_whether_the_bond_runs_on_it_and_the_time_on_it() -> None:
+    pv0 = {"bond": "bond0", "slave": "pv0", "label": "standby"}
+    on = samples(render(snmp_with_standby(on=True)))
+    assert value(on, "vfbond_standby_present", **pv0) == 1 and value(on, "vfbond_standby_healthy", **pv0) == 1
+    assert value(on, "vfbond_on_standby", bond="bond0") == 1
+    assert value(on, "vfbond_on_standby_seconds", bond="bond0") == 42.5
+    assert value(on, "vfbond_standby_seconds_total", bond="bond0") == 100.25
+    assert value(on, "vfbond_active", bond="bond0", slave=A, label="sriov0") == 0  # the VFs' series stay the VFs'
+    backup = samples(render(snmp_with_standby(on=False)))
+    assert value(backup, "vfbond_on_standby", bond="bond0") == 0
+    assert value(backup, "vfbond_on_standby_seconds", bond="bond0") == 0
+    assert value(backup, "vfbond_standby_seconds_total", bond="bond0") == 100.25
+    gone = snmp_with_standby(on=False)
+    gone["standby"] = {**gone["standby"], "ifname": None}  # configured, not on this VM (or not enslaved yet)
+    assert value(samples(render(gone)), "vfbond_standby_present", bond="bond0", slave="", label="standby") == 0
+    none = samples(render(status()))  # no standby configured: no standby series, the bond not on one
+    assert not [key for key in none if key[0] in ("vfbond_standby_present", "vfbond_standby_healthy")]
+    assert value(none, "vfbond_on_standby", bond="bond0") == 0
+
+
+def test_the_vfs_not_returned_are_counted() -> None:
+    missing = ("fa:16:3e:00:00:01", "fa:16:3e:00:00:02")
+    assert value(samples(render(snmp_with_standby(True, missing))), "vfbond_vfs_not_returned", bond="bond0") == 2
+    assert value(samples(render(status())), "vfbond_vfs_not_returned", bond="bond0") == 0
 
 
 def test_probing_hands_each_reply_rtt_to_the_observer_and_no_miss() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 from typing import Any
 
 from tests.unit.test_status_render import data
@@ -22,6 +24,21 @@ def status(**extra: Any) -> dict[str, Any]:
             "counters": {"failovers": 3, "failbacks": 2, "degraded_since": 1764853200.5,
                          "last_move": {"time": 1764853200.5, "cause": "path_failure", "reason": "path failure on x"}},
             **extra}
+
+
+def with_standby(on: bool, not_returned: tuple[str, ...] = ()) -> dict[str, Any]:
+    """status() plus the standby pv0 in the bond: carrying the traffic for 42.5 s (`on`: both VFs down), or a
+    healthy backup; 100.25 s on it all told; `not_returned`: the MACs vfs_not_returned named."""
+    st = status(vfs_not_returned=list(not_returned))
+    bond = st["bond"]
+    pv0 = {**bond["slaves"][0], "link": {**bond["slaves"][0]["link"], "name": "pv0", "index": 30,
+                                         "mac": "52:54:00:ab:cd:09", "driver": "virtio_net"}}
+    st["bond"] = {**bond, "slaves": [*bond["slaves"], pv0], "active_slave": "pv0" if on else bond["active_slave"]}
+    st["verdicts"] = {**st["verdicts"], "pv0": "up"} | ({"enp1s0v0": "down", "enp2s0v0": "down"} if on else {})
+    st["standby"] = {"label": "standby", "ifname": "pv0", "role": "standby", "on_standby": on,
+                     "on_standby_s": 42.5 if on else None, "on_standby_total_s": 100.25, "detached": [],
+                     "migration": False}
+    return st
 
 
 def table(st: dict[str, Any] | None) -> dict[str, tuple[str, str]]:
@@ -60,7 +77,7 @@ def test_a_walk_by_getnext_visits_every_row_once_in_order_and_ends() -> None:
     while (reply := answer("getnext", oid, view)) != "NONE\n":
         oid = reply.split("\n")[0]
         seen.append(tuple(int(p) for p in oid.strip(".").split(".")))
-    assert seen == expected and len(seen) == 1 + 16 + 3 * 10
+    assert seen == expected and len(seen) == 1 + 22 + 3 * 10
 
 
 def test_one_status_read_serves_a_whole_walk() -> None:
@@ -91,3 +108,36 @@ def test_the_bond_row_shows_maintenance_and_repairs() -> None:
     assert by_oid[(*entry, 15, 1)][1] != snmp_view.NO_TIME
     plain = {oid: text for oid, _, text in snmp_view.rows(status())}
     assert plain[(*entry, 15, 1)] == snmp_view.NO_TIME and plain[(*entry, 16, 1)] == ""
+
+
+def test_the_bond_row_shows_the_standby_whether_the_bond_runs_on_it_and_the_time_on_it() -> None:
+    on, backup = table(with_standby(on=True, not_returned=("fa:16:3e:00:00:02",))), table(with_standby(on=False))
+    assert on[f"{BOND}.18.1"] == ("string", "pv0") and on[f"{BOND}.19.1"] == ("integer", "4")  # active
+    assert on[f"{BOND}.20.1"] == ("integer", "1")  # its verdict: up
+    assert on[f"{BOND}.21.1"] == ("gauge", "42") and on[f"{BOND}.22.1"] == ("counter", "100")  # seconds
+    assert on[f"{BOND}.23.1"] == ("gauge", "1")  # one VF not back
+    assert on[f"{BOND}.7.1"] == ("integer", "2")  # degraded, not isolated: the VM is on the network
+    assert backup[f"{BOND}.19.1"] == ("integer", "3") and backup[f"{BOND}.21.1"] == ("gauge", "0")
+    assert backup[f"{BOND}.23.1"] == ("gauge", "0")
+    gone = with_standby(on=False)
+    gone["standby"]["ifname"] = None
+    assert table(gone)[f"{BOND}.19.1"] == ("integer", "2") and table(gone)[f"{BOND}.18.1"] == ("string", "")
+    assert table(gone)[f"{BOND}.20.1"] == ("integer", "4")  # missing
+    none = table(status())  # no standby configured: every column still answers
+    assert [none[f"{BOND}.{col}.1"] for col in range(18, 24)] == [
+        ("string", ""), ("integer", "1"), ("integer", "4"), ("gauge", "0"), ("counter", "0"), ("gauge", "0")]
+
+
+def mib_columns(entry: str) -> set[int]:
+    """The readable columns VFBOND-MIB defines in a table entry (vfbondBondEntry, vfbondSlaveEntry)."""
+    text = (Path(__file__).parents[2] / "mib" / "VFBOND-MIB.txt").read_text(encoding="utf-8")
+    found = re.findall(rf"^\w+ OBJECT-TYPE\n((?:(?!::=).)*)::= \{{ {entry} (\d+) \}}", text, flags=re.M | re.S)
+    return {int(column) for body, column in found if re.search(r"MAX-ACCESS\s+read-only", body)}
+
+
+def test_every_column_the_mib_defines_is_served_and_no_other() -> None:
+    """Without the lab's snmpwalk: a column added to one of the MIB and the view, not the other, fails here."""
+    served = {oid[:-1]: oid for oid, _, _ in snmp_view.rows(status())}
+    bond = {oid[len(snmp_view.BOND_ENTRY)] for oid in served.values() if oid[:-2] == snmp_view.BOND_ENTRY}
+    slave = {oid[len(snmp_view.SLAVE_ENTRY)] for oid in served.values() if oid[:-3] == snmp_view.SLAVE_ENTRY}
+    assert bond == mib_columns("vfbondBondEntry") and slave == mib_columns("vfbondSlaveEntry")

@@ -88,3 +88,16 @@ def test_the_migration_ends_when_both_vfs_are_enslaved_under_the_names_udev_gave
     t.vf_attached("sriov0", "ens16", 20.5)
     [attached] = t.reading("ens17", "vf", {"sriov0": "up", "sriov1": "up"}, 21.0)
     assert attached.details["names"]["sriov0"]["new"] == "ens16"
+
+
+def test_the_vfs_not_returned_are_listed_from_the_alert_until_they_are_back() -> None:
+    """What the vfs_not_returned gauge (and its alert) reads: nothing before the alert, the missing MACs after."""
+    t = tracker(alert_after=30.0)
+    migrate(t)
+    assert t.not_returned == []  # detached, not overdue yet
+    t.overdue(40.0)
+    assert t.not_returned == ["fa:16:3e:00:00:01", "fa:16:3e:00:00:02"]
+    t.vf_attached("sriov1", "ens7", 45.0)
+    assert t.not_returned == ["fa:16:3e:00:00:01"]
+    t.vf_attached("sriov0", "ens6", 50.0)
+    assert t.not_returned == []

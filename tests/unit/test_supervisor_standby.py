@@ -64,6 +64,19 @@ def test_status_has_no_standby_without_one() -> None:
     assert sup.status()["standby"] is None
 
 
+async def test_status_lists_the_vfs_not_returned_with_a_standby_or_without() -> None:
+    for extra in (STANDBY, ""):
+        sup, fake, _ = supervisor(config(extra), started=False)
+        fake.read(bond("vf0"))
+        vf0, vf1 = bond("vf0").slaves
+        await sup.on_link(gone("vf0", vf0.perm_mac, 1))
+        await sup.on_link(gone("vf1", vf1.perm_mac, 2))
+        assert sup.status()["vfs_not_returned"] == []
+        sup.standby.tracker.overdue(time.monotonic() + sup.config.failover.vf_return_alert_s)
+        assert sup.status()["vfs_not_returned"] == sorted([vf0.perm_mac, vf1.perm_mac]), extra
+        sup.standby.close()
+
+
 async def test_a_vf_renamed_by_udev_after_its_return_is_reported_under_its_final_name() -> None:
     sup, fake, published, _ = started()
     vf0, vf1 = bond("vf0").slaves

@@ -71,6 +71,7 @@ class NMBackend(Backend):
         self.rollback_timeout = rollback_timeout or int(activate_timeout + verify_seconds + 60)
         self._ipr = ipr
         self._lock = asyncio.Lock()
+        self.port_prio = False  # the running NetworkManager has bond-port.prio; read by client()
 
     async def client(self) -> NMClient:
         """A client on a bus where NetworkManager answers now (re-found after NM restarted)."""
@@ -81,7 +82,9 @@ class NMBackend(Backend):
             self._bus = bus
         nm = NMClient(bus)
         # read on every use: a NetworkManager that restarted may have been upgraded
-        self.version = f"NetworkManager {await nm.get(NM_PATH, NM, 'Version')}"
+        version = await nm.get(NM_PATH, NM, "Version")
+        self.version = f"NetworkManager {version}"
+        self.port_prio = ns.has_port_prio(str(version))  # bond-port.prio for the standby's port (NM 1.44+)
         return nm
 
     async def close(self) -> None:
@@ -94,14 +97,14 @@ class NMBackend(Backend):
     async def differences(self, plan: BondPlan, progress: Progress = lambda _m: None) -> dict[str, list[str]]:
         """What applying `plan` would write, per profile role (`[]`: as planned, absent: to be added)."""
         nm = await self.client()
-        items = await survey(nm, plan, progress)
+        items = await survey(nm, plan, progress, self.port_prio)
         return {i.profile.role: [str(d) for d in i.diffs] for i in items if i.path}
 
     async def pending(self, plan: BondPlan) -> list[Change]:
         """Profiles missing, differing or not active: the kernel may match while NM would not
         bring the bond back after a reboot (a bond first built by another backend)."""
         nm = await self.client()
-        items = await survey(nm, plan, lambda _m: None)
+        items = await survey(nm, plan, lambda _m: None, self.port_prio)
         return [Change(f"nm profile {i.profile.role}", "absent" if i.path is None else "; ".join(map(str, i.diffs))
                        or "inactive", "as planned")
                 for i in items if i.path is None or i.diffs or not i.runs]
@@ -112,7 +115,7 @@ class NMBackend(Backend):
                     progress: Progress) -> None:
         async with self._lock:
             nm = await self.client()
-            items = await survey(nm, plan, progress)
+            items = await survey(nm, plan, progress, self.port_prio)
             todo = [i for i in items if i.path is None or i.diffs or not i.runs]
             if not todo and not changes:
                 progress("nm: profiles saved and active as planned; nothing to do")

@@ -12,11 +12,13 @@ adopted profile (id, uuid, dns, routes, zone, ...) is kept as it is.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vfbond.bond_model import BondPlan, SlaveBinding
+from vfbond.kernel.slave_prio import STANDBY_PRIO
 
 Settings = dict[str, dict[str, Any]]
 Wrap = Callable[[str, str, Any], Any]
@@ -42,6 +44,7 @@ SIGNATURES: dict[tuple[str, str], str] = {
     ("ipv6", "gateway"): "s",
     (WIRED, "mac-address"): "ay",
     (WIRED, "mtu"): "u",
+    ("bond-port", "prio"): "i",
 }
 
 # What NM means when GetSettings leaves a key out (it omits keys at their default).
@@ -51,6 +54,7 @@ DEFAULTS: dict[tuple[str, str], Any] = {
     (WIRED, "mtu"): 0,
     ("ipv4", "address-data"): [],
     ("ipv6", "address-data"): [],
+    ("bond-port", "prio"): 0,
 }
 
 # Keys NM also returns that would override or contradict the ones vfbond writes, dropped when merging:
@@ -140,7 +144,21 @@ def bond_profile(plan: BondPlan) -> Profile:
     return Profile("bond", plan.name, plan.name, settings)
 
 
-def port_profile(plan: BondPlan, binding: SlaveBinding) -> Profile:
+# NetworkManager writes a port's bond-port.prio into the kernel's per-slave priority (IFLA_BOND_SLAVE_PRIO)
+# from 1.44 on; an older one does not know the key (before 1.34 not even the bond-port setting), so it is
+# written only where the running NM has it.
+PORT_PRIO_SINCE = (1, 44)
+
+
+def has_port_prio(version: str | None) -> bool:
+    """Whether NetworkManager `version` (its D-Bus Version property, "1.46.0-27.el9") has bond-port.prio."""
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    return found is not None and (int(found[1]), int(found[2])) >= PORT_PRIO_SINCE
+
+
+def port_profile(plan: BondPlan, binding: SlaveBinding, port_prio: bool = False) -> Profile:
+    """`port_prio`: the running NM has bond-port.prio; the standby then gets the lowest, the VFs keep NM's
+    default (the key is not theirs to own), as the netlink backend sets the kernel's."""
     settings: Settings = {
         # Matched by the VF's MAC, not its name: a VF that is hot-unplugged and comes back as
         # another interface is picked up again by NM itself.
@@ -149,11 +167,13 @@ def port_profile(plan: BondPlan, binding: SlaveBinding) -> Profile:
         # Each VF keeps the MAC the host gave it (spoof-check drops frames with any other).
         WIRED: {"mac-address": binding.mac, "cloned-mac-address": None, "assigned-mac-address": None},
     }
+    if port_prio and binding.role == "standby":
+        settings["bond-port"] = {"prio": STANDBY_PRIO}
     return Profile(binding.label, f"{plan.name}-{binding.label}", binding.ifname, settings, binding.mac)
 
 
-def profiles(plan: BondPlan) -> list[Profile]:
-    return [bond_profile(plan), *(port_profile(plan, b) for b in plan.slaves)]
+def profiles(plan: BondPlan, port_prio: bool = False) -> list[Profile]:
+    return [bond_profile(plan), *(port_profile(plan, b, port_prio) for b in plan.slaves)]
 
 
 def new_settings(profile: Profile, uuid: str, wrap: Wrap) -> dict[str, dict[str, Any]]:

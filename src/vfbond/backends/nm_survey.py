@@ -68,10 +68,11 @@ async def _connections(nm: NMClient) -> list[tuple[str, dict[str, Any], ns.Setti
         found.append((path, raw, unwrap(raw)))
     return found
 
-async def survey(nm: NMClient, plan: BondPlan, progress: Progress) -> list[ProfileItem]:
-    """The bond's and ports' profiles as NM has them, adopted where they exist; differences reported."""
+async def survey(nm: NMClient, plan: BondPlan, progress: Progress, port_prio: bool = False) -> list[ProfileItem]:
+    """The bond's and ports' profiles as NM has them, adopted where they exist; differences reported.
+    `port_prio`: this NM has bond-port.prio (the standby's port is given the lowest)."""
     all_conns = await _connections(nm)
-    items = [ProfileItem(p) for p in ns.profiles(plan)]
+    items = [ProfileItem(p) for p in ns.profiles(plan, port_prio)]
     bond, ports = items[0], items[1:]
     by_path = {path: (raw, plain) for path, raw, plain in all_conns}
 

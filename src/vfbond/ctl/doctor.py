@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
-from enum import StrEnum
+from dataclasses import asdict
 from pathlib import Path
 
 from vfbond import config as config_mod
 from vfbond.bond_model import PlanError, diff
 from vfbond.configure.plan import build
-from vfbond.ctl.doctor_facts import UNIT, Facts, Slave, gather, slaves
+from vfbond.ctl.doctor_facts import UNIT, Facts, Slave, gather, slaves, standby
+from vfbond.ctl.doctor_findings import Finding, Status
+from vfbond.ctl.doctor_standby import check_standby
 from vfbond.ctl.sources import NO_DRIVER
 from vfbond.kernel.bond_state import BondState
 from vfbond.shared import exitcodes
@@ -25,20 +26,6 @@ from vfbond.watch.kmsg_rules import ALERTS
 
 KERNEL_RECENT_S = 600  # a VF driver's line older than this no longer holds up a clean bill of health
 ALERT_KINDS = {kind.value for kind in ALERTS}
-
-
-class Status(StrEnum):
-    PASS = "PASS"
-    WARN = "WARN"
-    FAIL = "FAIL"
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    status: Status
-    message: str
-    fix: str = ""
 
 
 def _check_config(facts: Facts) -> Finding:
@@ -87,7 +74,7 @@ def _check_slaves(facts: Facts, slaves: list[Slave]) -> Finding:
         if loose:
             return Finding("slaves", Status.FAIL, f"{', '.join(loose)} not enslaved to {b.name}",
                            "systemctl restart vfbondd (it enslaves them), or bondctl apply")
-        wanted = {s.link.name for s in slaves if s.link}
+        wanted = {s.link.name for s in [*slaves, standby(facts)] if s and s.link}  # the standby is named too
         extra = [s.name for s in b.slaves if s.name not in wanted]
         if extra:
             return Finding("slaves", Status.WARN, f"{b.name} also has {', '.join(extra)}, which the config does "
@@ -279,6 +266,7 @@ def check(facts: Facts) -> list[Finding]:
     found: list[Finding | None] = [_check_config(facts), *_check_config_warnings(facts), _check_bond(facts)]
     if vfs or facts.config is not None:
         found += [_check_slaves(facts, vfs), _check_distinct_macs(vfs), _check_redundancy(vfs)]
+    found += check_standby(facts)
     b = facts.bond
     if b is not None:
         found += [_check_fail_over_mac(b), _check_mtu(b), _check_monitoring(b), _check_addresses(facts, b)]

@@ -39,7 +39,7 @@ class Facts:
     bond_name: str
     bond: BondState | None
     links: list[LinkInfo]
-    slave_addresses: dict[str, list[str]]  # interface name -> addresses (no link-local), resolved VFs only
+    slave_addresses: dict[str, list[str]]  # interface name -> addresses (no link-local), resolved members only
     daemon: DaemonReply | None  # vfbondd's status reply
     daemon_error: str | None  # why there is no reply
     nm_running: bool = False
@@ -73,6 +73,12 @@ def slaves(facts: Facts) -> list[Slave]:
     if facts.bond is None:
         return []
     return [Slave(s.name, s.name, s.link) for s in facts.bond.slaves]
+
+
+def standby(facts: Facts) -> Slave | None:
+    """The configured standby resolved to an interface (link None: not on this VM); None without one."""
+    spec = facts.config.bond.standby if facts.config else None
+    return Slave(spec.label, _describe(spec), resolve_slave(spec, facts.links, facts.bond)) if spec else None
 
 
 def _describe(spec: SlaveSpec) -> str:
@@ -129,7 +135,7 @@ async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
         bond = await read_bond(ipr, bond_name)
         found = await links(ipr)
         if config is not None:
-            slave_links = [link for link in (resolve_slave(s, found, bond) for s in config.bond.slaves) if link]
+            slave_links = [link for link in (resolve_slave(s, found, bond) for s in config.bond.members) if link]
         else:
             slave_links = [s.link for s in bond.slaves] if bond else []
         slave_addresses = {link.name: await addresses(ipr, link.index) for link in slave_links}

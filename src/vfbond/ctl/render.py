@@ -66,7 +66,9 @@ def health(name: str, data: KernelStatus | None) -> tuple[Condition, str]:
     if verdict == Condition.DOWN:
         return verdict, "no usable slave"
     if verdict == Condition.DEGRADED:
-        return verdict, "; ".join(data.get("warnings") or [f"only {', '.join(up)} usable"])
+        usable_now = f"only {', '.join(up)} usable" if up else \
+            f"no VF usable: the standby {bond['active_slave']} carries the traffic"
+        return verdict, "; ".join(data.get("warnings") or [usable_now])
     return verdict, f"{len(up)} slaves usable, active {bond['active_slave']}"
 
 

@@ -4,7 +4,9 @@
 vfbond_bond_isolated) and the events (transitions.py: bond_degraded, bond_restored, bond_isolated)
 all ask `judge`; they differ only in what they count as usable. From a status: each configured VF
 in the bond with vfbondd's verdict up (joined here, in config order, for the pollers' tables);
-without vfbondd, each slave the kernel has up. Pure: no sockets, no kernel.
+without vfbondd, each slave the kernel has up. The standby carrying the traffic while no VF is
+usable is degraded, not down: the VM is on the network (transitions.py raises no bond_isolated
+then either). Pure: no sockets, no kernel.
 """
 
 from __future__ import annotations
@@ -78,4 +80,12 @@ def of_status(status: KernelStatus | None, *, warned: bool = False) -> Condition
         return Condition.ABSENT
     up, expected = usable(status)
     carrying = bond["active_slave"] is not None and not (_vfbondds(status) and status.get("isolated"))
+    if not up and carrying and on_standby(status):
+        return Condition.DEGRADED  # the VM is on the network, over the standby: no isolation (#22)
     return judge(len(up), expected, carrying=carrying, warned=warned)
+
+
+def on_standby(status: KernelStatus) -> bool:
+    """vfbondd says the standby carries the traffic (judge/standby.py)."""
+    standby = status.get("standby") if _vfbondds(status) else None
+    return bool(standby and standby["on_standby"])

@@ -126,6 +126,12 @@ class StandbyTracker:
         return None if mig is None or mig.alerted else mig.first_detach + self.alert_after
 
     @property
+    def not_returned(self) -> list[str]:
+        """The MACs vfs_not_returned named that are still missing: what an alert on the metrics reads."""
+        mig = self.migration
+        return sorted(self.vfs[label] for label in self.detached) if mig is not None and mig.alerted else []
+
+    @property
     def both_detached(self) -> bool:
         return len(self.detached) == len(self.vfs)
 

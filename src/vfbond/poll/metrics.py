@@ -61,11 +61,13 @@ def families(status: Status, rtt: Rtt) -> Iterator[Metric]:
     yield from _moves(bond, status.get("counters"))
     yield from _slaves(bond, status, rtt)
     cond = of_status(status)
-    degraded = GaugeMetricFamily("vfbond_bond_degraded", "1 while some configured VF is not healthy and another is",
+    degraded = GaugeMetricFamily("vfbond_bond_degraded", "1 while some configured VF is not healthy and another "
+                                 "is, or the standby carries the traffic",
                                  labels=["bond"])
     degraded.add_metric([bond], int(cond == Condition.DEGRADED))
     yield degraded
-    isolated = GaugeMetricFamily("vfbond_bond_isolated", "1 while no configured VF is healthy, or the bond is gone",
+    isolated = GaugeMetricFamily("vfbond_bond_isolated", "1 while no configured VF is healthy and no standby "
+                                 "carries the traffic, or the bond is gone",
                                  labels=["bond"])
     isolated.add_metric([bond], int(cond in (Condition.DOWN, Condition.ABSENT)))
     yield isolated
@@ -81,19 +83,50 @@ def families(status: Status, rtt: Rtt) -> Iterator[Metric]:
         faults.add_metric([bond, where], count)
     yield faults
     yield from _upkeep(bond, status)
+    yield from _standby(bond, status)
+
+
+def _standby(bond: str, status: Status) -> Iterator[Metric]:
+    """The standby (bond.standby, #22): in the bond or not, its health, whether the bond runs on it and the time
+    on it; and the VFs a live migration detached that are not back (the error vfs_not_returned)."""
+    standby = status.get("standby")
+    labels = ["bond", "slave", "label"]
+    present = GaugeMetricFamily("vfbond_standby_present", "1 while the standby (bond.standby, a paravirtual port) "
+                                "is in the bond", labels=labels)
+    healthy = GaugeMetricFamily("vfbond_standby_healthy", "1 while vfbondd's verdict on the standby is up (carrier, "
+                                "and the gateway answering through it when probes are on)", labels=labels)
+    if standby:
+        name = standby["ifname"]
+        values = [bond, name or "", standby["label"]]
+        present.add_metric(values, int(name is not None))
+        healthy.add_metric(values, int(name is not None and (status.get("verdicts") or {}).get(name) == Verdict.UP))
+    yield from (present, healthy)
+    yield _one(GaugeMetricFamily, "vfbond_on_standby", "1 while the standby carries the traffic (no VF usable)",
+               bond, int(bool(standby and standby["on_standby"])))
+    yield _one(GaugeMetricFamily, "vfbond_on_standby_seconds", "Seconds since the standby took the traffic over "
+               "(on_standby); 0 while a VF carries it", bond, (standby["on_standby_s"] if standby else None) or 0.0)
+    yield _one(CounterMetricFamily, "vfbond_standby_seconds", "Seconds the standby carried the traffic since "
+               "vfbondd started", bond, standby["on_standby_total_s"] if standby else 0.0)
+    yield _one(GaugeMetricFamily, "vfbond_vfs_not_returned", "VFs a live migration detached that are not back "
+               "failover.vf_return_alert_s after (the vfs_not_returned event)", bond,
+               len(status.get("vfs_not_returned") or []))
+
+
+def _one(family: Callable[..., GaugeMetricFamily | CounterMetricFamily], name: str, doc: str, bond: str,
+         value: float) -> Metric:
+    """A family with one sample, the bond's."""
+    found = family(name, doc, labels=["bond"])
+    found.add_metric([bond], value)
+    return found
 
 
 def _upkeep(bond: str, status: Status) -> Iterator[Metric]:
     """The reconciler (maintenance, repairs of drift) and vfbondd's own event loop."""
     rec = status.get("reconcile")
-    paused = GaugeMetricFamily("vfbond_paused", "1 while maintenance (`bondctl pause`) holds off convergence",
-                               labels=["bond"])
-    paused.add_metric([bond], int(bool(rec and rec["paused"])))
-    yield paused
-    repairs = CounterMetricFamily("vfbond_repairs", "Times vfbondd put the bond back to its config after someone "
-                                  "else changed it, since vfbondd started", labels=["bond"])
-    repairs.add_metric([bond], rec["repairs"] if rec else 0)
-    yield repairs
+    yield _one(GaugeMetricFamily, "vfbond_paused", "1 while maintenance (`bondctl pause`) holds off convergence",
+               bond, int(bool(rec and rec["paused"])))
+    yield _one(CounterMetricFamily, "vfbond_repairs", "Times vfbondd put the bond back to its config after someone "
+               "else changed it, since vfbondd started", bond, rec["repairs"] if rec else 0)
     lag = status.get("loop_lag")
     for name, key, what in (("p99", "p99_ms", "99th percentile"), ("max", "max_ms", "largest")):
         family = GaugeMetricFamily(f"vfbond_loop_lag_{name}_seconds", f"How late vfbondd's event loop woke: the "

@@ -27,6 +27,7 @@ CAUSE = {"carrier_loss": 2, "path_failure": 3, "slave_missing": 4, "primary_back
 MII = {"up": 1, "down": 2, "fail": 3, "back": 4}  # kernel/bond_state.py's names; absent(5): not in the bond
 HEALTH = {Verdict.UP: 1, Verdict.PATH_DOWN: 2, Verdict.DOWN: 3, Verdict.MISSING: 4, Verdict.UNKNOWN: 5}
 MAC_LOCK = {"unknown": 1, "locked": 2, "unlocked": 3}
+STANDBY_STATE = {"none": 1, "absent": 2, "backup": 3, "active": 4}  # none: no bond.standby configured
 NO_TIME = "00 00 00 00 00 00 00 00"  # DateAndTime for "never"/"not now"
 NO_MAC = "00 00 00 00 00 00"
 
@@ -62,8 +63,28 @@ def _bond(status: Status) -> list[Row]:
         15: ("octet", _date_and_time(pause["since"] if pause else None)),
         16: ("string", pause["reason"] if pause else ""),
         17: ("counter", str((rec["repairs"] if rec else 0) % 2**32)),
+        **_standby(status),
     }
     return [((*BOND_ENTRY, column, BOND_INDEX), kind, value) for column, (kind, value) in columns.items()]
+
+
+def _standby(status: Status) -> dict[int, tuple[str, str]]:
+    """The standby's columns (#22): its name, role and verdict, the time on it; the VFs a migration kept."""
+    standby = status.get("standby")
+    name = standby["ifname"] if standby else None
+    if standby is None:
+        state = STANDBY_STATE["none"]
+    else:
+        state = STANDBY_STATE["active" if standby["on_standby"] else "backup" if name else "absent"]
+    verdict = (status.get("verdicts") or {}).get(name or "", Verdict.MISSING) if name else Verdict.MISSING
+    return {
+        18: ("string", name or ""),
+        19: ("integer", str(state)),
+        20: ("integer", str(HEALTH.get(verdict, 5))),
+        21: ("gauge", str(int((standby["on_standby_s"] if standby else None) or 0))),
+        22: ("counter", str(int(standby["on_standby_total_s"] if standby else 0) % 2**32)),
+        23: ("gauge", str(len(status.get("vfs_not_returned") or []))),
+    }
 
 
 def _slaves(status: Status) -> list[Row]:

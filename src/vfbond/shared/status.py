@@ -164,6 +164,7 @@ class SupervisorStatus(KernelStatus):
     last_check: EventDict | None
     faults: FaultsStatus
     standby: StandbyStatus | None  # None without bond.standby
+    vfs_not_returned: list[str]  # MACs of VFs a migration detached, still missing after vf_return_alert_s
 
 
 # --- the daemon's own part -----------------------------------------------------------------------

@@ -61,6 +61,9 @@ class StandbyWatch:
     def status(self) -> StandbyState:
         return self.tracker.status(time.monotonic())
 
+    def not_returned(self) -> list[str]:
+        return self.tracker.not_returned
+
     def _emit(self, events: list[Event]) -> None:
         for event in events:
             self.emit(event)

@@ -387,4 +387,5 @@ class Supervisor:
             # the standby's role and the time on it; None without one configured (#22)
             "standby": {"label": self.config.bond.standby.label, "ifname": self.standby_ifname(),
                         "role": "standby", **self.standby.status()} if self.config.bond.standby else None,
+            "vfs_not_returned": self.standby.not_returned(),  # with a standby or without: the VFs a migration kept
         }
