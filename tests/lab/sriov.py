@@ -126,8 +126,9 @@ class SriovTopology(Topology):
             pytest.fail(f"the sriov topology needs two igb PFs (lab/run.sh adds them); found {self.pf_pci}",
                         pytrace=False)
 
-    def vf_pci(self, i: int) -> str | None:
-        link = PCI / "devices" / self.pf_pci[i] / "virtfn0"
+    def vf_pci(self, i: int, n: int = 0) -> str | None:
+        """PCI address of PF i's VF n, None while it has no such VF."""
+        link = PCI / "devices" / self.pf_pci[i] / f"virtfn{n}"
         return os.path.basename(os.readlink(link)) if link.exists() else None
 
     def _host_setup(self) -> None:
@@ -147,24 +148,27 @@ class SriovTopology(Topology):
         run(cmd, ns=self.host_ns)
 
     # -- VFs ----------------------------------------------------------------------------------
-    def _name_rules(self) -> None:
-        """udev names each VF by its PCI address, as an image's naming rules would."""
-        rules = [f'SUBSYSTEM=="net", ACTION=="add", KERNELS=="{pci}", NAME:="{self.vfs[i]}"'
-                 for i in range(len(self.pfs)) if (pci := self.vf_pci(i) or self._expected_vf_pci(i))]
+    def _name_rules(self, extra: Sequence[tuple[str, str]] = ()) -> None:
+        """udev names each VF by its PCI address, as an image's naming rules would; `extra`: more
+        (PCI address, name) pairs."""
+        rules = [f'SUBSYSTEM=="net", ACTION=="add", KERNELS=="{pci}", NAME:="{name}"'
+                 for pci, name in [*((self.vf_pci(i) or self._expected_vf_pci(i), self.vfs[i])
+                                     for i in range(len(self.pfs))), *extra]]
         UDEV_NAMES.parent.mkdir(parents=True, exist_ok=True)
         UDEV_NAMES.write_text("\n".join(rules) + "\n")
         run(["udevadm", "control", "--reload"], check=False)
 
-    def _expected_vf_pci(self, i: int) -> str:
-        return f"{self.pf_pci[i][:-4]}10.0"  # igb's first VF: device 0x10 on the PF's bus (offset 0x80)
+    def _expected_vf_pci(self, i: int, n: int = 0) -> str:
+        # igb's VFs: offset 0x80, stride 2 on the PF's bus (device 0x10, functions 0, 2, ...)
+        return f"{self.pf_pci[i][:-4]}10.{2 * n}"
 
     def _numvfs(self, i: int, n: int) -> None:
         _write(PCI / "devices" / self.pf_pci[i] / "sriov_numvfs", str(n))
 
-    def _reload_vf(self, i: int) -> None:
+    def _reload_vf(self, i: int, n: int = 0) -> None:
         """Unbind and bind the VF driver: the VF takes the admin MAC the host set."""
-        pci = self.vf_pci(i)
-        assert pci, f"PF {self.pfs[i]} has no VF"
+        pci = self.vf_pci(i, n)
+        assert pci, f"PF {self.pfs[i]} has no VF {n}"
         if (PCI / "devices" / pci / "driver").exists():
             _write(PCI / "devices" / pci / "driver/unbind", pci)
         _write(PCI / "drivers/igbvf/bind", pci)
@@ -192,7 +196,7 @@ class SriovTopology(Topology):
         for i in range(len(self.pfs)):
             if self.vf_pci(i) is None:
                 self._create_vf(i)
-            elif not self._vf_ready(i):  # renamed or a foreign MAC left by a test: re-create it
+            elif not self._vf_ready(i) or self.vf_pci(i, 1):  # renamed, a foreign MAC or a second VF left by a test
                 self._numvfs(i, 0)
                 self._create_vf(i)
         for i, vf in enumerate(self.vfs):
@@ -280,6 +284,23 @@ class SriovTopology(Topology):
         if self.spoofcheck_on:
             self.spoofcheck(True)
         return self.vfs[i]
+
+    def add_second_vf(self, i: int, mac: str, name: str) -> str:
+        """A second VF on PF i with admin MAC `mac`, named `name`: Nova attached a new port. PF i's VFs
+        are re-created for it (sriov_numvfs 0 -> 2): its first VF goes away and returns, as itself."""
+        self._numvfs(i, 0)
+        wait_until(lambda: not _link_exists(self.vfs[i]), 15, 0.1, f"{self.vfs[i]} gone")
+        self._name_rules(extra=[(self._expected_vf_pci(i, 1), name)])
+        self._numvfs(i, 2)
+        for n, admin in enumerate((self.macs[i], mac)):
+            self.in_host(f"ip link set {self.pfs[i]} vf {n} mac {admin}")
+            self._reload_vf(i, n)
+        run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
+        wait_until(lambda: self._vf_ready(i), 30, 0.1, f"{self.vfs[i]} back with {self.macs[i]}")
+        wait_until(lambda: _link_exists(name) and Path(f"/sys/class/net/{name}/address").read_text().strip() == mac,
+                   30, 0.1, f"{name} with its admin MAC {mac}")
+        ip_batch([f"link set {self.pfs[i]} vf 1 trust off spoofchk on"], ns=self.host_ns)
+        return name
 
     # -- live migration (issue #22) -------------------------------------------------------------
     def migrate(self, pause_s: float, rename: bool | Sequence[str] = False, reverse: bool = True,

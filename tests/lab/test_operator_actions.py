@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Topology, ip_batch, make_topology, run, wait_ping, wait_until
+from conftest import ip_batch, make_topology, run, wait_ping, wait_until
+from sriov import SriovTopology
 from vfbondd_lab import BIN, LabDaemon, active
 
 from vfbond.shared import exitcodes
@@ -105,23 +106,34 @@ def test_pause_holds_off_convergence_and_resume_repairs_what_drifted(lab: Daemon
     assert [t for t in lab.types(t0) if t in ("paused", "resumed", "converged")] == ["paused", "resumed", "converged"]
 
 
-def add_third_vf(topo: Topology) -> None:
-    """As when Nova gives the VM a new port in place of the old one."""
+def add_third_vf(lab: Daemon) -> str:
+    """As when Nova gives the VM a new port in place of the old one: a third VF, with a MAC of its
+    own. On igbvf it is PF 1's second VF, whose creation takes PF 1's first one away for a moment:
+    vfbondd re-enslaves that one before the test goes on."""
+    topo = lab.topo
+    if isinstance(topo, SriovTopology):
+        t0 = time.time()
+        name = topo.add_second_vf(1, MAC2, "ens9")
+        lab.wait_event("slave_returned", t0)
+        wait_until(lambda: lab.slaves() == sorted(topo.vfs), 30, 0.2, f"{topo.vf(1)} back in bond0")
+        return name
     ip_batch([f"link add vf2 address {MAC2} type veth peer name sw2 netns {topo.ns}"])
     ip_batch([f"link set sw2 master {topo.bridge}", "link set sw2 up"], ns=topo.ns)
     run(["udevadm", "settle", "--timeout=30"], check=False, timeout=40)
+    return "vf2"
 
 
+@pytest.mark.parametrize("lab", ["veth", "sriov"], indirect=True)
 def test_a_reload_replacing_a_vf_succeeds_and_the_released_vf_stays_out(lab: Daemon) -> None:
     lab.start()
-    add_third_vf(lab.topo)
+    new = add_third_vf(lab)
     lab.config.write_text(lab.config.read_text().replace(lab.topo.mac(1), MAC2))
     t0 = time.time()
     answer = lab.reload()
-    print(f"veth: reload replacing sriov1's MAC: answered in {time.time() - t0:.2f} s")
+    print(f"{lab.topo.kind}: reload replacing sriov1's MAC: answered in {time.time() - t0:.2f} s")
     assert answer["reloaded"]
     time.sleep(3)  # the supervisor must not take the released VF back
-    assert lab.slaves() == ["vf0", "vf2"], lab.events_since(t0)
+    assert lab.slaves() == sorted([lab.topo.vf(0), new]), lab.events_since(t0)
     assert "converged" not in lab.types(t0)
     assert asyncio.run(wait_ping(lab.topo)), "gateway unreachable after the replacement"
 
