@@ -3,6 +3,9 @@ through netlink (no `systemctl restart network`), same plan twice leaves the fil
 
 from __future__ import annotations
 
+import json
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ from vfbond.backends.choose import select_backend
 from vfbond.backends.ifcfg import IfcfgBackend
 from vfbond.backends.ifcfg_render import parse, render
 from vfbond.backends.netlink import NetlinkBackend
-from vfbond.config import BondConfig, Config
+from vfbond.config import BondConfig, Config, StandbySpec
 from vfbond.config import parse as parse_config
 from vfbond.configure.apply import apply_and_verify
 from vfbond.kernel.bond_state import read_bond
@@ -73,3 +76,22 @@ async def test_same_plan_twice_leaves_files_untouched(topology, tmp_path: Path) 
         await backend.apply(outcome.plan, await read_bond(ipr, "bond0"), [], said)
     assert said == []
     assert files(tmp_path) == before
+
+
+async def test_a_standby_gets_its_file_and_joins_last_with_the_lowest_priority(topology, tmp_path: Path) -> None:
+    """The live-migration standby (issue #22) under the ifcfg backend: a third slave file found by
+    MAC, enslaved after the VFs, the kernel's slave priority lowest, never the active slave."""
+    bond = replace(example_bond(), standby=StandbySpec(mac=topology.standby_mac))
+    async with AsyncIPRoute() as ipr:
+        backend = IfcfgBackend(tmp_path, NetlinkBackend(ipr))
+        outcome = await apply_and_verify(backend, bond, ipr, Recorder())
+        state = await read_bond(ipr, "bond0")
+    assert [s.name for s in state.slaves] == ["vf0", "vf1", topology.standby]
+    assert state.active_slave == "vf0"
+    standby = parse((tmp_path / f"ifcfg-{topology.standby}").read_text())
+    assert (standby["MASTER"], standby["HWADDR"]) == ("bond0", topology.standby_mac)
+    assert render(outcome.plan).keys() == {p.name for p in tmp_path.iterdir()}
+    info = json.loads(subprocess.run(["ip", "-d", "-j", "link", "show", topology.standby], capture_output=True,
+                                     text=True, check=True).stdout)[0]
+    assert info["linkinfo"]["info_slave_data"].get("prio") in (-1, None), "the standby's priority is not the lowest"
+    assert await wait_ping(topology)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_topology, run, wait_until
+from conftest import NM_MANAGED, NetworkManagerLab, make_topology, run, wait_until
 from sriov import MIGRATED_NAMES
 from test_operator_actions import Daemon as OperatorDaemon
 from vfbondd_lab import active
@@ -37,19 +37,31 @@ def alert_s() -> int:
 
 
 @pytest.fixture
+def backend() -> str:
+    return "netlink"
+
+
+@pytest.fixture
 def lab(request: pytest.FixtureRequest, bonding: Path, lab_udev: None, tmp_path: Path,
-        alert_s: int) -> Iterator[Daemon]:
+        alert_s: int, backend: str) -> Iterator[Daemon]:
+    """vfbondd with a standby over a fresh topology; with backend "nm", through a private
+    NetworkManager that manages the real VFs (ens*) and the standby, as in the seed's deployment."""
     topo = make_topology(request.param).setup()
+    nm = NetworkManagerLab(managed=(*NM_MANAGED, "ens*", topo.standby)) if backend == "nm" else None
     d = Daemon(topo, tmp_path)
-    d.write_config(miimon=100, bond_extra=f'  standby: {{mac: "{topo.standby_mac}"}}\n')
+    d.write_config(miimon=100, backend=backend, bond_extra=f'  standby: {{mac: "{topo.standby_mac}"}}\n')
     d.config.write_text(d.config.read_text().replace("failover: {fast: true}",
                                                      f"failover: {{fast: true, vf_return_alert_s: {alert_s}}}"))
     try:
+        if nm is not None:
+            nm.start()
         d.start()
         wait_until(lambda: active() == topo.vf(0), 30, 0.1, f"{topo.vf(0)} active\n{d.log_tail()}")
         yield d
     finally:
         d.stop()
+        if nm is not None:
+            nm.close(keep_log_as=f"standby-{request.node.name}")
         topo.teardown()
 
 
@@ -128,9 +140,12 @@ def lab_migration(lab: Daemon, **kw: Any) -> tuple[Any, subprocess.Popen[str], f
     return topo.migrate(PAUSE_S, **kw), ping, t0
 
 
+@pytest.mark.parametrize("backend", ["netlink", "nm"])
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)
-def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_its_new_name(lab: Daemon) -> None:
+def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_its_new_name(lab: Daemon,
+                                                                                            backend: str) -> None:
     topo = lab.topo
+    assert lab.status()["daemon"]["backend"].startswith(f"backend: {backend}")
     first = FirstCarrier(MIGRATED_NAMES[1], PAUSE_S + 60)  # VF 1 comes back first (reverse order)
     first.start()
     m, ping, t0 = lab_migration(lab, rename=True)
@@ -152,7 +167,10 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
     during = [t for t in times if m.gone <= t <= m.attach]
     assert during, "no gateway reply through the standby while the VFs were gone"
     first_back = min(m.back.values())
-    print(f"\nsriov migrate({PAUSE_S}, rename=True): {lost} pings lost (10/s); {len(during)} replies while the VFs "
+    assert sorted(Path("/sys/class/net/bond0/bonding/slaves").read_text().split()) == \
+        sorted([*MIGRATED_NAMES, topo.standby]), "bond0's members after the migration"
+    print(f"\nsriov, {backend} backend, migrate({PAUSE_S}, rename=True): {lost} pings lost (10/s); "
+          f"{len(during)} replies while the VFs "
           f"were gone; VFs gone {m.gone - m.detach:.2f} s after the detach; first VF back "
           f"{first_back - m.attach:.2f} s after the re-attach; on the standby {off['time'] - first_back:.2f} s "
           "after the first VF was back "
