@@ -49,7 +49,7 @@ def test_another_textfile_dir_names_its_readwritepaths_drop_in() -> None:
 
 def test_a_socket_outside_run_vfbond_names_its_drop_in() -> None:
     (w,) = fit("daemon: {socket: /run/other/control.sock}\n")
-    assert w.startswith("daemon.socket: /run/other is read-only") and "StartLimitBurst" in w
+    assert w.startswith("daemon.socket: /run/other is read-only") and "vfbondd exits 10 at start" in w
     assert w.endswith("ReadWritePaths=/run/other"), w
 
 
