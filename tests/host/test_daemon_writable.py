@@ -35,7 +35,7 @@ def test_a_socket_directory_on_a_read_only_mount_exits_10_before_anything_starts
     config.write_text('bond: {slaves: [{label: sriov0, mac: "fa:16:3e:00:00:01"}, '
                       '{label: sriov1, mac: "fa:16:3e:00:00:02"}]}\nbackend: netlink\n'
                       f"daemon: {{socket: {mount_point}/control.sock, state_dir: {state}}}\n")
-    script = f'mount -t tmpfs -o ro tmpfs "$1" && exec "$2" -m vfbond.daemon -c "$3"'
+    script = 'mount -t tmpfs -o ro tmpfs "$1" && exec "$2" -m vfbond.daemon -c "$3"'
     done = subprocess.run(["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
                            "sh", "-c", script, "sh", str(mount_point), sys.executable, str(config)],
                           capture_output=True, text=True, timeout=120)
