@@ -29,6 +29,8 @@ READ_ONLY = {"strict": ("/",), "full": ("/usr", "/boot", "/efi", "/etc"), "yes":
 API = ("/dev", "/proc", "/sys")  # writable even under ProtectSystem=strict
 YES = ("yes", "true", "on", "1")
 EDIT = f"systemctl edit {UNIT.removesuffix('.service')}, and under [Service] add"
+# What vfbondd does where it may not write its socket or state (daemon/writable.py).
+REFUSED = f", and vfbondd exits {exitcodes.CANNOT_WRITE} at start, before it touches the bond"
 
 
 @dataclass(frozen=True)
@@ -106,26 +108,27 @@ def write_fix(path: str, example: str, sb: Sandbox, directory: str | None = None
     return f"{EDIT} ReadWritePaths={directory or path}"
 
 
-def _writes(field: str, path: str, breaks: str, example: str, sb: Sandbox, directory: str | None = None) -> \
-        Misfit | None:
-    """`path`, or a file in `directory`, that vfbondd must write: hidden, private or read-only is a misfit."""
+def _writes(field: str, path: str, breaks: str, example: str, sb: Sandbox, directory: str | None = None,
+            refused: str = "") -> Misfit | None:
+    """`path`, or a file in `directory`, that vfbondd must write: hidden, private or read-only is a misfit.
+    `refused` is added where vfbondd may not write at all (not in a private /tmp, where it can)."""
     directory = directory or path
     hidden = _hidden(path, sb)
     if not (why := hidden or _read_only(directory, sb)):
         return None
-    return Misfit(field, f"{path if hidden else directory} is {why}: {breaks}", write_fix(path, example, sb, directory))
+    private = sb.private_tmp and _under(path, TMP)
+    return Misfit(field, f"{path if hidden else directory} is {why}: {breaks}{'' if private else refused}",
+                  write_fix(path, example, sb, directory))
 
 
 def misfits(config: Config, sb: Sandbox) -> list[Misfit]:
     """Every path and port of `config` that vfbondd could not use under the unit `sb`."""
     m, d = config.metrics, config.daemon
     found = [
-        _writes("daemon.socket", d.socket, f"the control socket cannot be made there, so vfbondd exits "
-                f"{exitcodes.CANNOT_WRITE} at start, before it touches the bond, and nothing supervises the bond",
-                DaemonConfig.socket, sb, posixpath.dirname(d.socket)),
-        _writes("daemon.state_dir", d.state_dir, f"the event history and move counters cannot be kept, so "
-                f"vfbondd exits {exitcodes.CANNOT_WRITE} at start, before it touches the bond", DaemonConfig.state_dir,
-                sb),
+        _writes("daemon.socket", d.socket, "bondctl and snmpd's agent cannot reach the control socket",
+                DaemonConfig.socket, sb, posixpath.dirname(d.socket), REFUSED),
+        _writes("daemon.state_dir", d.state_dir, "the event history and move counters are not kept",
+                DaemonConfig.state_dir, sb, refused=REFUSED),
         _writes("ifcfg_dir", config.ifcfg_dir, "the ifcfg backend cannot write the bond's files",
                 Config.ifcfg_dir, sb),
     ]
