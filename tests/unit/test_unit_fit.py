@@ -49,18 +49,20 @@ def test_another_textfile_dir_names_its_readwritepaths_drop_in() -> None:
 
 def test_a_socket_outside_run_vfbond_names_its_drop_in() -> None:
     (w,) = fit("daemon: {socket: /run/other/control.sock}\n")
-    assert w.startswith("daemon.socket: /run/other is read-only") and "StartLimitBurst" in w
+    assert w.startswith("daemon.socket: /run/other is read-only") and "vfbondd exits 10 at start" in w
     assert w.endswith("ReadWritePaths=/run/other"), w
 
 
 def test_a_socket_under_tmp_lands_in_the_private_tmp() -> None:
     (w,) = fit("daemon: {socket: /tmp/vfbond.sock}\n")
     assert "PrivateTmp=yes" in w and "nothing outside sees it" in w and "e.g. /run/vfbond/control.sock" in w, w
+    assert "exits" not in w, w  # vfbondd can write its private /tmp: it starts, unreachable
 
 
 def test_a_state_dir_outside_the_writable_paths_names_its_drop_in() -> None:
     (w,) = fit("daemon: {state_dir: /srv/vfbond}\n")
     assert w.startswith("daemon.state_dir: /srv/vfbond is read-only") and w.endswith("ReadWritePaths=/srv/vfbond")
+    assert "not kept, and vfbondd exits 10 at start, before it touches the bond. Fix:" in w, w
 
 
 def test_an_ifcfg_dir_of_its_own_names_its_drop_in() -> None:

@@ -2,10 +2,11 @@
 
 units/vfbondd.service sandboxes vfbondd: ProtectSystem=strict (read-only but for its own
 directories), ProtectHome=yes, PrivateTmp=yes and a bounded capability set. A config naming a
-path or port outside that fails only later: a socket that cannot be bound makes the unit restart
-until StartLimitBurst, a hidden CA file stops vfbondd with exit 2 for good, a read-only textfile
-directory leaves node_exporter without metrics. `misfits` (pure) names each such field with the
-exact drop-in (`systemctl edit vfbondd`) that fixes it; `shipped` and `installed` give it the unit.
+path or port outside that goes wrong only when vfbondd runs: a socket or state directory it cannot
+write stops it with exit 10 before it touches the bond, a hidden CA file with exit 2 (the unit
+restarts neither), a read-only textfile directory leaves node_exporter without metrics. `misfits`
+(pure) names each such field with the exact drop-in (`systemctl edit vfbondd`) that fixes it;
+`shipped` and `installed` give it the unit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib import resources
 
 from vfbond.config.problems import Misfit
 from vfbond.config.schema import Config, DaemonConfig
+from vfbond.shared import exitcodes
 
 UNIT = "vfbondd.service"
 PROPERTIES = ("ProtectSystem", "ProtectHome", "PrivateTmp", "ReadWritePaths", "StateDirectory",
@@ -27,6 +29,8 @@ READ_ONLY = {"strict": ("/",), "full": ("/usr", "/boot", "/efi", "/etc"), "yes":
 API = ("/dev", "/proc", "/sys")  # writable even under ProtectSystem=strict
 YES = ("yes", "true", "on", "1")
 EDIT = f"systemctl edit {UNIT.removesuffix('.service')}, and under [Service] add"
+# What vfbondd does where it may not write its socket or state (daemon/writable.py).
+REFUSED = f", and vfbondd exits {exitcodes.CANNOT_WRITE} at start, before it touches the bond"
 
 
 @dataclass(frozen=True)
@@ -96,27 +100,35 @@ def _read_only(path: str, sb: Sandbox) -> str | None:
     return None
 
 
-def _writes(field: str, path: str, breaks: str, example: str, sb: Sandbox, directory: str | None = None) -> \
-        Misfit | None:
-    """`path`, or a file in `directory`, that vfbondd must write: hidden, private or read-only is a misfit."""
+def write_fix(path: str, example: str, sb: Sandbox, directory: str | None = None) -> str:
+    """How to let vfbondd write `path` (or a file in `directory`) under `sb`: a path the unit does not
+    hide, or the drop-in that makes the directory writable. vfbondd's own refusal at start says the same."""
+    if _hidden(path, sb):
+        return f"use a path outside {', '.join(HOME + TMP)}, e.g. {example}"
+    return f"{EDIT} ReadWritePaths={directory or path}"
+
+
+def _writes(field: str, path: str, breaks: str, example: str, sb: Sandbox, directory: str | None = None,
+            refused: str = "") -> Misfit | None:
+    """`path`, or a file in `directory`, that vfbondd must write: hidden, private or read-only is a misfit.
+    `refused` is added where vfbondd may not write at all (not in a private /tmp, where it can)."""
     directory = directory or path
-    if why := _hidden(path, sb):
-        return Misfit(field, f"{path} is {why}: {breaks}",
-                      f"use a path outside {', '.join(HOME + TMP)}, e.g. {example}")
-    if why := _read_only(directory, sb):
-        return Misfit(field, f"{directory} is {why}: {breaks}", f"{EDIT} ReadWritePaths={directory}")
-    return None
+    hidden = _hidden(path, sb)
+    if not (why := hidden or _read_only(directory, sb)):
+        return None
+    private = sb.private_tmp and _under(path, TMP)
+    return Misfit(field, f"{path if hidden else directory} is {why}: {breaks}{'' if private else refused}",
+                  write_fix(path, example, sb, directory))
 
 
 def misfits(config: Config, sb: Sandbox) -> list[Misfit]:
     """Every path and port of `config` that vfbondd could not use under the unit `sb`."""
     m, d = config.metrics, config.daemon
     found = [
-        _writes("daemon.socket", d.socket, "the control socket cannot be made there, so vfbondd exits and the "
-                "unit restarts it until StartLimitBurst, then nothing supervises the bond", DaemonConfig.socket, sb,
-                posixpath.dirname(d.socket)),
+        _writes("daemon.socket", d.socket, "bondctl and snmpd's agent cannot reach the control socket",
+                DaemonConfig.socket, sb, posixpath.dirname(d.socket), REFUSED),
         _writes("daemon.state_dir", d.state_dir, "the event history and move counters are not kept",
-                DaemonConfig.state_dir, sb),
+                DaemonConfig.state_dir, sb, refused=REFUSED),
         _writes("ifcfg_dir", config.ifcfg_dir, "the ifcfg backend cannot write the bond's files",
                 Config.ifcfg_dir, sb),
     ]

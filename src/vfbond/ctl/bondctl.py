@@ -29,7 +29,7 @@ BOND_READER = ("bond", "socket", "json", "timeout")  # the common options of a c
 
 
 def _exit_codes_text() -> str:
-    return "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in exitcodes.TABLE.items())
+    return "exit codes:\n" + "\n".join(f"  {code:>2}  {text}" for code, text in exitcodes.TABLE.items())
 
 
 def _event_types_text() -> str:

@@ -10,6 +10,7 @@ import sys
 from vfbond import __version__
 from vfbond import config as config_mod
 from vfbond.ctl.control import AlreadyServing
+from vfbond.daemon import writable
 from vfbond.daemon.lifecycle import Daemon
 from vfbond.shared import exitcodes
 
@@ -21,7 +22,8 @@ def parser() -> argparse.ArgumentParser:
                     "events, fail over at once on carrier loss, record and alert every failover.",
         epilog="Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config (an invalid config is "
                "refused and the old one kept). Exit codes: 0 stopped cleanly, 1 failed, 2 invalid config, "
-               "9 another vfbondd already serves daemon.socket (nothing was touched).")
+               "9 another vfbondd already serves daemon.socket, 10 the file system refuses daemon.socket's directory "
+               "or daemon.state_dir (9 and 10: nothing was touched).")
     p.add_argument("-c", "--config", default=str(config_mod.DEFAULT_PATH), help="config file (default: %(default)s)")
     p.add_argument("--check", action="store_true", help="validate the config and exit (0 valid, 2 invalid)")
     p.add_argument("--no-apply", action="store_true",
@@ -44,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: valid")
         return exitcodes.OK
     try:
+        writable.check(config.daemon)  # before anything is built: nothing touched the bond yet
         return asyncio.run(_serve(config, args.config, not args.no_apply))
-    except AlreadyServing as exc:  # another vfbondd supervises this bond: this one touched nothing
+    # Another vfbondd supervises this bond, or the file system refuses our socket or state: this one
+    # touched nothing, and a restart would be refused the same way.
+    except (AlreadyServing, writable.CannotWrite) as exc:
         print(f"vfbondd: {exc}", file=sys.stderr)
         return exc.code
 

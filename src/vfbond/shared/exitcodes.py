@@ -10,6 +10,7 @@ DEGRADED = 6  # `bondctl health`: running on one slave, or a warning stands
 DOWN = 7  # `bondctl health`: no usable slave
 TIMEOUT = 8  # vfbondd did not answer in time; it may still be working on the request
 ALREADY_RUNNING = 9  # vfbondd: another vfbondd answers on daemon.socket
+CANNOT_WRITE = 10  # vfbondd: the file system refuses daemon.socket's directory or daemon.state_dir
 
 TABLE = {
     OK: "success",
@@ -22,4 +23,5 @@ TABLE = {
     DOWN: "health: no usable slave",
     TIMEOUT: "vfbondd did not answer in time (it may still finish: check status); --timeout waits longer",
     ALREADY_RUNNING: "vfbondd: another vfbondd is running on daemon.socket; stop it first",
+    CANNOT_WRITE: "vfbondd: cannot write daemon.socket's directory or daemon.state_dir; the message names the fix",
 }

@@ -13,12 +13,19 @@ transient unit. The tests run in order and share one state, as a VM's first boot
 4. bondctl doctor passes on the real bond, and fails when an address lands on a slave.
 5. reload is `bondctl reload`: a refused config fails `systemctl reload` and keeps vfbondd running, a
    good one reloads; the watchdog was fed for longer than WatchdogSec; stop is clean.
+6. A daemon.socket in a directory the unit makes read-only: `systemctl start` fails once with exit 10,
+   the unit stays failed (no restart loop), the bond is untouched, and the journal line names the
+   drop-in that `bondctl check-config` names.
+7. README's textfile example (metrics.textfile_dir /var/lib/node_exporter/textfile_collector) works
+   under the unit: the .prom file appears there and follows a failover.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,7 +34,19 @@ from typing import Any
 
 import pytest
 from conftest import Topology, run, wait_until
-from day0_lab import CONFIG, UNIT, USER_DATA, active_slave, first_boot, journal_events, show, show_unit, unit_report
+from day0_lab import (
+    CONFIG,
+    ROOT,
+    UNIT,
+    USER_DATA,
+    active_slave,
+    first_boot,
+    journal_events,
+    show,
+    show_unit,
+    unit_report,
+)
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [
     pytest.mark.lab,
@@ -155,3 +174,122 @@ def test_reload_watchdog_and_clean_stop(day0: Topology) -> None:
     assert (props["ActiveState"], props["Result"], props["ExecMainStatus"]) == ("inactive", "success", "0"), \
         unit_report()
     assert any(e.get("REASON") == "vfbondd stopped" for e in journal_events(t0))
+
+
+# Writable for root in the guest (the /var overlay), read-only inside the unit (ProtectSystem=strict).
+READ_ONLY_TO_THE_UNIT = Path("/var/lib/vfbond-lab-ro")
+MIIMON = Path("/sys/class/net/bond0/bonding/miimon")
+
+
+def journal_lines(since: float) -> list[str]:
+    """The unit's journal messages (vfbondd's stderr among them) since `since` (epoch seconds)."""
+    entries = [json.loads(line) for line in
+               run(["journalctl", "-b", "-u", UNIT, "-o", "json", "--no-pager"]).stdout.splitlines()]
+    return [e["MESSAGE"] for e in entries
+            if int(e["__REALTIME_TIMESTAMP"]) / 1e6 >= since and isinstance(e.get("MESSAGE"), str)]
+
+
+def test_a_socket_the_unit_cannot_write_fails_once_and_names_the_drop_in(day0: Topology) -> None:
+    run(["systemctl", "stop", UNIT], timeout=180)  # as the clean stop above left it
+    run(["systemctl", "reset-failed", UNIT], check=False)
+    READ_ONLY_TO_THE_UNIT.mkdir(exist_ok=True)
+    good = CONFIG.read_text()
+    assert "\ndaemon:" not in good, "the day0 config has a daemon section: a second one would be a duplicate key"
+    run(["ip", "link", "set", "bond0", "type", "bond", "miimon", "250"])  # the config says 100: an apply puts it back
+    t0 = time.time()
+    try:
+        CONFIG.write_text(good.rstrip("\n") + f"\ndaemon:\n  socket: {READ_ONLY_TO_THE_UNIT}/control.sock\n")
+        warned = run(["/usr/local/bin/bondctl", "check-config", "-c", str(CONFIG)]).stdout
+        started = run(["systemctl", "start", UNIT], check=False, timeout=180)
+        time.sleep(6)  # RestartSec=2s three times: a restart loop would have begun
+        props = show("ActiveState", "SubState", "Result", "ExecMainStatus", "NRestarts")
+    finally:
+        CONFIG.write_text(good)
+    assert started.returncode != 0, f"systemctl start succeeded\n{unit_report()}"
+    assert props == {"ActiveState": "failed", "SubState": "failed", "Result": "exit-code", "ExecMainStatus": "10",
+                     "NRestarts": "0"}, unit_report()
+    fix = f"Fix: systemctl edit vfbondd, and under [Service] add ReadWritePaths={READ_ONLY_TO_THE_UNIT}"
+    assert f"warning: daemon.socket: {READ_ONLY_TO_THE_UNIT} is read-only" in warned and fix in warned, warned
+    line = wait_until(lambda: next((ln for ln in journal_lines(t0) if "daemon.socket: cannot make" in ln), None), 30,
+                      0.5, f"vfbondd's refusal in journalctl -u {UNIT}")
+    assert line == (f"vfbondd: daemon.socket: cannot make the control socket {READ_ONLY_TO_THE_UNIT}/control.sock "
+                    f"in {READ_ONLY_TO_THE_UNIT} (Read-only file system); a restart cannot fix that, and nothing was "
+                    f"touched. {fix}"), line
+    assert [ln for ln in journal_lines(t0) if ln.startswith("vfbondd: ")] == [line], "one line, one start"
+    assert MIIMON.read_text().strip() == "250", "vfbondd changed the bond before it refused"
+    assert list(READ_ONLY_TO_THE_UNIT.iterdir()) == []
+    # The same unit with the config's own socket starts and puts miimon back: 250 was a witness that can fail.
+    run(["systemctl", "reset-failed", UNIT])
+    run(["systemctl", "start", UNIT], timeout=180)
+    wait_until(lambda: MIIMON.read_text().strip() == "100", 60, 0.5, f"miimon back to 100\n{unit_report()}")
+
+
+def readme_textfile_dir() -> Path:
+    """The textfile_dir of README's "Prometheus" section."""
+    section = (ROOT / "README.md").read_text().split("\n## Prometheus\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"`textfile_dir: (/\S+)`", section)
+    assert found, "README's Prometheus section names no textfile_dir"
+    return Path(found.group(1))
+
+
+def series(prom: Path, name: str, **labels: str) -> float | None:
+    """The value of the one series `name` of bond0 in the textfile whose labels include `labels`."""
+    want = {"bond": "bond0", **labels}.items()
+    found = [s.value for family in text_string_to_metric_families(prom.read_text()) for s in family.samples
+             if s.name == name and want <= s.labels.items()]
+    return found[0] if len(found) == 1 else None
+
+
+def shows_move(prom: Path, old: str, new: str, since: float) -> bool:
+    """The textfile has `new` active, `old` not, and a move of the active slave since `since`: a failover,
+    or a failback when `old` is the backup (primary_reselect: failure kept vf1 after the carrier cut above)."""
+    return (series(prom, "vfbond_active", slave=new) == 1 and series(prom, "vfbond_active", slave=old) == 0
+            and (series(prom, "vfbond_last_failover_timestamp_seconds") or 0) >= since - 1)
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """On a failure, what vfbondd says of its faults (a textfile write it could not make) and the unit."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            status = run(["/usr/local/bin/bondctl", "status", "--json"], check=False).stdout
+            print(f"faults: {json.loads(status).get('faults')}\n{unit_report()}")
+        raise
+
+
+def test_readmes_textfile_example_works_under_the_unit(day0: Topology) -> None:
+    textfiles = readme_textfile_dir()
+    assert str(textfiles) == "/var/lib/node_exporter/textfile_collector"
+    # node_exporter's install makes it; the unit's ReadWritePaths=- needs it to exist when vfbondd starts
+    textfiles.mkdir(parents=True, exist_ok=True)
+    prom = textfiles / "vfbond_bond0.prom"
+    prom.unlink(missing_ok=True)
+    good = CONFIG.read_text()
+    assert "textfile_dir: null" in good, "the day0 config's metrics section changed"
+    try:
+        CONFIG.write_text(good.replace("textfile_dir: null", f"textfile_dir: {textfiles}", 1))
+        run(["systemctl", "reset-failed", UNIT], check=False)
+        run(["systemctl", "restart", UNIT], timeout=180)
+        with reported():
+            wait_until(lambda: series(prom, "vfbond_info") == 1 and series(
+                prom, "vfbond_active", slave=active_slave()) == 1, 60, 0.5, f"{prom} with vfbond_ metrics")
+        print(prom.read_text())
+        old = active_slave()
+        i = day0.vfs.index(old)
+        new = day0.vf(1 - i)
+        written = prom.stat().st_mtime
+        t_cut = time.time()
+        day0.cut_carrier(i)
+        try:
+            wait_until(lambda: active_slave() == new, 10, 0.05, f"{new} to become active")
+            with reported():
+                wait_until(lambda: shows_move(prom, old, new, t_cut), 30, 0.2, f"{prom} to show {old} -> {new}")
+            assert prom.stat().st_mtime > written
+        finally:
+            day0.restore_carrier(i)
+            wait_until(lambda: day0.carrier(i), 10, 0.1, f"{old} carrier back")
+    finally:
+        CONFIG.write_text(good)
+        run(["systemctl", "stop", UNIT], check=False, timeout=180)
