@@ -233,7 +233,7 @@ def trial(topo: SriovTopology, col: Column, raw: Path) -> dict[str, Any]:
 
 def test_live_migration_side_by_side(bonding: Path, tmp_path: Path) -> None:
     results = Path(os.environ.get("VFBOND_LAB_RESULTS") or tmp_path)
-    topo = SriovTopology().setup()
+    topo = SriovTopology()  # each trial sets it up
     columns: dict[str, Column] = {c.name: c for c in (KernelBond(topo), NMBond(topo), VfbonddBond(topo, tmp_path))}
     rows: list[dict[str, Any]] = []
     try:
