@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-_TS = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\] (?:\d+: )?([^:@\s]+)[@:]")
+# "Deleted " opens the message of a link that is gone (a VF hot-unplugged): its record, not detail
+# lines of the one before it
+_TS = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\] (?:Deleted )?(?:\d+: )?([^:@\s]+)[@:]")
 _PKT = re.compile(r"^(\d+\.\d{6}) ")
 
 
@@ -41,6 +43,10 @@ class LinkRecord:
     @property
     def bond_active(self) -> bool:
         return "bond_slave state ACTIVE" in self.text
+
+    @property
+    def deleted(self) -> bool:
+        return self.text.split("] ", 1)[-1].startswith("Deleted ")
 
 
 @dataclass(frozen=True)
