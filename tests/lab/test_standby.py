@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NM_MANAGED, NetworkManagerLab, make_topology, run, wait_until
+from conftest import NM_MANAGED, NM_VERSIONS, NetworkManagerLab, make_topology, run, wait_until
 from sriov import MIGRATED_NAMES
 from test_operator_actions import Daemon as OperatorDaemon
 from vfbondd_lab import active
@@ -47,11 +47,14 @@ def lab(request: pytest.FixtureRequest, bonding: Path, lab_udev: None, tmp_path:
     """vfbondd with a standby over a fresh topology; with backend "nm", through a private
     NetworkManager that manages the real VFs (ens*) and the standby, as in the seed's deployment."""
     topo = make_topology(request.param).setup()
-    nm = NetworkManagerLab(managed=(*NM_MANAGED, "ens*", topo.standby)) if backend == "nm" else None
+    # the newest lab NetworkManager: it has bond-port.prio (1.44+), which the standby's port gets
+    nm = NetworkManagerLab(managed=(*NM_MANAGED, "ens*", topo.standby), version=NM_VERSIONS[-1]) \
+        if backend == "nm" else None
     d = Daemon(topo, tmp_path)
     d.write_config(miimon=100, backend=backend, bond_extra=f'  standby: {{mac: "{topo.standby_mac}"}}\n')
     d.config.write_text(d.config.read_text().replace("failover: {fast: true}",
                                                      f"failover: {{fast: true, vf_return_alert_s: {alert_s}}}"))
+    d.nm = nm  # type: ignore[attr-defined]
     try:
         if nm is not None:
             nm.start()
@@ -146,6 +149,9 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
                                                                                             backend: str) -> None:
     topo = lab.topo
     assert lab.status()["daemon"]["backend"].startswith(f"backend: {backend}")
+    if backend == "nm":  # the standby's port profile has the lowest priority, as the kernel's prio -1
+        nm = lab.nm  # type: ignore[attr-defined]
+        assert nm.nmcli("-g", "bond-port.prio", "connection", "show", "bond0-standby").strip() == "-1"
     first = FirstCarrier(MIGRATED_NAMES[1], PAUSE_S + 60)  # VF 1 comes back first (reverse order)
     first.start()
     m, ping, t0 = lab_migration(lab, rename=True)
