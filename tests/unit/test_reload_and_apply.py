@@ -119,3 +119,33 @@ async def test_an_apply_is_retried_until_the_vf_appears_and_a_kick_cuts_the_wait
     await asyncio.wait_for(task, 2)
     assert conv.waiting is None and len(attempts) == 2
 
+
+
+async def test_an_apply_waits_for_the_kernels_answer_to_an_armed_switch_before_its_first_request(
+        monkeypatch) -> None:
+    """The kernel holds RTNL while it makes an armed switch (seconds on an igbvf PF reset): a read sent
+    from the event loop meanwhile would hold the loop. A reload's new applier keeps the same wait."""
+    answered = asyncio.Event()
+    asked: list[str] = []
+
+    async def quiet() -> None:
+        asked.append("quiet")
+        await answered.wait()
+
+    async def select_backend(config, ipr):  # noqa: ANN001, ANN202
+        asked.append("kernel")
+        raise PlanError("stop here")
+
+    monkeypatch.setattr(applier_mod, "select_backend", select_backend)
+    conv = Applier(parse(CONFIG), None, quiet=quiet)  # type: ignore[arg-type]
+    attempt = asyncio.create_task(conv.apply())
+    await asyncio.sleep(0.05)
+    assert asked == ["quiet"], "a request went out while the kernel was still making the switch"
+    answered.set()
+    with pytest.raises(PlanError):
+        await asyncio.wait_for(attempt, 2)
+    assert asked == ["quiet", "kernel"]
+    old = RunningSet(parse(CONFIG), Dispatcher([], 10), None, conv)
+    new = await build_beside(parse(CONFIG.replace("netlink", "auto")), old, None, lambda *a: None,  # type: ignore[arg-type]
+                             lambda _text: None, check_plan=False)
+    assert new.applier is not conv and new.applier.quiet is quiet

@@ -30,7 +30,7 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts: 1, 2, 4, ... 60
 class Applier:
     def __init__(self, config: Config, ipr: AsyncIPRoute, backend: Backend | None = None,
                  backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None,
-                 gate: Gate | None = None) -> None:
+                 gate: Gate | None = None, quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         self.config = config
         self.ipr = ipr
         self.backend = backend
@@ -44,11 +44,16 @@ class Applier:
         self.on_changing: Callable[[], None] | None = None  # called as an attempt makes its first change
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
         self.gate = gate  # see apply_and_verify(); test hooks only
+        # Until the kernel has answered an armed switch: it holds RTNL meanwhile (seconds on an igbvf
+        # PF reset), and a request sent from the event loop would hold the loop until then.
+        self.quiet = quiet
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:
         """One attempt: choose the backend (once), plan, apply, verify."""
         try:
+            if self.quiet is not None:
+                await self.quiet()
             if self.backend is None:
                 self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
                 log.info("backend %s: %s", self.backend.name, self.backend_reason)
@@ -60,6 +65,8 @@ class Applier:
                 self.tried.set()
 
     async def _stage(self, stage: str) -> None:
+        if self.quiet is not None:
+            await self.quiet()
         if stage == "planned":
             self.applying = True
             if self.on_changing is not None:

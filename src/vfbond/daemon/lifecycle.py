@@ -86,7 +86,8 @@ class Daemon:
         self.running = RunningConfig(config, config_path, apply, self.apply_ipr, alerts, supervisor=self.supervisor,
                                      vfwatch=self.vfwatch, reporter=self.reporter, notify=self.notifier.notify,
                                      gate=self.hooks.apply_gate if self.hooks else None,
-                                     on_rtt=self.exporter.rtt.observe if self.exporter else None)
+                                     on_rtt=self.exporter.rtt.observe if self.exporter else None,
+                                     quiet=self.fastswitch.answered)
         # Kernel socket buffer for link events; settable to provoke overruns in the fault tests.
         self.watcher = LinkWatcher(rcvbuf=int(os.environ.get("VFBOND_NETLINK_RCVBUF") or RCVBUF),
                                    tap=self.supervisor.fast.tap)

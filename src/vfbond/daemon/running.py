@@ -11,7 +11,7 @@ and only after every piece of it was built.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ NM_REENSLAVE_GRACE = 3.0
 class RunningConfig:
     def __init__(self, config: config_mod.Config, path: str, apply: bool, ipr: AsyncIPRoute, alerts: Dispatcher, *,
                  supervisor: Supervisor, vfwatch: VfWatch, reporter: Reporter,
-                 notify: Callable[[str], None], gate: Gate | None = None, on_rtt: OnRtt | None = None) -> None:
+                 notify: Callable[[str], None], gate: Gate | None = None, on_rtt: OnRtt | None = None,
+                 quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         self.path = path
         self.apply = apply  # False (--no-apply): supervise the bond as it is, never change it
         self.ipr = ipr
@@ -48,7 +49,8 @@ class RunningConfig:
         self.reporter = reporter
         self.notify = notify  # systemd's STATUS=
         self.on_rtt = on_rtt
-        self.current = RunningSet(config, alerts, None, Applier(config, ipr, on_waiting=self._waiting, gate=gate))
+        self.current = RunningSet(config, alerts, None, Applier(config, ipr, on_waiting=self._waiting, gate=gate,
+                                                                         quiet=quiet))
         self.reconciler = Reconciler(self.current.applier, supervisor.emit,
                                      PauseFile(Path(config.daemon.state_dir) / "pause.json"), on_applied=self._applied)
         self._reconciling: asyncio.Task[None] | None = None

@@ -66,9 +66,9 @@ async def build_beside(new: Config, old: RunningSet, ipr: AsyncIPRoute, on_verdi
             running.probing = make_probing(new, on_verdict, on_rtt)
         if (new.backend, new.ifcfg_dir) == (old.config.backend, old.config.ifcfg_dir):
             running.applier = Applier(new, ipr, old.applier.backend, old.applier.backend_reason, on_waiting,
-                                        gate=old.applier.gate)
+                                        gate=old.applier.gate, quiet=old.applier.quiet)
         else:
-            running.applier = Applier(new, ipr, on_waiting=on_waiting, gate=old.applier.gate)
+            running.applier = Applier(new, ipr, on_waiting=on_waiting, gate=old.applier.gate, quiet=old.applier.quiet)
         await prepare_announce(new)
         if check_plan:
             await running.applier.apply(dry_run=True)  # the plan holds here, and the backend answers
