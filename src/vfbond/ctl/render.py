@@ -80,6 +80,7 @@ def render_status(data: KernelStatus) -> str:
     lines = _bond_lines(bond, data.get("source", ""), status)
     lines += ["", SLAVE_HEADER, *_slave_rows(bond, status), "  (* active slave)"]
     if status is not None:
+        lines += _standby_lines(status)
         lines += _vf_lines(status.get("vf") or {}, bond["fail_over_mac"])
         lines += _failover_lines(status)
         lines += _daemon_notes(status)
@@ -128,6 +129,25 @@ def _probe_text(probe: LabelledHealth) -> str:
     loss = probe.get("loss_pct")
     return (f"{probe['probes']}: last reply {last}, rtt {'-' if rtt is None else f'{rtt:.1f} ms'}, "
             f"loss {'-' if loss is None else f'{loss:.0f}%'}")
+
+
+def _standby_lines(status: Status) -> list[str]:
+    """The paravirtual member that carries the VM while no VF is usable (a live migration, #22)."""
+    sb = status.get("standby")
+    if not sb:
+        return []
+    name = sb["ifname"] or "not on this VM"
+    total = f"{sb['on_standby_total_s']:.0f} s on it since vfbondd started"
+    if sb["on_standby"]:
+        why = "both VFs detached (a live migration?)" if sb["migration"] else "no VF usable"
+        now = f"CARRYING THE VM for {sb['on_standby_s'] or 0:.0f} s: {why}"
+    else:
+        now = "standing by" + (f"; detached: {', '.join(sb['detached'])}" if sb["detached"] else "")
+    lines = [f"\nstandby {sb['label']} ({name}): {now}; {total}"]
+    missing = status.get("vfs_not_returned")
+    if missing:
+        lines.append(f"ALERT: VFs not back after the migration: {', '.join(missing)}")
+    return lines
 
 
 def _vf_lines(vf: VfStatus, fail_over_mac: str) -> list[str]:
