@@ -143,9 +143,10 @@ def run(
 
 
 def wait_until(
-    pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"
+    pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1, what: str | Callable[[], str] = "condition"
 ) -> Any:
-    """Poll ``pred`` until it returns a truthy value (returned); fail with the last value."""
+    """Poll ``pred`` until it returns a truthy value (returned); fail with the last value. ``what`` may
+    be a callable: it is called at the failure, to say how things stood then."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
@@ -157,7 +158,8 @@ def wait_until(
             if last:
                 return last
         if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+            pytest.fail(f"timed out after {timeout}s waiting for {what() if callable(what) else what}; "
+                        f"last value: {last!r}")
         time.sleep(interval)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from conftest import ip_batch, make_topology, run, wait_ping, wait_until
+from kernel_log import KernelLog
 from sriov import SriovTopology
-from vfbondd_lab import BIN, LabDaemon, active
+from vfbondd_lab import BIN, LabDaemon, active, vfbondd_failed_over
 
 from vfbond.shared import exitcodes
 from vfbond.shared.protocol import request
@@ -190,6 +191,35 @@ def test_late_carriers_after_the_start_deadline_are_reported_as_at_any_other_tim
     lab.topo.cut_carrier(0)
     wait_until(lambda: "bond_isolated" in lab.types(t1), 60, 0.3, f"vf0's loss reported\n{lab.log_tail()}")
 
+
+
+def test_a_carrier_loss_while_a_reload_applies_is_still_failed_over_by_vfbondd(lab: Daemon) -> None:
+    """The one selection decision allowed while an apply runs: a reload that changes only miimon is
+    held inside its apply by the test hook (the kernel has the new miimon, the read-back is to come),
+    and the active VF loses carrier then. vfbondd moves the bond on the event (the armed request
+    stands down while an apply runs; the locked path takes it), before the kernel's MII poll."""
+    lab.write_config(miimon=5000)
+    lab.start_nowait(env={"VFBOND_TEST_HOOKS": "1"})
+    wait_until(lab._ready, 120, 0.5, f"bond0 up under vfbondd\n{lab.log_tail()}")
+    lab.request("test-fault", {"fault": "pause-apply", "at": "applied"})
+    lab.write_config(miimon=4000)
+    reload = subprocess.Popen([BIN / "bondctl", "reload", "--socket", lab.socket],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: "apply paused by the test hook: applied" in lab.log.read_text(), 60, 0.2,
+                   f"the reload's apply paused\n{lab.log_tail()}")
+        assert lab.status()["reconcile"]["applying"], lab.status()["reconcile"]
+        klog, t0 = KernelLog(), time.time()
+        lab.topo.cut_carrier(0)
+        move = vfbondd_failed_over(lab, t0, klog, "vf0", "vf1")
+        print(f"veth: carrier loss while a reload applies: {move['reason']}")
+    finally:
+        lab.request("test-fault", {"fault": "resume"})
+        out, err = reload.communicate(timeout=120)
+    assert reload.returncode == 0, out + err
+    assert Path("/sys/class/net/bond0/bonding/miimon").read_text().strip() == "4000"
+    assert [t for t in lab.types(t0) if t in MOVES] == ["failover"], lab.events_since(t0)
+    lab.topo.restore_carrier(0)
 
 
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)

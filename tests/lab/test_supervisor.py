@@ -35,7 +35,8 @@ def clean(daemon: LabDaemon) -> Iterator[LabDaemon]:
     """Every test starts and ends with both VFs cabled, up, and vf0 (the primary) active."""
     topo = daemon.topo
     wait_until(lambda: active() == topo.vf(0) and topo.carrier(0) and topo.carrier(1), 10 + topo.carrier_back_s,
-               0.1, "vf0 active and both VFs' carrier up before the test")
+               0.1, lambda: f"vf0 active and both VFs' carrier up before the test (active {active()}, carriers "
+                            f"{topo.carrier(0)}, {topo.carrier(1)})\n{daemon.log_tail()}")
     yield daemon
     topo = daemon.topo
     for i in range(2):

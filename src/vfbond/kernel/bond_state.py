@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from vfbond.kernel import ethtool
+
 if TYPE_CHECKING:
     from vfbond.kernel.rtnl import Rtnl
     from vfbond.shared.status import BondDict
@@ -105,7 +107,8 @@ def sysfs_text(ifname: str, rel: str, sys_net: Path | None = None) -> str | None
 
 
 def fill_hardware(info: LinkInfo, sys_net: Path | None = None) -> None:
-    """Fill driver, PCI address, NUMA node and speed where sysfs has them (real VFs; not veth)."""
+    """Fill driver, PCI address and NUMA node where sysfs has them (real VFs; not veth), and the speed
+    of a link with carrier (kernel/ethtool.py: the ioctl sleeps on RTNL where sysfs's file spins)."""
     device = (sys_net or SYS_NET) / info.name / "device"
     if device.exists():
         info.pci_address = os.path.basename(os.path.realpath(device))
@@ -118,8 +121,7 @@ def fill_hardware(info: LinkInfo, sys_net: Path | None = None) -> None:
         info.numa_node = int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None
     elif info.kind:
         info.driver = info.kind  # virtual links: the kind (veth, dummy) is the driver
-    speed = sysfs_text(info.name, "speed", sys_net)
-    info.speed_mbps = int(speed) if speed and speed.isdigit() else None
+    info.speed_mbps = ethtool.speed(info.name) if info.carrier else None  # as sysfs: none without a link
 
 
 def link_info(msg: Any) -> LinkInfo:
@@ -167,9 +169,8 @@ async def dump_links(ipr: Rtnl, *, master: int | None = None, tries: int = 50) -
 
 
 async def link_infos(msgs: list[Any]) -> list[LinkInfo]:
-    """Each message's LinkInfo, decoded in a thread: sysfs's `speed` takes RTNL (the read restarts
-    until it gets it), so on the event loop it would hold the loop as a blocked rtnetlink request
-    would (kernel/rtnl.py)."""
+    """Each message's LinkInfo, decoded in a thread: the speed's ioctl waits for RTNL, which on the
+    event loop would hold the loop as a blocked rtnetlink request would (kernel/rtnl.py)."""
     import asyncio
 
     return await asyncio.to_thread(lambda: [link_info(m) for m in msgs])
