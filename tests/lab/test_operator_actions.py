@@ -239,10 +239,19 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
     wait_until(lambda: active() == topo.vf(1), 30, 0.1, f"{topo.vf(1)} active\n{lab.log_tail()}")
     move = lab.wait_event("failover", t0)
     time.sleep(3)  # the kernel's answer and the read-back
+    lag = lab.status()["loop_lag"]
+    print(f"sriov: PF reset failover ({move['reason']}): loop lag p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms "
+          f"over the last {lag['window_s']} s")
+    assert lag["p99_ms"] < 50, lag  # the issue's budget
+    # A minute's p99 alone would not catch one held second (a send from the loop showed as one such
+    # sample, BENCHMARKS.md); the largest sample of a loop never held is one burst of work (~120 ms).
+    assert lag["max_ms"] < 500, lag
     topo.restore_carrier(0)
     wait_until(lambda: active() == topo.vf(0), 60, 0.2, f"{topo.vf(0)} active again\n{lab.log_tail()}")
     # The backup's PF reset while a reload reads and applies: nothing gates these requests on a switch
     # (there is none), so only requests that leave the loop keep it running while the host holds RTNL.
+    # Sent from the loop they held it up to 275 ms here (p99 194.5 ms); off it, the largest sample was
+    # 28-100 ms (the PF reset busy-waits on the emulated CPUs the loop runs on).
     holds = []
     for _ in range(3):
         host = subprocess.Popen(["ip", "-n", topo.host_ns, "link", "set", topo.pfs[1], "down"])
@@ -255,13 +264,9 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
         wait_until(lambda: Path(f"/sys/class/net/{topo.vf(1)}/carrier").read_text().strip() == "1", 60, 0.2,
                    f"{topo.vf(1)}'s carrier back")
     lag = lab.status()["loop_lag"]
-    print(f"sriov: PF reset failover ({move['reason']}), then 3 backup PF resets under a reload "
-          f"(host command {', '.join(f'{h:.2f}' for h in holds)} s): loop lag p99 {lag['p99_ms']} ms, "
-          f"max {lag['max_ms']} ms over the last {lag['window_s']} s")
-    assert lag["p99_ms"] < 50, lag
-    # A minute's p99 alone would not catch one held second (a send from the loop showed as one such
-    # sample, BENCHMARKS.md); the largest sample of a loop never held is one burst of work (~120 ms).
-    assert lag["max_ms"] < 500, lag
+    print(f"sriov: then 3 backup PF resets under a reload (host command {', '.join(f'{h:.2f}' for h in holds)} s): "
+          f"loop lag p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms over the last {lag['window_s']} s")
+    assert lag["max_ms"] < 200, lag
 
 
 def test_a_second_vfbondd_is_refused_and_touches_nothing(lab: Daemon) -> None:
