@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from vfbond.backends.base import Backend
@@ -18,7 +19,6 @@ from vfbond.backends.choose import select_backend
 from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
 from vfbond.configure.apply import Outcome, apply_and_verify
-from vfbond.kernel.rtnl import Rtnl
 
 log = logging.getLogger("vfbond")
 
@@ -28,7 +28,7 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts: 1, 2, 4, ... 60
 
 
 class Applier:
-    def __init__(self, config: Config, ipr: Rtnl, backend: Backend | None = None,
+    def __init__(self, config: Config, ipr: AsyncIPRoute, backend: Backend | None = None,
                  backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None,
                  gate: Gate | None = None, quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         self.config = config
@@ -44,9 +44,8 @@ class Applier:
         self.on_changing: Callable[[], None] | None = None  # called as an attempt makes its first change
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
         self.gate = gate  # see apply_and_verify(); test hooks only
-        # Awaited before an attempt and each stage: until the kernel has answered an armed switch
-        # (seconds on an igbvf PF reset) a read shows the bond halfway through it, which no plan or
-        # verify should be judged on.
+        # Until the kernel has answered an armed switch: it holds RTNL meanwhile (seconds on an igbvf
+        # PF reset), and a request sent from the event loop would hold the loop until then.
         self.quiet = quiet
         self._kick = asyncio.Event()
 
