@@ -31,7 +31,7 @@ NOISE = {"failover", "failback", "slave_down", "slave_up", "bond_degraded", "bon
 
 
 class FaultDaemon(LabDaemon):
-    def start(self, env: dict[str, str] | None = None) -> None:  # type: ignore[override]
+    def start(self, env: dict[str, str] | None = None) -> None:
         self.start_nowait(env)
         wait_until(lambda: self._ready() and not self.status()["starting"], 120, 0.5,
                    f"bond0 up under vfbondd\n{self.log_tail()}")

@@ -192,22 +192,20 @@ def test_late_carriers_after_the_start_deadline_are_reported_as_at_any_other_tim
     wait_until(lambda: "bond_isolated" in lab.types(t1), 60, 0.3, f"vf0's loss reported\n{lab.log_tail()}")
 
 
-
 def test_a_carrier_loss_while_a_reload_applies_is_still_failed_over_by_vfbondd(lab: Daemon) -> None:
     """The one selection decision allowed while an apply runs: a reload that changes only miimon is
     held inside its apply by the test hook (the kernel has the new miimon, the read-back is to come),
     and the active VF loses carrier then. vfbondd moves the bond on the event (the armed request
     stands down while an apply runs; the locked path takes it), before the kernel's MII poll."""
     lab.write_config(miimon=5000)
-    lab.start_nowait(env={"VFBOND_TEST_HOOKS": "1"})
-    wait_until(lab._ready, 120, 0.5, f"bond0 up under vfbondd\n{lab.log_tail()}")
+    lab.start(env={"VFBOND_TEST_HOOKS": "1"})
     lab.request("test-fault", {"fault": "pause-apply", "at": "applied"})
     lab.write_config(miimon=4000)
     reload = subprocess.Popen([BIN / "bondctl", "reload", "--socket", lab.socket],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: "apply paused by the test hook: applied" in lab.log.read_text(), 60, 0.2,
-                   f"the reload's apply paused\n{lab.log_tail()}")
+                   lambda: f"the reload's apply paused\n{lab.log_tail()}")
         assert lab.status()["reconcile"]["applying"], lab.status()["reconcile"]
         klog, t0 = KernelLog(), time.time()
         lab.topo.cut_carrier(0)

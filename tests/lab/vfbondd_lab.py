@@ -68,17 +68,18 @@ class LabDaemon:
             text = text.replace(", gateway: 192.0.2.1", "").replace(', gateway: "2001:db8::1"', "")
         self.config.write_text(text + extra)
 
-    def start(self) -> None:
+    def start(self, env: dict[str, str] | None = None) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log)
-        wait_until(lambda: self._ready(), 300, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
+            self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log,
+                                         env={**os.environ, **(env or {})})
+        wait_until(self._ready, 300, 0.5, lambda: f"vfbondd to serve its socket\n{self.log_tail()}")
 
     def start_nowait(self, env: dict[str, str] | None = None) -> None:
         """vfbondd started and serving its socket, whatever the bond does (start() waits for it up)."""
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen([BIN / "vfbondd", "-c", self.config], stdout=log, stderr=log,
                                          env={**os.environ, **(env or {})})
-        wait_until(self.serving, 300, 0.5, f"vfbondd to serve its socket\n{self.log_tail()}")
+        wait_until(self.serving, 300, 0.5, lambda: f"vfbondd to serve its socket\n{self.log_tail()}")
 
     def serving(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, f"vfbondd exited\n{self.log_tail()}"
