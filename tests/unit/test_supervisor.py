@@ -431,6 +431,28 @@ async def test_the_tap_fires_on_the_raw_message_and_the_read_back_reports_the_fa
     assert fake.switches == []
 
 
+async def test_a_read_queued_ahead_of_the_switchs_read_back_still_reports_vfbondds_move() -> None:
+    """The lab's full-disk case: another read (a link event's, the reconciler's) ran first after the
+    armed switch, saw vf1 active with vf0 still MII up (miimon 5000), and said "kernel reselection"."""
+    sup, fake, published, fast = fast_supervisor()
+    switched = sup.fast.tap(carrier_loss(1), time.monotonic())
+    assert switched is not None
+    fake.read(replace(bond("vf0", up0=False, mii0=True), active_slave="vf1"))  # someone else's read, no reason
+    await sup.observe(switched)  # the switch's own read-back comes second and sees no change
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert "carrier loss on vf0 (event-driven" in failover.reason, failover.reason
+
+
+async def test_a_sent_switch_explains_only_the_first_read_after_it() -> None:
+    """A switch the kernel refused: a later move onto the same slave is not vfbondd's armed switch."""
+    sup, fake, published, fast = fast_supervisor()
+    assert sup.fast.tap(carrier_loss(1), time.monotonic()) is not None
+    fake.read(bond("vf0", up0=False, mii0=True))  # refused: still on vf0
+    fake.read(replace(bond("vf0", up0=False, mii0=True), active_slave="vf1"))
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert "event-driven" not in failover.reason, failover.reason
+
+
 async def test_the_tap_holds_fire_while_the_executor_is_busy() -> None:
     """The MAC-lock probe may have a trial MAC on the backup under the lock: take the locked path."""
     sup, fake, _, fast = fast_supervisor()

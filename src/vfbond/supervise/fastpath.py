@@ -69,6 +69,9 @@ class FastPath:
     def __init__(self, sup: Decider, switch: FastSwitch | None) -> None:
         self.sup = sup
         self.switch = switch  # the pre-built request the link watcher fires; None: the locked path only
+        # The armed switch last sent, until the next read of the bond says what became of it: that read
+        # may be anyone's (a link event's, the reconciler's), queued ahead of the switch's own read-back.
+        self._sent: Switched | None = None
 
     def tap(self, data: bytes, at: float) -> Switched | None:
         """The link watcher's raw datagrams, as they arrive: the armed switch fires from here.
@@ -80,7 +83,7 @@ class FastPath:
         if self.switch is None or not self._may_fire():
             return None
         with self.sup.faults.contained("fast failover"):
-            return self.switch.on_datagram(data, at)
+            return self._sending(self.switch.on_datagram(data, at))
         return None  # a fault was contained and counted: the event takes the locked path
 
     def _may_fire(self) -> bool:
@@ -90,17 +93,40 @@ class FastPath:
         """The armed switch went out: once the kernel answered it (off the loop: seconds on an igbvf PF
         reset), read the bond back, with the decision's reason."""
         answer = await asyncio.wrap_future(sw.answer)
-        took = f"{(answer.sent - sw.at) * 1000:.1f} ms after {sw.seen}"
         if answer.error:
             log.warning("fast failover to %s refused by the kernel (%s, %s); deciding again",
-                        sw.plan.target_name, os.strerror(answer.error) if answer.error > 0 else "no answer", took)
+                        sw.plan.target_name, os.strerror(answer.error) if answer.error > 0 else "no answer",
+                        self._took(sw))
             await self.sup.refresh()
             return
         if answer.answered - answer.sent > SLOW_SWITCH:
             log.info("the kernel took %.0f ms to switch %s to %s", (answer.answered - answer.sent) * 1000,
                      self.sup.bond, sw.plan.target_name)
-        await self.sup.executor.refresh(f"{sw.plan.reason} (event-driven, {took})")
+        self._sent = self._sent or sw  # a read queued earlier may have shown the move already (explain)
+        await self.sup.executor.refresh()
         await self.sup.evaluate()
+
+    def explain(self, prev: BondState | None, cur: BondState | None) -> str | None:
+        """Why the active slave moved between two readings, when the armed switch moved it. Every read
+        waits for the kernel's answer to the switch (Executor.quiet), so the first one after a send
+        shows the switch done, or refused: the send is forgotten either way."""
+        sw, self._sent = self._sent, None
+        if sw is None or prev is None or cur is None or prev.active_slave == cur.active_slave \
+                or cur.active_slave != sw.plan.target_name:
+            return None
+        return f"{sw.plan.reason} (event-driven, {self._took(sw)})"
+
+    def _sending(self, sw: Switched | None) -> Switched | None:
+        if sw is not None:
+            self._sent = sw
+        return sw
+
+    @staticmethod
+    def _took(sw: Switched) -> str:
+        """From the loss seen to the request sent: on igbvf the kernel holds the request ~2 s (the PF's
+        mailbox), and vfbondd acted when it sent it."""
+        answer = sw.answer.result() if sw.answer.done() else None
+        return f"{(answer.sent - sw.at) * 1000:.1f} ms after {sw.seen}" if answer else f"after {sw.seen}"
 
     def carrier_lost(self, name: str, at: float, line: str) -> None:
         """The VF driver's kernel line says it is dropping carrier. A real NIC's carrier-off reaches
@@ -112,7 +138,7 @@ class FastPath:
         seen = f"the VF driver's '{line}'"
         fast = self.switch
         if fast is not None and fast.plan is not None and fast.plan.active_name == name and self._may_fire() \
-                and (sw := fast.fire(at, seen)) is not None:
+                and (sw := self._sending(fast.fire(at, seen))) is not None:
             self.sup.spawn(self.switched(sw), "fast failover read-back")
         else:
             self.sup.spawn(self.fail_over(name, at, seen), "fast failover")

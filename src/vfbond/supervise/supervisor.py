@@ -163,6 +163,7 @@ class Supervisor:
         if not self.applying() and (what := drifted(prev, cur)):
             self.on_drift(what)  # not the apply's own changes: the reconciler compares and repairs
         expected = len(self.config.bond.slaves)
+        reason = self.fast.explain(prev, cur) or reason
         if self.starting:
             if bond_up(cur, expected):
                 self.end_startup()
