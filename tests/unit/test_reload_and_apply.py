@@ -149,3 +149,27 @@ async def test_an_apply_waits_for_the_kernels_answer_to_an_armed_switch_before_i
     new = await build_beside(parse(CONFIG.replace("netlink", "auto")), old, None, lambda *a: None,  # type: ignore[arg-type]
                              lambda _text: None, check_plan=False)
     assert new.applier is not conv and new.applier.quiet is quiet
+
+
+async def test_an_attempt_that_stops_moving_is_cancelled_naming_where_and_one_that_moves_is_not(monkeypatch) -> None:
+    """The lab's CI saw an apply's second attempt, after NetworkManager restarted mid-apply, say nothing
+    for 240 s: the start never ended. An attempt that stops moving is cancelled and retried instead."""
+    monkeypatch.setattr(applier_mod, "STALL_S", 0.2)
+    cancelled: list[str] = []
+
+    async def apply_and_verify(backend, bond, ipr, progress, dry_run, gate):  # noqa: ANN001, ANN202
+        for step in range(5):  # 0.5 s in all, but never 0.2 s without a line
+            progress(f"step {step}")
+            await asyncio.sleep(0.1)
+        await gate("planned")
+        try:
+            await asyncio.Event().wait()  # a request nobody answers
+        except asyncio.CancelledError:
+            cancelled.append("rolled back")
+            raise
+
+    monkeypatch.setattr(applier_mod, "apply_and_verify", apply_and_verify)
+    conv = Applier(parse(CONFIG), None, backend=object())  # type: ignore[arg-type]
+    with pytest.raises(applier_mod.Stalled, match="no progress for 0 s after: stage 'planned'"):
+        await asyncio.wait_for(conv.apply(), 5)
+    assert cancelled == ["rolled back"] and not conv.applying and conv.tried.is_set()

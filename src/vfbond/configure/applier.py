@@ -25,6 +25,14 @@ log = logging.getLogger("vfbond")
 Gate = Callable[[str], Awaitable[None]]
 
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between attempts: 1, 2, 4, ... 60
+# An attempt that makes no progress (no line, no stage) for this long waits on something that will not
+# come: it is cancelled (the nm backend rolls back) and retried. Above the longest silent wait of a
+# healthy attempt: NetworkManager's activation (60 s) or its rollback (60 s), its start (30 s).
+STALL_S = 120.0
+
+
+class Stalled(Exception):
+    """An attempt made no progress for STALL_S: what it was doing last is in the message."""
 
 
 class Applier:
@@ -44,27 +52,50 @@ class Applier:
         self.on_changing: Callable[[], None] | None = None  # called as an attempt makes its first change
         self.tried = asyncio.Event()  # set once the first attempt is over, whatever its outcome
         self.gate = gate  # see apply_and_verify(); test hooks only
+        self._doing = ""  # the attempt's last progress line or stage, for a stalled attempt's error
+        self._stall: asyncio.Timeout | None = None
         # Until the kernel has answered an armed switch: it holds RTNL meanwhile (seconds on an igbvf
         # PF reset), and a request sent from the event loop would hold the loop until then.
         self.quiet = quiet
         self._kick = asyncio.Event()
 
     async def apply(self, dry_run: bool = False) -> Outcome:
-        """One attempt: choose the backend (once), plan, apply, verify."""
+        """One attempt: choose the backend (once), plan, apply, verify; Stalled when it stops moving."""
+        stall = self._stall = asyncio.timeout(STALL_S)
+        self._doing = "reading the bond and the backend's state"
         try:
-            if self.quiet is not None:
-                await self.quiet()
-            if self.backend is None:
-                self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
-                log.info("backend %s: %s", self.backend.name, self.backend_reason)
-            return await apply_and_verify(self.backend, self.config.bond, self.ipr, progress=log.info,
-                                          dry_run=dry_run, gate=self._stage)
+            async with stall:
+                return await self._attempt(dry_run)
+        except TimeoutError:
+            if not stall.expired():
+                raise  # a timeout of the backend's own, with its own message
+            raise Stalled(f"no progress for {STALL_S:.0f} s after: {self._doing}; cancelled") from None
         finally:
+            self._stall = None
             self.applying = False
             if not dry_run:
                 self.tried.set()
 
+    async def _attempt(self, dry_run: bool) -> Outcome:
+        if self.quiet is not None:
+            await self.quiet()
+        if self.backend is None:
+            self.backend, self.backend_reason = await select_backend(self.config, self.ipr)
+            self._progress(f"backend {self.backend.name}: {self.backend_reason}")
+        return await apply_and_verify(self.backend, self.config.bond, self.ipr, progress=self._progress,
+                                      dry_run=dry_run, gate=self._stage)
+
+    def _progress(self, line: str) -> None:
+        log.info("%s", line)
+        self._moved(line)
+
+    def _moved(self, doing: str) -> None:
+        self._doing = doing
+        if self._stall is not None and not self._stall.expired():
+            self._stall.reschedule(asyncio.get_running_loop().time() + STALL_S)
+
     async def _stage(self, stage: str) -> None:
+        self._moved(f"stage {stage!r}")
         if self.quiet is not None:
             await self.quiet()
         if stage == "planned":
