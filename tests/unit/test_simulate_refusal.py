@@ -75,3 +75,25 @@ def test_a_bond_with_nothing_to_ask_is_refused_unless_forced() -> None:
     assert refused.value.no_bond is False and "no gateway or probe target" in str(refused.value)
     assert "--force" in str(refused.value)
     assert pick_backup(untestable, force=True) == ("vf0", "vf1")  # type: ignore[arg-type]
+
+
+async def test_a_switch_the_kernel_never_shows_leaves_no_pin_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pin on a slave the switch never reached made a later real failover onto it permanent: no failback
+    (the lab's round trip timed out once, and every later test found the bond still on vf1)."""
+    from vfbond.supervise import simulate
+
+    async def read_bond(ipr: object, name: str) -> BondState:
+        return bond("vf0")  # the kernel keeps vf0
+
+    class Switching:
+        state, pinned, ipr = bond("vf0"), None, None
+        config = parse(SLAVES, host_checks=False)
+
+        async def switch(self, target: str, reason: str) -> None:
+            pass
+
+    monkeypatch.setattr(simulate, "read_bond", read_bond)
+    sup = Switching()
+    with pytest.raises(TimeoutError, match="did not make vf1 active"):
+        await simulate.switch_and_prove(sup, "vf1", "simulate-failover", timeout=0.05)  # type: ignore[arg-type]
+    assert sup.pinned is None
