@@ -64,7 +64,8 @@ async def netlink():
         return links, await addresses(ipr, links["bond0"]["index"])
 
 links, addrs = asyncio.run(netlink())
-print(json.dumps({"netlink": links, "netlink_addresses": addrs, "sysfs": read_bond("bond0", fake).to_dict()}))
+print(json.dumps({"netlink": links, "netlink_addresses": addrs, "sysfs": read_bond("bond0", fake).to_dict(),
+                  "kernel_speed": (SYS_NET / "vf0" / "speed").read_text().strip()}))
 """
 
 
@@ -91,6 +92,8 @@ def test_the_sysfs_reading_equals_netlinks_for_every_link_and_address(netns, tmp
     for name, slave in slaves.items():
         assert slave["link"] == netlink[name], name  # veth's ethtool driver is netlink's kind
     assert netlink["vf0"]["carrier"] and not netlink["vf1"]["carrier"] and netlink["vf1"]["operstate"] == "DOWN"
+    # The speed from the ethtool ioctl, as the kernel's own sysfs file gives it (veth: 10000); none without carrier.
+    assert (netlink["vf0"]["speed_mbps"], netlink["vf1"]["speed_mbps"]) == (int(got["kernel_speed"]), None)
     stand_in = {**state["link"], "kind": "bridge", "driver": "bridge"}  # a bond's kind and driver are "bond"
     assert (state["link"]["kind"], state["link"]["driver"]) == ("bond", "bond")
     assert stand_in == netlink["bond0"]

@@ -123,8 +123,8 @@ async def test_an_apply_is_retried_until_the_vf_appears_and_a_kick_cuts_the_wait
 
 async def test_an_apply_waits_for_the_kernels_answer_to_an_armed_switch_before_its_first_request(
         monkeypatch) -> None:
-    """The kernel holds RTNL while it makes an armed switch (seconds on an igbvf PF reset): a read sent
-    from the event loop meanwhile would hold the loop. A reload's new applier keeps the same wait."""
+    """Until the kernel has answered an armed switch (seconds on an igbvf PF reset) a read shows the
+    bond halfway through it: no plan is made on that. A reload's new applier keeps the same wait."""
     answered = asyncio.Event()
     asked: list[str] = []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from vfbond.ctl import bondctl
-from vfbond.kernel import sysfs_state
+from vfbond.kernel import ethtool, sysfs_state
 from vfbond.kernel.sysfs_state import read_bond
 from vfbond.shared import exitcodes
 
@@ -44,7 +44,7 @@ def fake_bond(root: Path, mii: tuple[str, str] = ("up", "up")) -> Path:
     for attr, value in BONDING.items():
         write(bond / "bonding" / attr, value)
     for i, name in enumerate(VFS):
-        d = link(root, name, MACS[i], speed="-1" if i else "25000")
+        d = link(root, name, MACS[i])
         (d / "master").symlink_to(f"../{BOND}")
         pci = root.parent / "devices" / f"0000:00:0{5 + i}.0"
         write(pci / "numa_node", str(i))
@@ -59,7 +59,8 @@ def fake_bond(root: Path, mii: tuple[str, str] = ("up", "up")) -> Path:
     return root
 
 
-def test_a_healthy_bond_reads_as_netlink_reads_it(tmp_path: Path) -> None:
+def test_a_healthy_bond_reads_as_netlink_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ethtool, "speed", {VFS[0]: 25000}.get)  # the ioctl asks the real kernel
     state = read_bond(BOND, fake_bond(tmp_path / "net"))
     assert state is not None
     assert (state.mode, state.fail_over_mac, state.primary_reselect) == ("active-backup", "active", "failure")
@@ -116,3 +117,18 @@ def test_bondctl_health_without_vfbondd_judges_the_sysfs_reading(monkeypatch: py
     out = capsys.readouterr().out
     assert f"{BOND}: active-backup, UP, mac {MACS[0]}, mtu 1500  [kernel (vfbondd not running)]" in out
     assert f"* {VFS[0]}" in out and "iavf" in out and "0000:00:06.0" in out
+
+
+@pytest.mark.parametrize(("low", "high", "mbps"), [(25000, 0, 25000), (0x86A0, 0x1, 100000), (0xFFFF, 0xFFFF, None),
+                                                   (0, 0, None)])
+def test_the_speed_is_read_from_both_halves_of_ethtool_cmd(monkeypatch: pytest.MonkeyPatch, low: int, high: int,
+                                                           mbps: int | None) -> None:
+    """ETHTOOL_GSET: speed u16 at offset 12, speed_hi u16 at 28 (100 Gb/s needs both); all ones: unknown."""
+    def ask(ifname: str, request: bytes) -> bytes:
+        assert request[:4] == (ethtool.ETHTOOL_GSET).to_bytes(4, "little") and len(request) == ethtool.CMD_SIZE
+        reply = bytearray(request)
+        reply[12:14], reply[28:30] = low.to_bytes(2, "little"), high.to_bytes(2, "little")
+        return bytes(reply)
+
+    monkeypatch.setattr(ethtool, "_ask", ask)
+    assert ethtool.speed("ens6") == mbps

@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
-
 from vfbond.backends.base import Backend, BackendError
 from vfbond.config import Config
+from vfbond.kernel.rtnl import Rtnl
 
 NM_BUS_NAME = "org.freedesktop.NetworkManager"
 
@@ -101,10 +100,10 @@ async def gather(config: Config, bus: Any = None) -> Facts:
     )
 
 
-async def select_backend(config: Config, ipr: AsyncIPRoute, bus: Any = None) -> tuple[Backend, str]:
+async def select_backend(config: Config, ipr: Rtnl, bus: Any = None) -> tuple[Backend, str]:
     """The backend for `config.backend` (auto: nm, else ifcfg, else netlink) and the reason, for logs/status.
 
-    `ipr` is the caller's AsyncIPRoute (used by netlink and ifcfg, which the caller closes);
+    `ipr` is the caller's Rtnl (used by netlink and ifcfg, which the caller closes);
     `bus` an optional connected system-bus MessageBus for the NetworkManager check and backend.
     """
     choice = decide(config.backend, await gather(config, bus))

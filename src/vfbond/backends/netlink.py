@@ -1,4 +1,4 @@
-"""Make the running bond match a plan with rtnetlink only (pyroute2's AsyncIPRoute); nothing persists.
+"""Make the running bond match a plan with rtnetlink only (pyroute2, through kernel/rtnl.py); nothing persists.
 
 Each step compares the kernel with the target first, so a plan the kernel already matches sends
 nothing. Options the kernel changes on a live bond (miimon, delays, primary...) are set in place;
@@ -18,13 +18,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.backends.base import Backend, BackendError, Progress
 from vfbond.bond_model import BondPlan, Change
 from vfbond.kernel.bond_state import BOND_MODES, FAIL_OVER_MAC, IFF_UP, PRIMARY_RESELECT, BondState, read_bond
 from vfbond.kernel.bond_state import addresses as read_addresses
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.kernel.slave_prio import set_prio
 
 MAIN_TABLE = 254
@@ -139,7 +139,7 @@ class _Links:
 class _Steps:
     """Brings one bond to a Target. strict: the first failure raises; else failures are collected."""
 
-    def __init__(self, ipr: AsyncIPRoute, progress: Progress, strict: bool = True) -> None:
+    def __init__(self, ipr: Rtnl, progress: Progress, strict: bool = True) -> None:
         self.ipr = ipr
         self.progress = progress
         self.strict = strict
@@ -314,7 +314,7 @@ class _Steps:
                                       family=family))
 
 
-async def default_routes(ipr: AsyncIPRoute) -> list[Route]:
+async def default_routes(ipr: Rtnl) -> list[Route]:
     """Default routes of the main table that go via a gateway (single-path)."""
     found = []
     for family in (socket.AF_INET, socket.AF_INET6):
@@ -326,11 +326,11 @@ async def default_routes(ipr: AsyncIPRoute) -> list[Route]:
 
 
 class NetlinkBackend(Backend):
-    """Runtime only: rtnetlink through the caller's AsyncIPRoute (the caller owns and closes it)."""
+    """Runtime only: rtnetlink through the caller's Rtnl (the caller owns and closes it)."""
 
     name = "netlink"
 
-    def __init__(self, ipr: AsyncIPRoute) -> None:
+    def __init__(self, ipr: Rtnl) -> None:
         self.ipr = ipr
 
     async def apply(self, plan: BondPlan, current: BondState | None, changes: list[Change],

@@ -19,7 +19,6 @@ import time
 import uuid as uuidlib
 
 from dbus_fast.aio import MessageBus
-from pyroute2 import AsyncIPRoute
 
 from vfbond.backends import nm_settings as ns
 from vfbond.backends.base import Backend, BackendError, Progress
@@ -47,6 +46,7 @@ from vfbond.backends.nm_survey import ProfileItem, survey
 from vfbond.bond_model import BondPlan, Change, diff
 from vfbond.kernel import actions as kernel
 from vfbond.kernel.bond_state import BondState, read_bond
+from vfbond.kernel.rtnl import Rtnl
 
 
 class NMBackend(Backend):
@@ -60,7 +60,7 @@ class NMBackend(Backend):
 
     def __init__(self, bus: MessageBus | None = None, *, address: str | None = None, wait_for_nm: float = 30.0,
                  activate_timeout: float = 60.0, verify_seconds: float = 20.0,
-                 rollback_timeout: int | None = None, ipr: AsyncIPRoute | None = None) -> None:
+                 rollback_timeout: int | None = None, ipr: Rtnl | None = None) -> None:
         self._bus = bus
         self._owns_bus = bus is None
         self.address = address
@@ -272,14 +272,14 @@ class NMBackend(Backend):
         if self._ipr is not None:
             left = await self._verify_with(self._ipr, plan, deadline)
         else:
-            async with AsyncIPRoute() as ipr:
+            async with Rtnl() as ipr:
                 left = await self._verify_with(ipr, plan, deadline)
         if left:
             raise BackendError(f"nm: NetworkManager reports {plan.name} active but the kernel differs: "
                                + "; ".join(map(str, left)))
 
     @staticmethod
-    async def _verify_with(ipr: AsyncIPRoute, plan: BondPlan, deadline: float) -> list[Change]:
+    async def _verify_with(ipr: Rtnl, plan: BondPlan, deadline: float) -> list[Change]:
         while True:
             left = diff(plan, await read_bond(ipr, plan.name))
             if not left or time.monotonic() > deadline:

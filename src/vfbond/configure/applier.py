@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from vfbond.backends.base import Backend
@@ -19,6 +18,7 @@ from vfbond.backends.choose import select_backend
 from vfbond.bond_model import SlaveNotFound
 from vfbond.config import Config
 from vfbond.configure.apply import Outcome, apply_and_verify
+from vfbond.kernel.rtnl import Rtnl
 
 log = logging.getLogger("vfbond")
 
@@ -36,7 +36,7 @@ class Stalled(Exception):
 
 
 class Applier:
-    def __init__(self, config: Config, ipr: AsyncIPRoute, backend: Backend | None = None,
+    def __init__(self, config: Config, ipr: Rtnl, backend: Backend | None = None,
                  backend_reason: str = "", on_waiting: Callable[[str], None] = lambda _text: None,
                  gate: Gate | None = None, quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         self.config = config
@@ -54,8 +54,9 @@ class Applier:
         self.gate = gate  # see apply_and_verify(); test hooks only
         self._doing = ""  # the attempt's last progress line or stage, for a stalled attempt's error
         self._stall: asyncio.Timeout | None = None
-        # Until the kernel has answered an armed switch: it holds RTNL meanwhile (seconds on an igbvf
-        # PF reset), and a request sent from the event loop would hold the loop until then.
+        # Awaited before an attempt and each stage: until the kernel has answered an armed switch
+        # (seconds on an igbvf PF reset) a read shows the bond halfway through it, which no plan or
+        # verify should be judged on.
         self.quiet = quiet
         self._kick = asyncio.Event()
 

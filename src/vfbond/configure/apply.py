@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pyroute2 import AsyncIPRoute
 from tenacity import AsyncRetrying, RetryError, retry_if_result, stop_after_delay, wait_fixed
 
 from vfbond.backends.base import Backend, BackendError, Progress
@@ -16,10 +15,11 @@ from vfbond.bond_model import BondPlan, Change, PlanError, diff
 from vfbond.config import BondConfig
 from vfbond.configure.plan import build
 from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.kernel.rtnl import Rtnl
 
 
 async def _refuse_busy_slaves(plan: BondPlan, found: list[LinkInfo], current: BondState | None,
-                              ipr: AsyncIPRoute) -> None:
+                              ipr: Rtnl) -> None:
     """Enslaving an interface in use elsewhere would cut what runs over it: refuse before touching anything."""
     by_name = {link.name: link for link in found}
     ours = {s.name for s in current.slaves} if current else set()
@@ -44,7 +44,7 @@ class Outcome:
     changes: list[Change]  # what was different before applying; empty: nothing was touched
 
 
-async def apply_and_verify(backend: Backend, bond: BondConfig, ipr: AsyncIPRoute, progress: Progress,
+async def apply_and_verify(backend: Backend, bond: BondConfig, ipr: Rtnl, progress: Progress,
                            verify_seconds: float = 15.0, dry_run: bool = False,
                            gate: Callable[[str], Awaitable[None]] | None = None) -> Outcome:
     """`gate`: awaited with "planned" before the first change and "applied" before the read-back

@@ -79,13 +79,12 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     import asyncio
 
-    from pyroute2 import AsyncIPRoute
-
     from vfbond import config as config_mod
     from vfbond.backends.base import BackendError
     from vfbond.backends.choose import select_backend
     from vfbond.bond_model import PlanError
     from vfbond.configure.apply import apply_and_verify
+    from vfbond.kernel.rtnl import Rtnl
 
     config = config_mod.load(args.config)
 
@@ -94,7 +93,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr, flush=True)
 
     async def run() -> tuple[str, list[str]]:
-        async with AsyncIPRoute() as ipr:
+        async with Rtnl() as ipr:
             backend, reason = await select_backend(config, ipr)
             say(f"backend {backend.name}: {reason}")
             try:

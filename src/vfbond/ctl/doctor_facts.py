@@ -10,8 +10,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
-
 from vfbond import config as config_mod
 from vfbond.backends import ifcfg_render
 from vfbond.backends.choose import NM_BUS_NAME, nm_on_bus
@@ -20,6 +18,7 @@ from vfbond.config.problems import Misfit
 from vfbond.configure.plan import resolve_slave
 from vfbond.ctl.sources import BONDING_DRIVER
 from vfbond.kernel.bond_state import BondState, LinkInfo, addresses, links, read_bond
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.shared.protocol import CommandError, DaemonNotRunning, request
 from vfbond.shared.status import DescribedLock
 from vfbond.shared.status import Status as DaemonReply
@@ -131,7 +130,7 @@ def _ifcfg(config: Config | None, bond: str) -> bool | None:
 
 async def _system(bond_name: str, config: Config | None) -> dict[str, Any]:
     """The kernel's bond, links and the VFs' addresses, and NetworkManager's view, in one event loop."""
-    async with AsyncIPRoute() as ipr:
+    async with Rtnl() as ipr:
         bond = await read_bond(ipr, bond_name)
         found = await links(ipr)
         if config is not None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sdnotify
-from pyroute2 import AsyncIPRoute
 
 from vfbond import __version__
 from vfbond import config as config_mod
@@ -22,6 +21,7 @@ from vfbond.daemon.commands import Commands
 from vfbond.daemon.running import RunningConfig
 from vfbond.judge.flap import FlapLimiter
 from vfbond.kernel.fastswitch import FastSwitch
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.report.counters import Counters
 from vfbond.report.history import History
 from vfbond.report.reporter import Reporter
@@ -60,10 +60,10 @@ class Daemon:
     def __init__(self, config: config_mod.Config, config_path: str, apply: bool = True) -> None:
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
-        self.ipr = AsyncIPRoute()
+        self.ipr = Rtnl()
         # Applies get their own netlink socket: the kernel refuses a second dump on a socket whose
         # dump is still running (EBUSY), and the supervisor reads the bond while an apply runs.
-        self.apply_ipr = AsyncIPRoute()
+        self.apply_ipr = Rtnl()
         self.faults = Faults()
         self.hooks = _fault_hooks()
         self.history = History(Path(config.daemon.state_dir) / "events.jsonl", config.daemon.history)

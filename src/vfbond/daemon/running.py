@@ -15,12 +15,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
-
 from vfbond import config as config_mod
 from vfbond.configure.applier import Applier, Gate
 from vfbond.daemon import wiring
 from vfbond.daemon.wiring import RunningSet
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.report.reporter import Reporter
 from vfbond.shared import exitcodes
 from vfbond.shared.events import Event, EventType
@@ -37,7 +36,7 @@ NM_REENSLAVE_GRACE = 3.0
 
 
 class RunningConfig:
-    def __init__(self, config: config_mod.Config, path: str, apply: bool, ipr: AsyncIPRoute, alerts: Dispatcher, *,
+    def __init__(self, config: config_mod.Config, path: str, apply: bool, ipr: Rtnl, alerts: Dispatcher, *,
                  supervisor: Supervisor, vfwatch: VfWatch, reporter: Reporter,
                  notify: Callable[[str], None], gate: Gate | None = None, on_rtt: OnRtt | None = None,
                  quiet: Callable[[], Awaitable[None]] | None = None) -> None:

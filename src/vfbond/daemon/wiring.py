@@ -12,11 +12,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from pyroute2 import AsyncIPRoute
-
 from vfbond.config import Config, DaemonConfig, MetricsConfig
 from vfbond.configure.applier import Applier
 from vfbond.kernel import announce
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.sinks import Dispatcher, dispatcher_beside, make_dispatcher
 from vfbond.supervise.probing import OnRtt, OnVerdict, Probing
 
@@ -52,7 +51,7 @@ def restart_needed(old: Config, new: Config) -> list[str]:
             if getattr(old.metrics, f.name) != getattr(new.metrics, f.name)]
 
 
-async def build_beside(new: Config, old: RunningSet, ipr: AsyncIPRoute, on_verdict: OnVerdict,
+async def build_beside(new: Config, old: RunningSet, ipr: Rtnl, on_verdict: OnVerdict,
                        on_waiting: Callable[[str], None], check_plan: bool = True,
                        on_rtt: OnRtt | None = None) -> RunningSet:
     """The running set for `new`, sharing what did not change with `old`. Raises when any piece fails

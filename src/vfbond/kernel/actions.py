@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vfbond.kernel.rtnl import Rtnl
 
-async def index(ipr: AsyncIPRoute, ifname: str) -> int:
+
+async def index(ipr: Rtnl, ifname: str) -> int:
     (msg,) = tuple(await ipr.link("get", ifname=ifname))
     return int(msg["index"])
 
@@ -29,7 +30,7 @@ def has_carrier(ifname: str) -> bool:
         os.close(fd)
 
 
-async def set_active_slave(ipr: AsyncIPRoute, bond_index: int, slave_index: int) -> None:
+async def set_active_slave(ipr: Rtnl, bond_index: int, slave_index: int) -> None:
     """Make the slave active now (the kernel refuses a slave whose link is not up).
 
     By index: on the fast-failover path every netlink round trip is time the bond is down.
@@ -37,7 +38,7 @@ async def set_active_slave(ipr: AsyncIPRoute, bond_index: int, slave_index: int)
     await ipr.link("set", index=bond_index, kind="bond", bond_active_slave=slave_index)
 
 
-async def enslave(ipr: AsyncIPRoute, bond: str, slave_index: int) -> None:
+async def enslave(ipr: Rtnl, bond: str, slave_index: int) -> None:
     """Attach a (returned) VF to the bond; the kernel wants it down while it is enslaved.
 
     By index: the VF's name may have changed since its event (udev renames returning VFs).
@@ -47,7 +48,7 @@ async def enslave(ipr: AsyncIPRoute, bond: str, slave_index: int) -> None:
     await ipr.link("set", index=slave_index, state="up")
 
 
-async def bounce(ipr: AsyncIPRoute, ifname: str, attempts: int = 3, pause: float = 1.0) -> None:
+async def bounce(ipr: Rtnl, ifname: str, attempts: int = 3, pause: float = 1.0) -> None:
     """Set a VF down and up: its driver resets and asks the PF for its configuration again.
 
     By name, looked up now: the VF may have been re-created (new ifindex) since it was last seen.

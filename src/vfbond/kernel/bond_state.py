@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-if TYPE_CHECKING:
-    from pyroute2 import AsyncIPRoute
+from vfbond.kernel import ethtool
 
+if TYPE_CHECKING:
+    from vfbond.kernel.rtnl import Rtnl
     from vfbond.shared.status import BondDict
 
 SYS_NET = Path("/sys/class/net")
@@ -106,7 +107,8 @@ def sysfs_text(ifname: str, rel: str, sys_net: Path | None = None) -> str | None
 
 
 def fill_hardware(info: LinkInfo, sys_net: Path | None = None) -> None:
-    """Fill driver, PCI address, NUMA node and speed where sysfs has them (real VFs; not veth)."""
+    """Fill driver, PCI address and NUMA node where sysfs has them (real VFs; not veth), and the speed
+    of a link with carrier (kernel/ethtool.py: the ioctl sleeps on RTNL where sysfs's file spins)."""
     device = (sys_net or SYS_NET) / info.name / "device"
     if device.exists():
         info.pci_address = os.path.basename(os.path.realpath(device))
@@ -119,8 +121,7 @@ def fill_hardware(info: LinkInfo, sys_net: Path | None = None) -> None:
         info.numa_node = int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None
     elif info.kind:
         info.driver = info.kind  # virtual links: the kind (veth, dummy) is the driver
-    speed = sysfs_text(info.name, "speed", sys_net)
-    info.speed_mbps = int(speed) if speed and speed.isdigit() else None
+    info.speed_mbps = ethtool.speed(info.name) if info.carrier else None  # as sysfs: none without a link
 
 
 def link_info(msg: Any) -> LinkInfo:
@@ -144,7 +145,7 @@ def _enum(values: tuple[str, ...], raw: int | None) -> str:
     return values[raw] if raw is not None and 0 <= raw < len(values) else f"unknown({raw})"
 
 
-async def dump_links(ipr: AsyncIPRoute, *, master: int | None = None, tries: int = 50) -> list[Any]:
+async def dump_links(ipr: Rtnl, *, master: int | None = None, tries: int = 50) -> list[Any]:
     """Every link's message, or with `master` only its slaves': IFLA_MASTER goes in the request and the
     kernel filters (pyroute2's own `master=` would decode every link and drop the others). A kernel
     that ignores the attribute sends every link: callers check `master` themselves.
@@ -167,22 +168,19 @@ async def dump_links(ipr: AsyncIPRoute, *, master: int | None = None, tries: int
     return [m async for m in await ipr.link("dump", **query)]
 
 
-async def links(ipr: AsyncIPRoute) -> list[LinkInfo]:
-    return [link_info(m) for m in await dump_links(ipr)]
+async def link_infos(msgs: list[Any]) -> list[LinkInfo]:
+    """Each message's LinkInfo, decoded in a thread: the speed's ioctl waits for RTNL, which on the
+    event loop would hold the loop as a blocked rtnetlink request would (kernel/rtnl.py)."""
+    import asyncio
+
+    return await asyncio.to_thread(lambda: [link_info(m) for m in msgs])
 
 
-def drop_unclaimed(ipr: AsyncIPRoute) -> None:
-    """Empty pyroute2's queue of messages no request waits for. pyroute2 (0.9.7) stops reading a `get`
-    at the answer, and the kernel's ACK that follows lands in that queue, never read: one per read
-    of the bond, which held vfbondd at 60 MiB after the benchmark's 80 failovers (BENCHMARKS.md).
-    vfbondd's pyroute2 sockets join no multicast group, so nothing else arrives there."""
-    root = ipr.msg_queue.root
-    while not root.empty():
-        root.get_nowait()
-        root.task_done()
+async def links(ipr: Rtnl) -> list[LinkInfo]:
+    return await link_infos(await dump_links(ipr))
 
 
-async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
+async def read_bond(ipr: Rtnl, name: str) -> BondState | None:
     """The bond and its slaves, or None when there is no bond of that name."""
     from pyroute2.netlink.exceptions import NetlinkError
 
@@ -192,22 +190,19 @@ async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
         if exc.code == 19:  # ENODEV
             return None
         raise
-    finally:
-        drop_unclaimed(ipr)  # the ACKs of earlier gets (this one's may still be on its way)
     if msg.get(("linkinfo", "kind")) != "bond":
         return None
     data = msg.get(("linkinfo", "data"))
     # Only the slaves are dumped: on a flapping VF the dump of every link was most of vfbondd's CPU.
     # The active slave and the primary are slaves (the kernel reports neither otherwise).
-    by_index: dict[int, str] = {}
+    slave_msgs = [m for m in await dump_links(ipr, master=msg["index"]) if m.get("master") == msg["index"]]
+    bond_info, *slave_infos = await link_infos([msg, *slave_msgs])
+    by_index: dict[int, str] = {m["index"]: m.get("ifname") for m in slave_msgs}
     slaves: list[SlaveState] = []
-    for m in await dump_links(ipr, master=msg["index"]):
-        if m.get("master") != msg["index"]:
-            continue
-        by_index[m["index"]] = m.get("ifname")
+    for m, info in zip(slave_msgs, slave_infos, strict=True):
         sd = m.get(("linkinfo", "slave_data"))
         slaves.append(SlaveState(
-            link=link_info(m),
+            link=info,
             state=_enum(SLAVE_STATE, sd.get("IFLA_BOND_SLAVE_STATE") if sd else None),
             mii_status=_enum(MII_STATUS, sd.get("IFLA_BOND_SLAVE_MII_STATUS") if sd else None),
             link_failure_count=(sd.get("IFLA_BOND_SLAVE_LINK_FAILURE_COUNT") or 0) if sd else 0,
@@ -217,7 +212,7 @@ async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
     primary = data.get("IFLA_BOND_PRIMARY")
     targets = data.get("IFLA_BOND_ARP_IP_TARGET") or []
     return BondState(
-        link=link_info(msg),
+        link=bond_info,
         mode=_enum(BOND_MODES, data.get("IFLA_BOND_MODE")),
         active_slave=by_index.get(active) if active else None,
         miimon=data.get("IFLA_BOND_MIIMON") or 0,
@@ -234,7 +229,7 @@ async def read_bond(ipr: AsyncIPRoute, name: str) -> BondState | None:
     )
 
 
-async def addresses(ipr: AsyncIPRoute, index: int) -> list[str]:
+async def addresses(ipr: Rtnl, index: int) -> list[str]:
     found = []
     async for a in await ipr.addr("dump", index=index):
         addr = a.get("address")

@@ -146,8 +146,8 @@ class FastSwitch:
         return Switched(plan, at, seen, answer)
 
     async def answered(self) -> None:
-        """Until the kernel has answered the last request: it holds RTNL meanwhile, and any other
-        rtnetlink request from the event loop would block the loop until then."""
+        """Until the kernel has answered the last request: until then the bond is halfway through
+        the switch, and a read would show it so."""
         pending = self._pending
         if pending is not None and not pending.done():
             await asyncio.wrap_future(pending)

@@ -11,24 +11,23 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.kernel import actions as kernel
 from vfbond.kernel.bond_state import BondState, read_bond
+from vfbond.kernel.rtnl import Rtnl
 
 OnChange = Callable[[BondState | None, BondState | None, str], None]  # before, after, reason
 
 
 class Executor:
-    def __init__(self, bond: str, ipr: AsyncIPRoute, on_change: OnChange,
+    def __init__(self, bond: str, ipr: Rtnl, on_change: OnChange,
                  quiet: Callable[[], Awaitable[None]] | None = None) -> None:
         self.bond = bond
         self.ipr = ipr
         self.on_change = on_change
-        # Awaited before each request: rtnetlink serves a request under RTNL, which the armed switch
-        # may hold for a second from its thread (igbvf's mailbox), and a send from the loop would wait
-        # there, holding the loop with it.
+        # Awaited before each request: until the kernel has answered the armed switch (a second on an
+        # igbvf PF reset), a read could show the bond halfway through it; no decision is made on that.
         self.quiet = quiet
         self.state: BondState | None = None
         # time.monotonic() when the read behind `state` began: a link event received before it

@@ -18,9 +18,9 @@ import errno
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.shared.status import LockDict
 from vfbond.watch.kmsg_rules import KernelObservation, Kind
 
@@ -76,7 +76,7 @@ def probe_mac(mac: str) -> str:
     return f"{first:02x}{mac[2:].lower()}"
 
 
-async def probe(ipr: AsyncIPRoute, ifname: str, index: int, mac: str) -> LockVerdict:
+async def probe(ipr: Rtnl, ifname: str, index: int, mac: str) -> LockVerdict:
     """Try a MAC change on the backup `ifname` (ifindex `index`), which carries `mac`, and restore `mac` at once."""
     trial = probe_mac(mac)
     try:
@@ -87,7 +87,7 @@ async def probe(ipr: AsyncIPRoute, ifname: str, index: int, mac: str) -> LockVer
     return LockVerdict(verdict.state, verdict.why, await _restore(ipr, ifname, index, mac))
 
 
-async def _restore(ipr: AsyncIPRoute, ifname: str, index: int, mac: str) -> str | None:
+async def _restore(ipr: Rtnl, ifname: str, index: int, mac: str) -> str | None:
     error = None
     for _ in range(2):  # once more: a VF resetting under us may refuse the first time
         try:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.config import Config
@@ -32,6 +31,7 @@ from vfbond.kernel import udev
 from vfbond.kernel.announce import announce
 from vfbond.kernel.bond_state import UPPER_KINDS, BondState, SlaveState
 from vfbond.kernel.fastswitch import FastSwitch, Switched
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.report.reporter import Reporter
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.faults import Faults
@@ -56,7 +56,7 @@ def bond_up(state: BondState | None, expected: int) -> bool:
 
 
 class Supervisor:
-    def __init__(self, config: Config, ipr: AsyncIPRoute, reporter: Reporter, faults: Faults, *,
+    def __init__(self, config: Config, ipr: Rtnl, reporter: Reporter, faults: Faults, *,
                  check: FailoverCheck | None = None, fastswitch: FastSwitch | None = None,
                  applying: Callable[[], bool] = lambda: False, on_vf_seen: Callable[[], None] = lambda: None,
                  on_drift: Callable[[str], None] = lambda _what: None) -> None:

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.config import Config
 from vfbond.kernel import actions as kernel
 from vfbond.kernel.bond_state import SYS_NET, read_bond
+from vfbond.kernel.rtnl import Rtnl
 from vfbond.shared.events import Event, EventType
 from vfbond.shared.status import KernelLine, VfSlave, VfStatus, WaitingVf
 from vfbond.supervise import maclock
@@ -50,7 +50,7 @@ PROBE_SETTLE_S = 5.0
 
 
 class VfWatch:
-    def __init__(self, config: Config, ipr: AsyncIPRoute, emit: Callable[[Event], None],
+    def __init__(self, config: Config, ipr: Rtnl, emit: Callable[[Event], None],
                  kmsg: KmsgWatcher | None = None, sys_net: Path = SYS_NET, sys_pci: Path = SYS_PCI,
                  probe_settle: float = PROBE_SETTLE_S,
                  on_link_down: Callable[[str, float, str], None] | None = None,
