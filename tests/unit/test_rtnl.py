@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import threading
 import time
 from typing import Any
+
+from pyroute2.netlink.exceptions import NetlinkError
 
 from vfbond.kernel.rtnl import Rtnl
 
@@ -72,3 +75,34 @@ async def test_a_cancelled_caller_does_not_wait_for_the_kernel() -> None:
             await request
         assert time.monotonic() - t0 < 0.5
         held.release.set()
+
+
+class OneDumpAtATime:
+    """The kernel's rule for a netlink socket: a dump started while another is being read is EBUSY."""
+
+    def __init__(self) -> None:
+        self.reading = False
+
+    async def link(self, command: str, **kwarg: Any) -> Any:
+        if self.reading:
+            raise NetlinkError(errno.EBUSY, "Device or resource busy")
+        self.reading = True
+        return self._dump()
+
+    async def _dump(self) -> Any:
+        for i in range(3):
+            await asyncio.sleep(0.01)  # the rest of the dump still to come
+            yield {"index": i}
+        self.reading = False
+
+    def close(self) -> None:
+        pass
+
+
+async def test_dumps_from_several_callers_take_turns_on_the_shared_socket() -> None:
+    """simulate-failover's poll and the executor's read dump the same socket at once."""
+    async with Rtnl(factory=OneDumpAtATime) as rtnl:
+        async def dump() -> list[Any]:
+            return [m async for m in await rtnl.link("dump")]
+
+        assert await asyncio.gather(*(dump() for _ in range(4))) == [[{"index": i} for i in range(3)]] * 4

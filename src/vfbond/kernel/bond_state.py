@@ -7,10 +7,11 @@ than its whole budget (bench/startup.py)."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from vfbond.kernel import ethtool
 
@@ -106,25 +107,53 @@ def sysfs_text(ifname: str, rel: str, sys_net: Path | None = None) -> str | None
         return None
 
 
+class Device(NamedTuple):
+    """What sysfs says of a link's device: fixed for the life of an ifindex (a VF reset or replugged
+    comes back with a new one)."""
+
+    driver: str | None
+    pci_address: str | None
+    pf_address: str | None
+    numa_node: int | None
+
+
+def device(name: str, kind: str | None, sys_net: Path | None = None) -> Device:
+    """Driver, PCI address, PF and NUMA node where sysfs has them (real VFs); a virtual link's driver is
+    its kind (veth, dummy)."""
+    dev = (sys_net or SYS_NET) / name / "device"
+    if not dev.exists():
+        return Device(kind, None, None, None)
+    driver = dev / "driver"
+    numa = sysfs_text(name, "device/numa_node", sys_net)
+    return Device(
+        driver=os.path.basename(os.path.realpath(driver)) if driver.exists() else None,
+        pci_address=os.path.basename(os.path.realpath(dev)),
+        pf_address=os.path.basename(os.path.realpath(dev / "physfn")) if (dev / "physfn").exists() else None,
+        numa_node=int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None)
+
+
 def fill_hardware(info: LinkInfo, sys_net: Path | None = None) -> None:
-    """Fill driver, PCI address and NUMA node where sysfs has them (real VFs; not veth), and the speed
-    of a link with carrier (kernel/ethtool.py: the ioctl sleeps on RTNL where sysfs's file spins)."""
-    device = (sys_net or SYS_NET) / info.name / "device"
-    if device.exists():
-        info.pci_address = os.path.basename(os.path.realpath(device))
-        if (device / "physfn").exists():
-            info.pf_address = os.path.basename(os.path.realpath(device / "physfn"))
-        driver = device / "driver"
-        if driver.exists():
-            info.driver = os.path.basename(os.path.realpath(driver))
-        numa = sysfs_text(info.name, "device/numa_node", sys_net)
-        info.numa_node = int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None
-    elif info.kind:
-        info.driver = info.kind  # virtual links: the kind (veth, dummy) is the driver
+    """Fill the device's facts, and the speed of a link with carrier (kernel/ethtool.py: the ioctl
+    sleeps on RTNL where sysfs's file spins)."""
+    info.driver, info.pci_address, info.pf_address, info.numa_node = device(info.name, info.kind, sys_net)
     info.speed_mbps = ethtool.speed(info.name) if info.carrier else None  # as sysfs: none without a link
 
 
+# A read of the bond decodes the bond and each slave: on a flapping VF, sysfs walks and an ioctl per
+# link per read were most of a read's cost. The device's facts are read once per ifindex, the speed
+# once per carrier change (IFLA_CARRIER_CHANGES counts them).
+@functools.lru_cache(maxsize=256)
+def _device_of(index: int, name: str, kind: str | None) -> Device:
+    return device(name, kind)
+
+
+@functools.lru_cache(maxsize=256)
+def _speed_of(index: int, name: str, carrier_changes: int) -> int | None:
+    return ethtool.speed(name)
+
+
 def link_info(msg: Any) -> LinkInfo:
+    """A link's message decoded, with its device's facts and speed (ioctls: call it off the loop)."""
     info = LinkInfo(
         index=msg["index"],
         name=msg.get("ifname"),
@@ -137,7 +166,10 @@ def link_info(msg: Any) -> LinkInfo:
         mtu=msg.get("mtu") or 0,
         up=bool((msg.get("flags") or 0) & IFF_UP),
     )
-    fill_hardware(info)
+    info.driver, info.pci_address, info.pf_address, info.numa_node = _device_of(info.index, info.name, info.kind)
+    if info.carrier:  # as sysfs: no speed without a link
+        changes = msg.get("carrier_changes")
+        info.speed_mbps = ethtool.speed(info.name) if changes is None else _speed_of(info.index, info.name, changes)
     return info
 
 

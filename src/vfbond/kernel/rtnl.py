@@ -45,6 +45,10 @@ class Rtnl:
         self._thread = threading.Thread(target=self._loop.run_forever, name="vfbond-rtnl", daemon=True)
         self._thread.start()
         self._ipr = self._wait(self._make(factory))
+        # A netlink socket runs one dump at a time: the kernel answers EBUSY to a second one started
+        # meanwhile. The callers share the socket (the executor, status, simulate-failover's poll), so
+        # their dumps wait their turn here instead of retrying against the kernel.
+        self._dumping = asyncio.Lock()  # used in the thread's loop only
 
     async def __aenter__(self) -> Rtnl:
         return self
@@ -80,8 +84,10 @@ class Rtnl:
 
     async def _in_thread(self, method: str, command: str, kwarg: dict[str, Any]) -> Any:
         try:
-            answer = await getattr(self._ipr, method)(command, **kwarg)
-            return Dump([m async for m in answer]) if command == "dump" else answer
+            if command != "dump":
+                return await getattr(self._ipr, method)(command, **kwarg)
+            async with self._dumping:
+                return Dump([m async for m in await getattr(self._ipr, method)(command, **kwarg)])
         finally:
             self._drop_unclaimed()
 
