@@ -33,10 +33,10 @@ async def test_path_failure_reaches_syslog_snmp_and_the_journal_line(bonding: Pa
             d.write_config(extra=PROBES + alerts)
             d.bondctl("reload")
             wait_until(lambda: d.status()["verdicts"] == {"vf0": "up", "vf1": "up"}, 60, 0.2,
-                       f"both slaves' probes answered\n{d.log_tail()}")
+                       lambda: f"both slaves' probes answered\n{d.log_tail()}")
             d.topo.blackhole(0)
             t0 = time.monotonic()
-            wait_until(lambda: active() == "vf1", 15, 0.02, f"failover off the dead path\n{d.log_tail()}")
+            wait_until(lambda: active() == "vf1", 15, 0.02, lambda: f"failover off the dead path\n{d.log_tail()}")
             print(f"\npath failure -> failover in {(time.monotonic() - t0) * 1000:.0f} ms")
             assert d.topo.carrier(0)
 

@@ -162,9 +162,9 @@ def start_state(topo: SriovTopology, col: Column) -> None:
     """bond0 over both VFs (first names) and the standby, both VFs up, VF 0 active, the gateway answering."""
     want = {*topo.vfs, topo.standby}
     wait_until(lambda: set(bond_file("slaves").split()) == want, 120, 0.2,
-               f"{col.name}: bond0 over {sorted(want)}\n{col.log_tail()}")
+               lambda: f"{col.name}: bond0 over {sorted(want)}\n{col.log_tail()}")
     wait_until(lambda: topo.carrier(0) and topo.carrier(1), topo.carrier_back_s, 0.2, f"{col.name}: both VFs up")
-    wait_until(col.prefer_vf0, 30, 0.3, f"{col.name}: {topo.vf(0)} active\n{col.log_tail()}")
+    wait_until(col.prefer_vf0, 30, 0.3, lambda: f"{col.name}: {topo.vf(0)} active\n{col.log_tail()}")
     assert topo.ping_gateway(dev="bond0", deadline=15), f"{col.name}: the gateway does not answer through bond0"
 
 

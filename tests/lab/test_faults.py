@@ -34,7 +34,7 @@ class FaultDaemon(LabDaemon):
     def start(self, env: dict[str, str] | None = None) -> None:
         self.start_nowait(env)
         wait_until(lambda: self._ready() and not self.status()["starting"], 120, 0.5,
-                   f"bond0 up under vfbondd\n{self.log_tail()}")
+                   lambda: f"bond0 up under vfbondd\n{self.log_tail()}")
 
     def request(self, cmd: str, args: dict[str, Any] | None = None) -> Any:
         return request(self.socket, cmd, args, timeout=120)
@@ -93,7 +93,7 @@ def test_vfs_reporting_link_seconds_after_enslaving_give_no_false_alerts(lab: Fa
     t0 = time.time()
     lab.start_nowait()
     wait_until(lambda: (lab.status()["bond"] or {}).get("slaves") and len(lab.status()["bond"]["slaves"]) == 2,
-               60, 0.2, f"both VFs enslaved\n{lab.log_tail()}")
+               60, 0.2, lambda: f"both VFs enslaved\n{lab.log_tail()}")
     time.sleep(4)
     for i in range(2):
         lab.topo.restore_carrier(i)
@@ -117,7 +117,7 @@ def test_a_vf_probed_after_the_start_is_waited_for_and_enslaved(lab: FaultDaemon
     time.sleep(2)
     t0 = time.monotonic()
     lab.topo.replug(1)
-    wait_until(lambda: lab._ready(), 30, 0.2, f"bond0 built once vf1 appeared\n{lab.log_tail()}")
+    wait_until(lambda: lab._ready(), 30, 0.2, lambda: f"bond0 built once vf1 appeared\n{lab.log_tail()}")
     print(f"\nbond built {time.monotonic() - t0:.1f} s after the VF appeared")
     # the apply still reads the bond back to verify it when the slaves show up
     wait_until(lambda: lab.status()["daemon"]["waiting"] is None, 30, 0.2, "the waiting status cleared")
@@ -202,7 +202,7 @@ def test_fault_netlink_overrun_resyncs_at_once_and_failover_still_works(lab: Fau
                                                  for i in range(500)))
         os.kill(lab.proc.pid, signal.SIGCONT)
         faults = wait_until(lambda: lab.status()["faults"]["by_kind"].get("netlink overrun"), 10, 0.2,
-                            f"the overrun counted\n{lab.log_tail()}")
+                            lambda: f"the overrun counted\n{lab.log_tail()}")
         print(f"\noverruns counted: {faults}")
     finally:
         os.kill(lab.proc.pid, signal.SIGCONT)
@@ -250,7 +250,7 @@ def test_fault_exception_in_a_handler_is_counted_and_supervision_goes_on(lab: Fa
     lab.request("test-fault")
     lab.topo.cut_carrier(1)
     wait_until(lambda: lab.status()["faults"]["by_kind"].get("link event handler") == 1, 10, 0.2,
-               f"the handler's exception counted\n{lab.log_tail()}")
+               lambda: f"the handler's exception counted\n{lab.log_tail()}")
     lab.topo.restore_carrier(1)
     mii = Path("/sys/class/net/vf1/bonding_slave/mii_status")
     wait_until(lambda: lab.topo.carrier(1) and mii.read_text().strip() == "up", 15, 0.1,
@@ -327,7 +327,7 @@ def test_fault_vf_vanishing_during_an_apply(lab: FaultDaemon, stage: str) -> Non
     reload = subprocess.Popen([str(Path(sys.executable).parent / "bondctl"), "reload", "--socket", lab.socket],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until(lambda: f"apply paused by the test hook: {stage}" in lab.log.read_text(), 60, 0.2,
-               f"the reload's apply paused ({stage})\n{lab.log_tail()}")
+               lambda: f"the reload's apply paused ({stage})\n{lab.log_tail()}")
     lab.topo.unplug(1)
     lab.request("test-fault", {"fault": "resume"})
     out, err = reload.communicate(timeout=120)
@@ -337,9 +337,10 @@ def test_fault_vf_vanishing_during_an_apply(lab: FaultDaemon, stage: str) -> Non
     assert reload.returncode != 0 and "running config kept" in out + err
     assert lab.proc.poll() is None and lab.status()["bond"] is not None
     lab.topo.replug(1)
-    wait_until(lambda: Path("/sys/class/net/vf1/master").exists(), 20, 0.2, f"vf1 back in bond0\n{lab.log_tail()}")
+    wait_until(lambda: Path("/sys/class/net/vf1/master").exists(), 20, 0.2,
+               lambda: f"vf1 back in bond0\n{lab.log_tail()}")
     wait_until(lambda: miimon.read_text().strip() == "1000", 30, 0.2,
-               f"the running config's miimon 1000 back after the refused reload\n{lab.log_tail()}")
+               lambda: f"the running config's miimon 1000 back after the refused reload\n{lab.log_tail()}")
     assert lab.topo.ping_gateway()
 
 
@@ -383,7 +384,7 @@ def test_fault_networkmanager_stopped_the_fast_path_does_not_wait_on_it(nm_lab: 
         failover = _vfbondd_fails_over(lab)
         print(f"\nfailover with NetworkManager stopped: {failover['reason']}")
         wait_until(lambda: lab.status()["bond"]["active_slave"] == "vf1", 10, 0.1,
-                   f"vfbondd to read the bond back with NetworkManager stopped\n{lab.log_tail()}")
+                   lambda: f"vfbondd to read the bond back with NetworkManager stopped\n{lab.log_tail()}")
     finally:
         os.kill(nm.pid, signal.SIGCONT)
 
@@ -393,11 +394,12 @@ def test_fault_networkmanager_restarted_mid_apply_is_retried(nm_lab: tuple[Fault
     with lab.log.open("ab") as log:
         lab.proc = subprocess.Popen([str(Path(sys.executable).parent / "vfbondd"), "-c", str(lab.config)],
                                     stdout=log, stderr=log)
-    wait_until(lambda: "nm: checkpoint on" in lab.log.read_text(), 120, 0.1, f"the apply under way\n{lab.log_tail()}")
+    wait_until(lambda: "nm: checkpoint on" in lab.log.read_text(), 120, 0.1,
+               lambda: f"the apply under way\n{lab.log_tail()}")
     t0 = time.monotonic()
     nm.restart()
     wait_until(lambda: lab.serving() and lab._ready() and lab.status()["daemon"]["waiting"] is None, 240, 1,
-               f"bond0 applied after NetworkManager came back\n{lab.log_tail()}")
+               lambda: f"bond0 applied after NetworkManager came back\n{lab.log_tail()}")
     print(f"\nbond0 applied {time.monotonic() - t0:.0f} s after NetworkManager was restarted mid-apply; "
           f"attempts {lab.status()['daemon']['apply_attempts']}")
     assert lab.topo.ping_gateway()

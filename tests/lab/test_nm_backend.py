@@ -367,7 +367,7 @@ def test_vfbondd_with_the_nm_backend_fails_over_on_carrier_loss(topology, nm, tm
         assert topology.ping_gateway(), "gateway unreachable after failover"
         assert failover["old_active"] == v0 and f"carrier loss on {v0}" in failover["reason"]
         topology.restore_carrier(0)
-        wait_until(lambda: active() == v0, 15, 0.05, f"failback to the primary\n{d.log_tail()}")
+        wait_until(lambda: active() == v0, 15, 0.05, lambda: f"failback to the primary\n{d.log_tail()}")
         # NetworkManager kept vf0 in the bond through its carrier loss
         assert sorted(Path("/sys/class/net/bond0/bonding/slaves").read_text().split()) == [v0, v1]
     finally:

@@ -65,7 +65,7 @@ def test_a_bond_deleted_by_hand_is_rebuilt_with_one_converged_event(lab: Daemon)
     # why: the first reading that saw it (its addresses leave before the bond does); what: the bond made again
     assert "bond: None -> 'bond0'" in ev["reason"]
     wait_until(lambda: lab.slaves() == sorted(lab.topo.vfs) and lab.status()["bond"]["active_slave"], 60, 0.3,
-               f"bond0 rebuilt over both VFs\n{lab.log_tail()}")
+               lambda: f"bond0 rebuilt over both VFs\n{lab.log_tail()}")
     assert asyncio.run(wait_ping(lab.topo)), "gateway unreachable after the rebuild"
     time.sleep(2)  # one repair, not a fight: no second convergence
     assert lab.types(t0).count("converged") == 1, lab.events_since(t0)
@@ -80,11 +80,11 @@ def test_a_bond_set_down_an_option_changed_and_a_slave_released_by_hand_are_put_
             (f"ip link set {lab.topo.vf(1)} nomaster", lambda: lab.slaves() == sorted(lab.topo.vfs))):
         t0 = time.time()
         run(action)
-        wait_until(check, 60, 0.3, f"vfbondd to undo `{action}`\n{lab.log_tail()}")
+        wait_until(check, 60, 0.3, lambda action=action: f"vfbondd to undo `{action}`\n{lab.log_tail()}")
         took = time.time() - t0
         # the event follows the read-back that verified the repair
         wait_until(lambda t0=t0: {"converged", "slave_returned"} & set(lab.types(t0)), 15, 0.2,
-                   f"one event saying what vfbondd put back\n{lab.log_tail()}")
+                   lambda: f"one event saying what vfbondd put back\n{lab.log_tail()}")
         told = [t for t in lab.types(t0) if t in ("converged", "slave_returned")]
         print(f"veth: {action}: put back in {took:.2f} s; events {lab.types(t0)}")
         assert len(told) == 1, lab.events_since(t0)
@@ -102,7 +102,7 @@ def test_pause_holds_off_convergence_and_resume_repairs_what_drifted(lab: Daemon
     assert "converged" not in lab.types(t0)
     lab.bondctl("resume")
     wait_until(lambda: Path("/sys/class/net/bond0/bonding/miimon").read_text().strip() == "1000", 30, 0.3,
-               f"the resume to repair miimon\n{lab.log_tail()}")
+               lambda: f"the resume to repair miimon\n{lab.log_tail()}")
     lab.wait_event("converged", t0, timeout=15)  # the event follows the read-back that verified it
     assert [t for t in lab.types(t0) if t in ("paused", "resumed", "converged")] == ["paused", "resumed", "converged"]
 
@@ -183,13 +183,13 @@ def test_late_carriers_after_the_start_deadline_are_reported_as_at_any_other_tim
     for i in (0, 1):
         lab.topo.cut_carrier(i)
     lab.start_nowait()  # not start(): it waits for the bond to be up
-    wait_until(lambda: not lab.status()["starting"], 60, 1, f"the start phase to end\n{lab.log_tail()}")
+    wait_until(lambda: not lab.status()["starting"], 60, 1, lambda: f"the start phase to end\n{lab.log_tail()}")
     t0 = time.time()
     lab.topo.restore_carrier(0)
-    wait_until(lambda: "failover" in lab.types(t0), 60, 0.3, f"vf0's late carrier reported\n{lab.log_tail()}")
+    wait_until(lambda: "failover" in lab.types(t0), 60, 0.3, lambda: f"vf0's late carrier reported\n{lab.log_tail()}")
     t1 = time.time()
     lab.topo.cut_carrier(0)
-    wait_until(lambda: "bond_isolated" in lab.types(t1), 60, 0.3, f"vf0's loss reported\n{lab.log_tail()}")
+    wait_until(lambda: "bond_isolated" in lab.types(t1), 60, 0.3, lambda: f"vf0's loss reported\n{lab.log_tail()}")
 
 
 def test_a_carrier_loss_while_a_reload_applies_is_still_failed_over_by_vfbondd(lab: Daemon) -> None:
@@ -234,7 +234,7 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
     wait_until(lambda: lab.status()["loop_lag"]["window_s"] >= 60, 120, 1, "a minute of loop-lag samples")
     t0 = time.time()
     topo.cut_carrier(0)
-    wait_until(lambda: active() == topo.vf(1), 30, 0.1, f"{topo.vf(1)} active\n{lab.log_tail()}")
+    wait_until(lambda: active() == topo.vf(1), 30, 0.1, lambda: f"{topo.vf(1)} active\n{lab.log_tail()}")
     move = lab.wait_event("failover", t0)
     time.sleep(3)  # the kernel's answer and the read-back
     lag = lab.status()["loop_lag"]
@@ -245,7 +245,7 @@ def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -
     # sample, BENCHMARKS.md); the largest sample of a loop never held is one burst of work (~120 ms).
     assert lag["max_ms"] < 500, lag
     topo.restore_carrier(0)
-    wait_until(lambda: active() == topo.vf(0), 60, 0.2, f"{topo.vf(0)} active again\n{lab.log_tail()}")
+    wait_until(lambda: active() == topo.vf(0), 60, 0.2, lambda: f"{topo.vf(0)} active again\n{lab.log_tail()}")
     # The backup's PF reset while a reload reads and applies: nothing gates these requests on a switch
     # (there is none), so only requests that leave the loop keep it running while the host holds RTNL.
     # Sent from the loop they held it up to 275 ms here (p99 194.5 ms); off it, the largest sample was

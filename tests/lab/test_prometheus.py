@@ -97,7 +97,7 @@ def test_the_textfile_follows_a_failover_and_its_counters_survive_a_restart(
         wait_until(lambda: active() == v1, 10, 0.02, f"failover to {v1}")
         after = wait_until(lambda: (found := read(prom)) and value(found, "vfbond_active", **s1) == 1 and value(
             found, "vfbond_failovers_total", from_slave=v0, to_slave=v1, reason="carrier_loss") == 1 and found,
-            20, 0.05, f"{prom}: the failover counted and {v1} active\n{d.log_tail()}")
+            20, 0.05, lambda: f"{prom}: the failover counted and {v1} active\n{d.log_tail()}")
         print(f"\n{prom.name} showed the failover {time.monotonic() - t0:.2f} s after the carrier loss "
               "(interval_s 300: written on the event)")
         assert value(after, "vfbond_active", **s0) == 0

@@ -39,7 +39,7 @@ def daemon(topology: Any, workdir: Path, bounce_after_s: int | None = None) -> I
                                          f"failover: {{fast: true, bounce_after_s: {bounce_after_s}}}"))
     try:
         d.start()
-        wait_until(lambda: active() == topology.vfs[0], 30, 0.2, f"{topology.vfs[0]} active\n{d.log_tail()}")
+        wait_until(lambda: active() == topology.vfs[0], 30, 0.2, lambda: f"{topology.vfs[0]} active\n{d.log_tail()}")
         yield d
     finally:
         d.stop()
@@ -60,12 +60,12 @@ def test_pf_reset_fails_over_reports_pf_reset_from_the_vf_lines_and_recovered_wi
     with daemon(topology, tmp_path) as d:
         t0 = time.time()
         topology.pf_reset(0)
-        wait_until(lambda: active() == vf1, 10, 0.05, f"failover to {vf1} after the PF reset\n{d.log_tail()}")
-        reset = wait_until(lambda: of_type(d, t0, "pf_reset"), 30, 0.5, f"pf_reset\n{d.log_tail()}")
+        wait_until(lambda: active() == vf1, 10, 0.05, lambda: f"failover to {vf1} after the PF reset\n{d.log_tail()}")
+        reset = wait_until(lambda: of_type(d, t0, "pf_reset"), 30, 0.5, lambda: f"pf_reset\n{d.log_tail()}")
         assert reset[0]["slave"] == vf0
         held = time.monotonic()
         topology.pf_restore(0)
-        back = wait_until(lambda: of_type(d, t0, "recovered"), 40, 0.5, f"recovered\n{d.log_tail()}")
+        back = wait_until(lambda: of_type(d, t0, "recovered"), 40, 0.5, lambda: f"recovered\n{d.log_tail()}")
         outage_ms = back[0]["details"]["outage_ms"]
         print(f"\nPF reset outage of {vf0}: {outage_ms} ms (PF held down {time.monotonic() - held:.1f}s + recovery)")
         assert back[0]["slave"] == vf0 and 1000 < outage_ms < 60000
@@ -89,7 +89,7 @@ def test_a_vf_still_down_after_bounce_after_s_is_bounced_once_and_that_is_report
         t0 = time.time()
         topology.pf_reset(1)  # the backup: the bond keeps running on vf0
         try:
-            wait_until(lambda: of_type(d, t0, "pf_reset"), 30, 0.5, f"pf_reset\n{d.log_tail()}")
+            wait_until(lambda: of_type(d, t0, "pf_reset"), 30, 0.5, lambda: f"pf_reset\n{d.log_tail()}")
             attempt = wait_until(lambda: of_type(d, t0, "recovery_attempt"), 30, 0.5, "recovery_attempt")
             assert attempt[0]["slave"] == vf1 and "down and up once" in attempt[0]["reason"]
             time.sleep(8)
@@ -97,7 +97,7 @@ def test_a_vf_still_down_after_bounce_after_s_is_bounced_once_and_that_is_report
             assert vf_status(d, vf1)["outage"]["bounced"] is True
         finally:
             topology.pf_restore(1)
-        back = wait_until(lambda: of_type(d, t0, "recovered"), 40, 0.5, f"recovered\n{d.log_tail()}")
+        back = wait_until(lambda: of_type(d, t0, "recovered"), 40, 0.5, lambda: f"recovered\n{d.log_tail()}")
         assert back[0]["details"]["bounced"] is True
         assert active() == vf0
 
@@ -107,7 +107,8 @@ def test_the_untrusted_backup_with_an_admin_mac_is_found_mac_locked_and_its_mac_
         topology: Any, tmp_path: Path) -> None:
     vf0, vf1 = topology.vfs
     with daemon(topology, tmp_path) as d:
-        lock = wait_until(lambda: vf_status(d, vf1).get("mac_lock"), 30, 0.5, f"a MAC-lock verdict\n{d.log_tail()}")
+        lock = wait_until(lambda: vf_status(d, vf1).get("mac_lock"), 30, 0.5,
+                          lambda: f"a MAC-lock verdict\n{d.log_tail()}")
         assert lock["state"] == "locked" and "EADDRNOTAVAIL" in lock["why"] and lock["restore_error"] is None
         assert lock["text"].startswith("sriov1: MAC locked by the host (untrusted VF)")
         assert "mac_lock" not in vf_status(d, vf0), "the active slave must never be probed"
@@ -231,7 +232,7 @@ def test_a_vf_recreated_without_admin_mac_is_reported_with_its_pci_address(topol
         try:
             random = wait_until(lambda: [e for e in of_type(d, t0, "kernel_message")
                                          if e["details"]["kind"] == "random_mac"], 30, 0.5,
-                                f"a random_mac kernel_message\n{d.log_tail()}")
+                                lambda: f"a random_mac kernel_message\n{d.log_tail()}")
             assert random[0]["details"]["driver"] == "igbvf" and random[0]["details"]["pci"]
             assert "the host set no MAC for this VF" in random[0]["reason"]
             # known by its PCI address meanwhile, and not enslaved on a MAC that is not its own
@@ -242,5 +243,5 @@ def test_a_vf_recreated_without_admin_mac_is_reported_with_its_pci_address(topol
         finally:
             topology.recreate_vf(1, admin_mac=True)  # the host sets the admin MAC: the VF driver resets
         wait_until(lambda: Path(f"/sys/class/net/{topology.vfs[1]}/master").exists(), 30, 0.2,
-                   f"{topology.vfs[1]} re-enslaved once it has its own MAC\n{d.log_tail()}")
+                   lambda: f"{topology.vfs[1]} re-enslaved once it has its own MAC\n{d.log_tail()}")
         assert not d.status()["vf"]["waiting"]

@@ -60,7 +60,7 @@ def lab(request: pytest.FixtureRequest, bonding: Path, lab_udev: None, tmp_path:
         if nm is not None:
             nm.start()
         d.start()
-        wait_until(lambda: active() == topo.vf(0), 30, 0.1, f"{topo.vf(0)} active\n{d.log_tail()}")
+        wait_until(lambda: active() == topo.vf(0), 30, 0.1, lambda: f"{topo.vf(0)} active\n{d.log_tail()}")
         yield d
     finally:
         d.stop()
@@ -97,14 +97,14 @@ def test_both_vfs_down_puts_the_bond_on_the_standby_and_the_first_vf_back_takes_
     t0 = time.time()
     topo.cut_carrier(0)
     topo.cut_carrier(1)
-    wait_until(lambda: active() == topo.standby, 10, 0.02, f"the standby active\n{lab.log_tail()}")
+    wait_until(lambda: active() == topo.standby, 10, 0.02, lambda: f"the standby active\n{lab.log_tail()}")
     on = lab.wait_event("on_standby", t0, 10)
     assert on["details"]["why"] == "down", on
     assert topo.ping_gateway(dev="bond0", deadline=10), "the gateway does not answer through the standby"
     assert lab.status()["standby"]["on_standby"] is True
     back = time.monotonic()
     topo.restore_carrier(1)
-    wait_until(lambda: active() == topo.vf(1), 10, 0.005, f"{topo.vf(1)} active again\n{lab.log_tail()}")
+    wait_until(lambda: active() == topo.vf(1), 10, 0.005, lambda: f"{topo.vf(1)} active again\n{lab.log_tail()}")
     took = time.monotonic() - back
     off = lab.wait_event("off_standby", t0, 10)
     types = [e["type"] for e in lab.events_since(t0)]
@@ -169,7 +169,8 @@ def test_a_live_migration_runs_on_the_standby_and_returns_to_the_primary_under_i
     m, ping, t0 = lab_migration(lab, rename=True)
     try:
         attached = lab.wait_event("migration_attached", t0, 60)
-        wait_until(lambda: active() == topo.vf(0), 30, 0.05, f"the primary {topo.vf(0)} active\n{lab.log_tail()}")
+        wait_until(lambda: active() == topo.vf(0), 30, 0.05,
+                   lambda: f"the primary {topo.vf(0)} active\n{lab.log_tail()}")
         time.sleep(1)
     finally:
         times, lost = replies(ping)

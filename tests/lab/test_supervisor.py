@@ -44,7 +44,7 @@ def clean(daemon: LabDaemon) -> Iterator[LabDaemon]:
         if i in topo.blackholed:
             topo.unblackhole(i)
     wait_until(lambda: active() == topo.vf(0), 15 + topo.carrier_back_s, 0.1,
-               f"vf0 active again after the test\n{daemon.log_tail()}")
+               lambda: f"vf0 active again after the test\n{daemon.log_tail()}")
 
 
 def test_daemon_built_the_bond_from_the_config(clean: LabDaemon) -> None:
@@ -128,7 +128,7 @@ def test_vf_unplugged_and_returned_under_another_name_is_reenslaved(clean: LabDa
                "slave_missing for the unplugged VF")
     topo.replug(1, "ens9")
     wait_until(lambda: Path("/sys/class/net/ens9/master").exists(), 15, 0.1,
-               f"ens9 ({v1}'s MAC) re-enslaved\n{clean.log_tail()}")
+               lambda: f"ens9 ({v1}'s MAC) re-enslaved\n{clean.log_tail()}")
     returned = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "slave_returned"], 10,
                           0.2, "slave_returned")
     assert returned[0]["slave"] == "ens9" and "re-enslaved by vfbondd" in returned[0]["reason"]
@@ -174,7 +174,7 @@ def test_mac_changed_under_us_is_reported(clean: LabDaemon) -> None:
     run(["ip", "link", "set", "vf1", "address", "02:00:00:00:99:01"])
     try:
         found = wait_until(lambda: [e for e in clean.events_since(t_wall) if e["type"] == "mac_changed"], 10,
-                           0.2, f"a mac_changed event\n{clean.log_tail()}")
+                           0.2, lambda: f"a mac_changed event\n{clean.log_tail()}")
         assert found[0]["slave"] == "vf1" and "spoof-check" in found[0]["reason"]
         assert "not its own MAC" in clean.bondctl("status").stdout
     finally:
@@ -202,7 +202,7 @@ def test_peers_learn_the_new_mac_after_failover(clean: LabDaemon, num_grat_arp: 
         topo.cut_carrier(0)
         time_until_active(topo.vf(1), time.monotonic(), timeout=10)
         wait_until(lambda: gateway_sees(topo.mac(1), topo), 10, 0.1,
-                   f"the gateway to learn vf1's MAC (num_grat_arp={num_grat_arp})\n{clean.log_tail()}")
+                   lambda: f"the gateway to learn vf1's MAC (num_grat_arp={num_grat_arp})\n{clean.log_tail()}")
     finally:
         clean.write_config()
         clean.reload()
@@ -212,7 +212,7 @@ def check_of(d: LabDaemon, since: float, new: str, timeout: float = 15) -> dict[
     """The check vfbondd made of the move onto `new` (failover_verified or failover_unverified)."""
     kinds = ("failover_verified", "failover_unverified")
     found = wait_until(lambda: [e for e in d.events_since(since) if e["type"] in kinds and e["new_active"] == new],
-                       timeout, 0.2, f"the check of the move onto {new}\n{d.log_tail()}")
+                       timeout, 0.2, lambda: f"the check of the move onto {new}\n{d.log_tail()}")
     return found[0]
 
 
@@ -283,7 +283,7 @@ def test_path_failure_with_carrier_up_fails_over_and_isolation_is_raised(clean: 
     clean.bondctl("reload")
     try:
         wait_until(lambda: clean.status()["verdicts"] == {v0: "up", v1: "up"}, 30, 0.2,
-                   f"both slaves' probes answered\n{clean.log_tail()}")
+                   lambda: f"both slaves' probes answered\n{clean.log_tail()}")
         assert "probes" in clean.status()["health"][v1]  # the backup is probed too
         t_wall = time.time()
         t0 = time.monotonic()

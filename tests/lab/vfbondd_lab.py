@@ -99,7 +99,7 @@ class LabDaemon:
             found[:] = [e for e in self.events_since(since) if e["type"] == kind]
             return bool(found)
 
-        wait_until(seen, timeout, 0.3, f"a {kind} event\n{self.log_tail()}")
+        wait_until(seen, timeout, 0.3, lambda: f"a {kind} event\n{self.log_tail()}")
         return found[0]
 
     def _ready(self) -> bool:
@@ -146,7 +146,7 @@ def vfbondd_failed_over(d: LabDaemon, since: float, klog: KernelLog, old: str, n
     move before its poll saw `old` down. Meant with a miimon long enough (5000) that the kernel's
     poll rarely falls between the loss and vfbondd's move: the log's order, not a time bound, decides."""
     moves = wait_until(lambda: [e for e in d.events_since(since) if e["type"] == "failover" and e["new_active"] == new],
-                       15, 0.2, f"a failover event onto {new}\n{d.log_tail()}")
+                       15, 0.2, lambda: f"a failover event onto {new}\n{d.log_tail()}")
     who = moved_by(klog, "bond0", old, new)
     assert who == "vfbondd", f"the {who} moved bond0 onto {new}, not vfbondd: {moves[0]['reason']}\n{d.log_tail()}"
     assert "event-driven" in moves[0]["reason"], moves[0]["reason"]
