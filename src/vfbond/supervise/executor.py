@@ -1,8 +1,9 @@
 """The one place that acts on the running bond, under the only lock.
 
 Each action reads the bond back and hands the two readings, with the reason the action was
-taken for, to `on_change`: the reason travels with the decision that caused the change and is
-never left in a field for whoever reads the bond next.
+taken for, to `on_change`: the reason travels with the decision that caused the change. The one
+move made outside the lock, the armed switch (supervise/fastpath.py), cannot hand its reason to a read
+of its own in time: any read may be the first to show it, and FastPath.explain names it there.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ class FastPath:
 
     async def switched(self, sw: Switched) -> None:
         """The armed switch went out: once the kernel answered it (off the loop: seconds on an igbvf PF
-        reset), read the bond back, with the decision's reason."""
+        reset), read the bond back; `explain` gives the move the decision's reason."""
         answer = await asyncio.wrap_future(sw.answer)
         if answer.error:
             log.warning("fast failover to %s refused by the kernel (%s, %s); deciding again",
