@@ -220,6 +220,31 @@ def test_a_carrier_loss_while_a_reload_applies_is_still_failed_over_by_vfbondd(l
     lab.topo.restore_carrier(0)
 
 
+def test_a_carrier_loss_while_vfbondd_reads_the_bond_is_taken_by_the_armed_switch(lab: Daemon) -> None:
+    """#19: the fast path is armed during reads. A read of the bond is held open by the test hook (the
+    executor's lock with it) and the active VF loses carrier: the armed request goes out anyway, and
+    the bond is on vf1 while that read still holds the lock, before the kernel's MII poll (miimon 5000).
+    Standing down during reads, only the kernel's poll could have moved it then."""
+    lab.write_config(miimon=5000)
+    lab.start(env={"VFBOND_TEST_HOOKS": "1"})
+    lab.request("test-fault", {"fault": "pause-read"})
+    run("ip link set dev vf1 alias held-read")  # a link event: the supervisor reads the bond
+    try:
+        wait_until(lambda: "read of the bond paused by the test hook" in lab.log.read_text(), 30, 0.1,
+                   lambda: f"a read of the bond held\n{lab.log_tail()}")
+        klog, t0 = KernelLog(), time.time()
+        lab.topo.cut_carrier(0)
+        wait_until(lambda: active() == "vf1", 3, 0.05,
+                   lambda: f"vf1 active while the read holds the lock\n{lab.log_tail()}")
+    finally:
+        lab.request("test-fault", {"fault": "resume"})
+        run("ip link set dev vf1 alias ''", check=False)
+    move = vfbondd_failed_over(lab, t0, klog, "vf0", "vf1")
+    print(f"veth: carrier loss during a held read: {move['reason']}")
+    assert [t for t in lab.types(t0) if t in MOVES] == ["failover"], lab.events_since(t0)
+    lab.topo.restore_carrier(0)
+
+
 @pytest.mark.parametrize("lab", ["sriov"], indirect=True)
 def test_the_event_loop_is_not_held_by_an_igbvf_pf_reset_failover(lab: Daemon) -> None:
     """A PF reset holds RTNL for about a second: the host's `ip link set PF down` itself, then the

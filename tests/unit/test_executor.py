@@ -96,3 +96,27 @@ async def test_a_vf_released_by_hand_and_taken_back_before_any_read_saw_it_is_re
     await ex.enslave(2, lambda name: f"VF returned as {name}: re-enslaved by vfbondd")
     [(prev, cur, reason)] = seen
     assert prev is one and cur is both and "re-enslaved by vfbondd" in reason  # a return, not "no change"
+
+
+async def test_only_a_read_says_the_lock_is_held_by_a_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The armed switch may overtake a read, never an action: a switch, an enslave, the MAC-lock probe."""
+    seen: list[bool] = []
+
+    async def read_bond(ipr: object, bond: str) -> None:
+        seen.append(ex.reading)
+
+    async def set_active_slave(ipr: object, bond: int, slave: int) -> None:
+        seen.append(ex.reading)
+
+    monkeypatch.setattr(executor_mod, "read_bond", read_bond)
+    monkeypatch.setattr(executor_mod.kernel, "set_active_slave", set_active_slave)
+    monkeypatch.setattr(executor_mod.kernel, "index", lambda ipr, name: asyncio.sleep(0, 1))
+    gate_saw: list[bool] = []
+
+    async def gate() -> None:
+        gate_saw.append(ex.lock.locked() and ex.reading)
+
+    ex = Executor("bond0", None, lambda prev, cur, reason: None, read_gate=gate)  # type: ignore[arg-type]
+    await ex.refresh()
+    await ex.switch("vf1", "test")
+    assert seen == [True, False, False] and gate_saw == [True] and not ex.reading

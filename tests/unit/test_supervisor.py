@@ -69,6 +69,7 @@ class FakeExecutor:
         self.switches: list[tuple[str, str]] = []
         self.bond = "bond0"
         self.lock = asyncio.Lock()
+        self.reading = False
 
     def read(self, kernel: BondState | None, reason: str = "") -> None:
         self.kernel = kernel
@@ -459,6 +460,23 @@ async def test_the_tap_holds_fire_while_the_executor_is_busy() -> None:
     async with fake.lock:
         assert sup.fast.tap(carrier_loss(1), time.monotonic()) is None
     assert fast.plan is not None and fast.sent == 0
+
+
+async def test_the_tap_overtakes_a_read_and_the_move_is_explained_by_the_read_that_shows_it() -> None:
+    """#19: armed during reads. The read under way began before the send: it may show vf0 still active
+    (no news yet, the send is kept); the next read shows the move and gives it the switch's reason."""
+    sup, fake, published, fast = fast_supervisor()
+    before = fake.state
+    async with fake.lock:
+        fake.reading = True
+        switched = sup.fast.tap(carrier_loss(1), time.monotonic())
+        assert switched is not None and fast.sent == 1
+        fake.read_at = switched.at - 0.001  # the overtaken read: it began before the datagram
+        sup._changed(before, before, "")
+        fake.reading = False
+    fake.read(replace(bond("vf0", up0=False, mii0=True), active_slave="vf1"))
+    [failover] = [e for e in published if e.type is EventType.FAILOVER]
+    assert "carrier loss on vf0 (event-driven" in failover.reason, failover.reason
 
 
 async def test_the_reason_times_the_decision_not_the_kernels_switch() -> None:

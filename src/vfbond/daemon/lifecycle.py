@@ -79,7 +79,8 @@ class Daemon:
         self.supervisor = Supervisor(config, self.ipr, self.reporter, self.faults, check=self.check,
                                      fastswitch=self.fastswitch, applying=lambda: self.running.applying,
                                      on_vf_seen=lambda: self.running.vf_seen(),
-                                     on_drift=lambda what: self.running.drifted(what))
+                                     on_drift=lambda what: self.running.drifted(what),
+                                     read_gate=self.hooks.read_gate if self.hooks else None)
         # kernel messages, MAC lock, PF resets; a VF driver's "Link is Down" triggers the fast failover
         self.vfwatch = VfWatch(config, self.ipr, emit=self.reporter.emit,
                                on_link_down=self.supervisor.fast.carrier_lost, lock=self.supervisor.executor.lock)

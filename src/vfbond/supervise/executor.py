@@ -23,13 +23,18 @@ OnChange = Callable[[BondState | None, BondState | None, str], None]  # before, 
 
 class Executor:
     def __init__(self, bond: str, ipr: Rtnl, on_change: OnChange,
-                 quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+                 quiet: Callable[[], Awaitable[None]] | None = None,
+                 read_gate: Callable[[], Awaitable[None]] | None = None) -> None:
         self.bond = bond
         self.ipr = ipr
         self.on_change = on_change
         # Awaited before each request: until the kernel has answered the armed switch (a second on an
         # igbvf PF reset), a read could show the bond halfway through it; no decision is made on that.
         self.quiet = quiet
+        self.read_gate = read_gate  # awaited inside a read, the lock held: test hooks only (the lab holds a read)
+        # The lock is held by a read only: the armed switch may overtake it, as nothing a read does is
+        # left half done by a switch (an action on the VFs may be: the MAC-lock probe's trial MAC).
+        self.reading = False
         self.state: BondState | None = None
         # time.monotonic() when the read behind `state` began: a link event received before it
         # is already reflected in `state`.
@@ -60,7 +65,13 @@ class Executor:
         async with self._lock:
             await self._quiet()
             del self._queued[reason]  # from here on, a new change needs a new read
-            return await self._read(reason)
+            self.reading = True
+            try:
+                if self.read_gate is not None:
+                    await self.read_gate()
+                return await self._read(reason)
+            finally:
+                self.reading = False
 
     async def switch(self, target: str, reason: str) -> None:
         """Make `target` the active slave (by cached ifindex: on the fast path every round trip counts)."""

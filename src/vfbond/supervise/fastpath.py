@@ -77,8 +77,9 @@ class FastPath:
         """The link watcher's raw datagrams, as they arrive: the armed switch fires from here.
 
         Not while an apply runs (the backend is enslaving: its carrier changes are its own), nor while
-        the executor's lock is held: the MAC-lock probe may have a trial MAC on the backup, which
-        fail_over_mac=active would take for the bond. The event then takes the locked path.
+        an action holds the executor's lock: the MAC-lock probe may have a trial MAC on the backup, which
+        fail_over_mac=active would take for the bond. The event then takes the locked path. A read
+        holding the lock is overtaken: what that read shows of the move, `explain` sorts out.
         """
         if self.switch is None or not self._may_fire():
             return None
@@ -87,7 +88,8 @@ class FastPath:
         return None  # a fault was contained and counted: the event takes the locked path
 
     def _may_fire(self) -> bool:
-        return not self.sup.applying() and not self.sup.executor.lock.locked()
+        executor = self.sup.executor
+        return not self.sup.applying() and (not executor.lock.locked() or executor.reading)
 
     async def switched(self, sw: Switched) -> None:
         """The armed switch went out: once the kernel answered it (off the loop: seconds on an igbvf PF
@@ -107,14 +109,18 @@ class FastPath:
         await self.sup.evaluate()
 
     def explain(self, prev: BondState | None, cur: BondState | None) -> str | None:
-        """Why the active slave moved between two readings, when the armed switch moved it. Every read
-        waits for the kernel's answer to the switch (Executor.quiet), so the first one after a send
-        shows the switch done, or refused: the send is forgotten either way."""
-        sw, self._sent = self._sent, None
-        if sw is None or prev is None or cur is None or prev.active_slave == cur.active_slave \
-                or cur.active_slave != sw.plan.target_name:
+        """Why the active slave moved between two readings, when the armed switch moved it. A read that
+        began after the send waited for the kernel's answer to it (Executor.quiet): it shows the switch
+        done, or refused, and the send is forgotten either way. A read the switch overtook may show
+        either; if it does not show the move, the next read will."""
+        sw = self._sent
+        if sw is None:
             return None
-        return f"{sw.plan.reason} (event-driven, {self._took(sw)})"
+        moved = prev is not None and cur is not None and prev.active_slave != cur.active_slave \
+            and cur.active_slave == sw.plan.target_name
+        if moved or self.sup.executor.read_at > sw.at:
+            self._sent = None
+        return f"{sw.plan.reason} (event-driven, {self._took(sw)})" if moved else None
 
     def _sending(self, sw: Switched | None) -> Switched | None:
         if sw is not None:

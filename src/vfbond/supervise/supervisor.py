@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from pyroute2.netlink.exceptions import NetlinkError
@@ -59,7 +59,8 @@ class Supervisor:
     def __init__(self, config: Config, ipr: Rtnl, reporter: Reporter, faults: Faults, *,
                  check: FailoverCheck | None = None, fastswitch: FastSwitch | None = None,
                  applying: Callable[[], bool] = lambda: False, on_vf_seen: Callable[[], None] = lambda: None,
-                 on_drift: Callable[[str], None] = lambda _what: None) -> None:
+                 on_drift: Callable[[str], None] = lambda _what: None,
+                 read_gate: Callable[[], Awaitable[None]] | None = None) -> None:
         self.config = config
         self.ipr = ipr
         self.reporter = reporter
@@ -70,7 +71,7 @@ class Supervisor:
         self.applying = applying
         self.on_vf_seen = on_vf_seen  # a configured VF appeared or changed: worth retrying an apply
         self.executor = Executor(config.bond.name, ipr, self._changed,
-                                 quiet=fastswitch.answered if fastswitch is not None else None)
+                                 quiet=fastswitch.answered if fastswitch is not None else None, read_gate=read_gate)
         self.fast = FastPath(self, fastswitch)
         self.reenslave_grace = 0.0  # seconds to leave a returned VF to its backend before enslaving it
         self.probing: Probing | None = None  # when probes are enabled: see use_probing
