@@ -61,8 +61,8 @@ class Daemon:
         self.notifier = sdnotify.SystemdNotifier()
         self.stop = asyncio.Event()
         self.ipr = Rtnl()
-        # Applies get their own netlink socket: the kernel refuses a second dump on a socket whose
-        # dump is still running (EBUSY), and the supervisor reads the bond while an apply runs.
+        # Applies get their own netlink socket and thread: the supervisor reads the bond while an apply
+        # runs, and neither's requests wait behind the other's dumps or a request the kernel holds.
         self.apply_ipr = Rtnl()
         self.faults = Faults()
         self.hooks = _fault_hooks()

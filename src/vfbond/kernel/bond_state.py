@@ -6,7 +6,6 @@ than its whole budget (bench/startup.py)."""
 
 from __future__ import annotations
 
-import errno
 import functools
 import os
 from dataclasses import asdict, dataclass, field
@@ -177,26 +176,12 @@ def _enum(values: tuple[str, ...], raw: int | None) -> str:
     return values[raw] if raw is not None and 0 <= raw < len(values) else f"unknown({raw})"
 
 
-async def dump_links(ipr: Rtnl, *, master: int | None = None, tries: int = 50) -> list[Any]:
+async def dump_links(ipr: Rtnl, *, master: int | None = None) -> list[Any]:
     """Every link's message, or with `master` only its slaves': IFLA_MASTER goes in the request and the
     kernel filters (pyroute2's own `master=` would decode every link and drop the others). A kernel
-    that ignores the attribute sends every link: callers check `master` themselves.
-
-    A netlink socket runs one dump at a time and the kernel answers EBUSY to a second one started
-    meanwhile on the same socket (vfbondd's tasks share one): wait and ask again. Seen in the lab as
-    vfbondd's watch task dying at start while NetworkManager built the bond."""
-    import asyncio
-
-    from pyroute2.netlink.exceptions import NetlinkError
-
+    that ignores the attribute sends every link: callers check `master` themselves. (The kernel's
+    EBUSY for a second dump on a socket is kernel/rtnl.py's to avoid: its dumps take turns.)"""
     query: dict[str, Any] = {} if master is None else {"dump_filter": None, "master": master}
-    for _ in range(tries - 1):
-        try:
-            return [m async for m in await ipr.link("dump", **query)]
-        except NetlinkError as exc:
-            if exc.code != errno.EBUSY:
-                raise
-        await asyncio.sleep(0.02)
     return [m async for m in await ipr.link("dump", **query)]
 
 

@@ -164,8 +164,7 @@ class VfWatch:
         """Probe every backup slave not probed yet, while the active slave carries the traffic.
 
         The trial MAC's RTM_NEWLINK makes the supervisor re-read the bond; the read waits for the lock
-        held here, so it sees the VF's own MAC back, not the trial one (no false mac_changed), and no
-        two dumps share the netlink socket (EBUSY)."""
+        held here, so it sees the VF's own MAC back, not the trial one (no false mac_changed)."""
         await asyncio.sleep(self._probe_settle)
         async with self.lock:
             await self._probe_backups_locked()
