@@ -150,17 +150,17 @@ async def switch_and_prove(sup: Supervisor, new_active: str, reason: str, timeou
         if stream is not None:
             await stream.start()
         t0 = time.monotonic()
+        deadline = t0 + timeout
         pinned, sup.pinned = sup.pinned, new_active  # the policy must not fail back while we measure, or after
         try:
             await sup.switch(new_active, reason)
-            if not await _until_active(sup, state.name, new_active, t0 + timeout):
+            if not await _until_active(sup, state.name, new_active, deadline):
                 raise TimeoutError(f"the kernel did not make {new_active} active within {timeout:.0f} s")
         except BaseException:
             # Not pinned to a slave the operator's switch never reached: a later failover onto it
             # would never fail back.
             sup.pinned = pinned
             raise
-        deadline = t0 + timeout
         switch_ms = (time.monotonic() - t0) * 1000
         if stream is not None:
             stream.switched = True
